@@ -1,0 +1,218 @@
+//! The checks catalogue: one registry, everything else is a loop over it.
+//!
+//! A check is a pure function of an [`Observation`] with a stable ID and its
+//! documentation beside it. `mxwatch explain`, `docs/checks.md` and the SARIF
+//! rule table are generated from [`CHECKS`], so they cannot drift. Adding a
+//! check is a `static` in one of the topic files plus one line in [`CHECKS`].
+
+mod indeterminate;
+#[cfg(test)]
+pub(crate) mod testkit;
+mod presence;
+mod redundancy;
+mod reverse;
+mod targets;
+mod ttl;
+
+use crate::finding::{Finding, Severity};
+use crate::observation::Observation;
+
+/// What the checks may know besides the observation. No clock, no network.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CheckContext {
+    /// Treat loopback addresses as routable (the loopback lab stands in for the internet).
+    pub lab: bool,
+}
+
+/// One occurrence of a check's problem: what it is about and what was seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hit {
+    pub subject: String,
+    pub detail: String,
+}
+
+impl Hit {
+    pub fn new(subject: impl Into<String>, detail: impl Into<String>) -> Self {
+        Hit {
+            subject: subject.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A check: its documentation and its function.
+pub struct Check {
+    /// Stable ID; users script on it. Never reuse or rename one.
+    pub id: &'static str,
+    pub severity: Severity,
+    pub title: &'static str,
+    /// Why it matters, for a person who has not read the RFC.
+    pub explanation: &'static str,
+    pub fix: &'static str,
+    pub reference: &'static str,
+    pub run: fn(&Observation, &CheckContext) -> Vec<Hit>,
+}
+
+impl Check {
+    pub fn finding(&self, hit: Hit) -> Finding {
+        Finding {
+            id: self.id.to_string(),
+            severity: self.severity,
+            subject: hit.subject,
+            title: self.title.to_string(),
+            detail: hit.detail,
+            fix: self.fix.to_string(),
+            reference: self.reference.to_string(),
+        }
+    }
+}
+
+/// Every check, in the order reports list findings of equal severity.
+pub static CHECKS: &[&Check] = &[
+    &presence::MX_NONE,
+    &presence::MX_IMPLICIT,
+    &presence::MX_NULL,
+    &presence::MX_NULL_MIXED,
+    &targets::MX_TARGET_IP,
+    &targets::MX_TARGET_SYNTAX,
+    &targets::MX_TARGET_TYPO,
+    &targets::MX_TARGET_UNREGISTERED,
+    &targets::MX_TARGET_NXDOMAIN,
+    &targets::MX_TARGET_NO_ADDRESS,
+    &targets::MX_TARGET_CNAME,
+    &targets::MX_TARGET_PRIVATE,
+    &redundancy::MX_DUPLICATE,
+    &redundancy::MX_NO_REDUNDANCY,
+    &redundancy::MX_TOO_MANY,
+    &ttl::MX_TTL,
+    &reverse::MX_PTR_MISSING,
+    &reverse::MX_PTR_MISMATCH,
+    &indeterminate::DNS_INDETERMINATE,
+];
+
+/// The ID of the check that reports what could not be determined.
+pub const INDETERMINATE_ID: &str = "DNS-INDETERMINATE";
+
+/// Looks a check up by ID, ignoring case.
+pub fn find(id: &str) -> Option<&'static Check> {
+    CHECKS.iter().copied().find(|c| c.id.eq_ignore_ascii_case(id))
+}
+
+/// Runs every check; findings come out most severe first, then in catalogue order.
+pub fn run_all(observation: &Observation, ctx: &CheckContext) -> Vec<Finding> {
+    let mut ranked: Vec<(usize, Finding)> = Vec::new();
+    for (index, check) in CHECKS.iter().enumerate() {
+        for hit in (check.run)(observation, ctx) {
+            ranked.push((index, check.finding(hit)));
+        }
+    }
+    ranked.sort_by(|(ia, a), (ib, b)| b.severity.cmp(&a.severity).then(ia.cmp(ib)));
+    ranked.into_iter().map(|(_, f)| f).collect()
+}
+
+/// The catalogue as Markdown: the source of `docs/checks.md`.
+pub fn catalogue_markdown() -> String {
+    let mut out = String::from(
+        "# mxwatch checks\n\n\
+         Generated from the code by `mxwatch explain --all --format markdown`; do not edit by hand.\n\
+         A test fails when this file is stale (`MXWATCH_BLESS=1 cargo test -p mxwatch-core` rewrites it).\n\n\
+         Severities: **info** worth knowing, nothing wrong; **low** departs from good practice, no mail lost today;\n\
+         **medium** mail may be delayed or rejected, routing is fragile; **high** mail is lost or misrouted, or will be;\n\
+         **critical** mail can be received by someone else.\n\n\
+         | ID | Severity | Title |\n|---|---|---|\n",
+    );
+    for check in CHECKS {
+        out.push_str(&format!(
+            "| [`{}`](#{}) | {} | {} |\n",
+            check.id,
+            check.id.to_ascii_lowercase(),
+            check.severity,
+            check.title
+        ));
+    }
+    for check in CHECKS {
+        out.push_str(&format!(
+            "\n## {}\n\n**{}** — {}\n\n{}\n\n**Fix:** {}\n\n**Reference:** {}\n",
+            check.id, check.severity, check.title, check.explanation, check.fix, check.reference
+        ));
+    }
+    out
+}
+
+/// `preference exchange` lines of the MX set, for details.
+pub(crate) fn exchange_label(name: &str) -> String {
+    let unicode = crate::name::to_unicode(name);
+    if unicode != name {
+        format!("{unicode} ({name})")
+    } else {
+        name.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn ids_are_unique_and_well_formed() {
+        let mut seen = HashSet::new();
+        for check in CHECKS {
+            assert!(seen.insert(check.id), "duplicate ID {}", check.id);
+            assert!(
+                check.id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-'),
+                "malformed ID {}",
+                check.id
+            );
+            for (what, text) in [
+                ("title", check.title),
+                ("explanation", check.explanation),
+                ("fix", check.fix),
+                ("reference", check.reference),
+            ] {
+                assert!(!text.trim().is_empty(), "{} has no {what}", check.id);
+            }
+        }
+        assert!(find(INDETERMINATE_ID).is_some());
+    }
+
+    #[test]
+    fn the_ids_users_script_on_are_all_there() {
+        for id in [
+            "MX-NONE",
+            "MX-IMPLICIT",
+            "MX-NULL",
+            "MX-NULL-MIXED",
+            "MX-TARGET-IP",
+            "MX-TARGET-CNAME",
+            "MX-TARGET-NXDOMAIN",
+            "MX-TARGET-NO-ADDRESS",
+            "MX-TARGET-UNREGISTERED",
+            "MX-TARGET-PRIVATE",
+            "MX-DUPLICATE",
+            "MX-NO-REDUNDANCY",
+            "MX-TOO-MANY",
+            "MX-TARGET-TYPO",
+            "MX-TTL",
+            "MX-PTR-MISSING",
+            "MX-PTR-MISMATCH",
+            "DNS-INDETERMINATE",
+        ] {
+            assert!(find(id).is_some(), "{id} is missing from CHECKS");
+        }
+    }
+
+    #[test]
+    fn docs_checks_md_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/checks.md");
+        let generated = catalogue_markdown();
+        if std::env::var_os("MXWATCH_BLESS").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            on_disk == generated,
+            "docs/checks.md is stale: run `MXWATCH_BLESS=1 cargo test -p mxwatch-core docs_checks_md_is_current`"
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! Reverse DNS of every exchange address, and its forward confirmation.
+
+use super::{Check, CheckContext, Hit, exchange_label};
+use crate::finding::Severity;
+use crate::observation::Observation;
+
+pub static MX_PTR_MISSING: Check = Check {
+    id: "MX-PTR-MISSING",
+    severity: Severity::Low,
+    title: "An exchange address has no reverse DNS (PTR)",
+    explanation: "Mail hosts also send (bounces, forwards, replies), and receivers commonly reject or score down \
+                  connections from addresses without a PTR record. A missing PTR is also a sign of a host that \
+                  was set up in haste or forgotten.",
+    fix: "Ask whoever holds the address block (your hosting or network provider) to set a PTR naming the exchange.",
+    reference: "RFC 1912 §2.1; M3AAWG Best Common Practices for reverse DNS",
+    run: mx_ptr_missing,
+};
+
+fn mx_ptr_missing(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+    let mut hits = Vec::new();
+    for exchange in &obs.exchanges {
+        for addr in &exchange.addresses {
+            if addr.ptr.as_ref().is_some_and(|p| p.is_absent()) {
+                hits.push(Hit::new(
+                    format!("{} ({})", exchange_label(&exchange.name), addr.ip),
+                    format!("{} has no PTR record", addr.ip),
+                ));
+            }
+        }
+    }
+    hits
+}
+
+pub static MX_PTR_MISMATCH: Check = Check {
+    id: "MX-PTR-MISMATCH",
+    severity: Severity::Low,
+    title: "An exchange address fails forward-confirmed reverse DNS",
+    explanation: "The address has a PTR record, but no name it gives resolves back to the address. Receivers \
+                  that check forward-confirmed reverse DNS (FCrDNS) treat the host as unidentified, and the \
+                  mismatch often means the address was reassigned.",
+    fix: "Make the PTR name the exchange's name and give that name an A/AAAA record with this address.",
+    reference: "RFC 8601 §2.7.3 (iprev); RFC 1912 §2.1",
+    run: mx_ptr_mismatch,
+};
+
+fn mx_ptr_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+    let mut hits = Vec::new();
+    for exchange in &obs.exchanges {
+        for addr in &exchange.addresses {
+            if addr.forward_confirmed() != Some(false) {
+                continue;
+            }
+            let seen: Vec<String> = addr
+                .ptr_forward
+                .iter()
+                .map(|f| match f.addresses.value() {
+                    Some(ips) => {
+                        let list: Vec<String> = ips.iter().map(ToString::to_string).collect();
+                        format!("{} → {}", f.name, list.join(", "))
+                    }
+                    None => format!("{} → {}", f.name, f.addresses.outcome_label()),
+                })
+                .collect();
+            hits.push(Hit::new(
+                format!("{} ({})", exchange_label(&exchange.name), addr.ip),
+                format!("PTR of {} points to {}; none leads back to {}", addr.ip, seen.join("; "), addr.ip),
+            ));
+        }
+    }
+    hits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use crate::observation::PtrForward;
+
+    #[test]
+    fn missing_and_mismatched_ptr() {
+        let mut obs = healthy();
+        obs.exchanges[1].addresses[0].ptr = Some(nxdomain());
+        obs.exchanges[1].addresses[0].ptr_forward.clear();
+        assert_eq!(ids(&obs), ["MX-PTR-MISSING"]);
+
+        let mut obs = healthy();
+        obs.exchanges[1].addresses[0].ptr = Some(observed(vec!["other.example.org".into()], 300));
+        obs.exchanges[1].addresses[0].ptr_forward = vec![PtrForward {
+            name: "other.example.org".into(),
+            addresses: observed(vec!["192.0.2.200".parse().unwrap()], 300),
+        }];
+        assert_eq!(ids(&obs), ["MX-PTR-MISMATCH"]);
+
+        // A forward lookup that failed cannot prove a mismatch.
+        obs.exchanges[1].addresses[0].ptr_forward[0].addresses = failed(crate::Failure::Timeout);
+        assert_eq!(ids(&obs), ["DNS-INDETERMINATE"]);
+    }
+}

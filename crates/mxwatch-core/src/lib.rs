@@ -1,0 +1,22 @@
+//! mxwatch-core: what mxwatch knows about mail routing, with no I/O.
+//!
+//! The collectors (`mxwatch-probe`) fill an [`Observation`]; the checks in
+//! [`checks::CHECKS`] turn it into [`Finding`]s. Nothing here opens a socket,
+//! reads a clock or draws a random number, so every check can be tested from a
+//! hand-built or recorded observation.
+
+pub mod checks;
+pub mod finding;
+pub mod ip;
+pub mod lookup;
+pub mod name;
+pub mod observation;
+pub mod report;
+pub mod sanitize;
+
+pub use checks::{CHECKS, Check, CheckContext, Hit};
+pub use finding::{Finding, Severity};
+pub use lookup::{Absence, Failure, Lookup};
+pub use name::{DomainName, NameError, ParsedInput, parse_domain_input};
+pub use observation::{AddressObservation, ExchangeObservation, MxRecord, Observation, Registration, Soa};
+pub use report::{Report, Status};

@@ -1,0 +1,163 @@
+//! What the collectors saw for one domain: a plain, serialisable value.
+//!
+//! An observation can be saved, replayed, diffed and shipped; checks read
+//! nothing else. Names are stored in lower-case ASCII (A-label) form without
+//! the trailing dot; the null MX target is stored as `"."`.
+
+use crate::lookup::Lookup;
+use crate::name::DomainName;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// The observation format version; bump it when a field changes meaning.
+pub const OBSERVATION_SCHEMA: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub schema: u32,
+    pub domain: DomainName,
+    /// When the collection started, RFC 3339 UTC; set by the collector's clock.
+    pub observed_at: String,
+    /// The recursive resolver that was asked (`ip:port`).
+    pub resolver: String,
+    pub mx: Lookup<Vec<MxRecord>>,
+    pub soa: Lookup<Soa>,
+    pub ns: Lookup<Vec<String>>,
+    /// The domain's own A/AAAA, looked up only when it has no MX (the implicit MX of RFC 5321 §5.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implicit: Option<AddressLookups>,
+    /// One entry per distinct exchange, ordered by best preference then name.
+    pub exchanges: Vec<ExchangeObservation>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MxRecord {
+    pub preference: u16,
+    /// Lower-case ASCII, no trailing dot; `"."` for the null MX.
+    pub exchange: String,
+}
+
+impl MxRecord {
+    pub fn is_null(&self) -> bool {
+        self.exchange == "."
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Soa {
+    pub mname: String,
+    pub rname: String,
+    pub serial: u32,
+    pub refresh: u32,
+    pub retry: u32,
+    pub expire: u32,
+    pub minimum: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AddressLookups {
+    pub a: Lookup<Vec<IpAddr>>,
+    pub aaaa: Lookup<Vec<IpAddr>>,
+}
+
+impl AddressLookups {
+    /// Every address either family returned.
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        let mut all = Vec::new();
+        for lookup in [&self.a, &self.aaaa] {
+            if let Some(ips) = lookup.value() {
+                all.extend(ips.iter().copied());
+            }
+        }
+        all
+    }
+
+    /// Both families answered and neither has an address.
+    pub fn definitely_none(&self) -> bool {
+        self.a.is_absent() && self.aaaa.is_absent()
+    }
+
+    pub fn any_failed(&self) -> bool {
+        self.a.is_failed() || self.aaaa.is_failed()
+    }
+
+    /// The CNAME chain followed from the name (either lookup has it; A first).
+    pub fn cname_chain(&self) -> &[String] {
+        let chain = self.a.cname_chain();
+        if chain.is_empty() {
+            self.aaaa.cname_chain()
+        } else {
+            chain
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExchangeObservation {
+    /// The exchange as the MX record names it.
+    pub name: String,
+    /// Every preference this exchange is listed with (more than one is a duplicate).
+    pub preferences: Vec<u16>,
+    /// A and AAAA of the exchange, with any CNAME chain followed on the way.
+    pub lookups: AddressLookups,
+    /// Per address: reverse DNS and its forward confirmation.
+    pub addresses: Vec<AddressObservation>,
+    /// Who holds the exchange's registrable domain; looked up only when the exchange does not exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<Registration>,
+}
+
+impl ExchangeObservation {
+    pub fn best_preference(&self) -> u16 {
+        self.preferences.iter().copied().min().unwrap_or(u16::MAX)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AddressObservation {
+    pub ip: IpAddr,
+    /// The PTR names; `None` when reverse DNS was not looked up (a non-routable address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ptr: Option<Lookup<Vec<String>>>,
+    /// For each PTR name, its addresses of the same family (forward confirmation, FCrDNS).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ptr_forward: Vec<PtrForward>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PtrForward {
+    pub name: String,
+    pub addresses: Lookup<Vec<IpAddr>>,
+}
+
+impl AddressObservation {
+    /// Some PTR name resolves back to this address. `None` when it could not be told.
+    pub fn forward_confirmed(&self) -> Option<bool> {
+        let ptr = self.ptr.as_ref()?;
+        ptr.value()?;
+        if self
+            .ptr_forward
+            .iter()
+            .any(|f| f.addresses.value().is_some_and(|ips| ips.contains(&self.ip)))
+        {
+            return Some(true);
+        }
+        if self.ptr_forward.iter().any(|f| f.addresses.is_failed()) {
+            return None;
+        }
+        Some(false)
+    }
+}
+
+/// Whether the registrable domain of an exchange that does not exist is itself delegated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The registrable domain per the public suffix list (e.g. `example.net` for `mx.example.net`).
+    pub registrable_domain: String,
+    /// Its public suffix (e.g. `net`, `co.uk`).
+    pub public_suffix: String,
+    /// NS of the registrable domain: NXDOMAIN means it is not delegated.
+    pub delegation: Lookup<Vec<String>>,
+    /// SOA of the public suffix: NXDOMAIN means the suffix itself does not exist (no one can register under it).
+    pub suffix: Lookup<Soa>,
+}
