@@ -1,0 +1,86 @@
+//! Which finding IDs each lab domain must and must not produce.
+//!
+//! `expectations.txt` is shared with the real-peer script (`tests/peers/`), so
+//! our lab server and Knot + Unbound are held to the same list.
+
+/// The raw file.
+pub static EXPECTATIONS_TXT: &str = include_str!("../expectations.txt");
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expectation {
+    pub domain: String,
+    pub must: Vec<String>,
+    pub must_not: Vec<String>,
+    /// No findings at all.
+    pub clean: bool,
+}
+
+/// Parses `domain  +ID -ID clean` lines; `#` starts a comment.
+pub fn parse(text: &str) -> Result<Vec<Expectation>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        let mut words = line.split_whitespace();
+        let Some(domain) = words.next() else {
+            continue;
+        };
+        let mut exp = Expectation {
+            domain: domain.to_string(),
+            must: vec![],
+            must_not: vec![],
+            clean: false,
+        };
+        for word in words {
+            match (word, word.strip_prefix('+'), word.strip_prefix('-')) {
+                ("clean", _, _) => exp.clean = true,
+                (_, Some(id), _) => exp.must.push(id.to_string()),
+                (_, _, Some(id)) => exp.must_not.push(id.to_string()),
+                _ => return Err(format!("expectations line {}: bad token {word:?}", n + 1)),
+            }
+        }
+        out.push(exp);
+    }
+    Ok(out)
+}
+
+/// The built-in expectations.
+pub fn expectations() -> Vec<Expectation> {
+    parse(EXPECTATIONS_TXT).expect("expectations.txt is well-formed")
+}
+
+impl Expectation {
+    /// What is wrong with `found` (the IDs reported for this domain), if anything.
+    pub fn violations(&self, found: &[String]) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.clean && !found.is_empty() {
+            problems.push(format!("expected no findings, got {found:?}"));
+        }
+        for id in &self.must {
+            if !found.contains(id) {
+                problems.push(format!("missing {id}"));
+            }
+        }
+        for id in &self.must_not {
+            if found.contains(id) {
+                problems.push(format!("unexpected {id}"));
+            }
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_tokens() {
+        let exp = parse("# c\nhealthy.test clean\nnone.test +MX-NONE -MX-IMPLICIT # why\n\n").unwrap();
+        assert_eq!(exp.len(), 2);
+        assert!(exp[0].clean);
+        assert_eq!(exp[1].must, ["MX-NONE"]);
+        assert_eq!(exp[1].must_not, ["MX-IMPLICIT"]);
+        assert_eq!(exp[1].violations(&["MX-IMPLICIT".into()]).len(), 2);
+        assert!(parse("x.test bogus").is_err());
+    }
+}

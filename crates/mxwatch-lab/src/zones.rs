@@ -1,0 +1,270 @@
+//! The lab's zone data, and how a recursive resolver would answer from it.
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use hickory_proto::serialize::txt::Parser;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use thiserror::Error;
+
+include!(concat!(env!("OUT_DIR"), "/zones.rs"));
+
+#[derive(Debug, Error)]
+pub enum ZoneError {
+    #[error("zone file {file}: {message}")]
+    Parse { file: String, message: String },
+    #[error("zone file {file} has no SOA record")]
+    NoSoa { file: String },
+}
+
+/// One authoritative zone.
+#[derive(Clone, Debug)]
+pub struct Zone {
+    pub origin: LowerName,
+    records: HashMap<(LowerName, RecordType), Vec<Record>>,
+    /// Every owner name and every empty non-terminal between it and the origin.
+    names: HashSet<LowerName>,
+    /// Owners of NS records below the apex: where this zone hands over to another.
+    delegations: HashSet<LowerName>,
+    soa: Record,
+}
+
+impl Zone {
+    fn parse(file: &str, text: &str) -> Result<Zone, ZoneError> {
+        let origin_text = file.trim_end_matches(".zone");
+        let origin = if origin_text == "root" {
+            Name::root()
+        } else {
+            Name::from_ascii(format!("{origin_text}.")).map_err(|e| ZoneError::Parse {
+                file: file.into(),
+                message: e.to_string(),
+            })?
+        };
+        let (origin, sets) = Parser::new(text, None, Some(origin))
+            .parse()
+            .map_err(|e| ZoneError::Parse {
+                file: file.into(),
+                message: e.to_string(),
+            })?;
+        let origin = LowerName::new(&origin);
+        let mut zone = Zone {
+            origin: origin.clone(),
+            records: HashMap::new(),
+            names: HashSet::new(),
+            delegations: HashSet::new(),
+            soa: Record::from_rdata(Name::root(), 0, RData::A(hickory_proto::rr::rdata::A(std::net::Ipv4Addr::UNSPECIFIED))),
+        };
+        let mut soa = None;
+        for (key, set) in sets {
+            let owner = key.name.clone();
+            let records: Vec<Record> = set.records_without_rrsigs().cloned().collect();
+            if key.record_type == RecordType::SOA {
+                soa = records.first().cloned();
+            }
+            if key.record_type == RecordType::NS && owner != origin {
+                zone.delegations.insert(owner.clone());
+            }
+            let mut name = owner.clone();
+            while origin.zone_of(&name) && zone.names.insert(name.clone()) && name != origin {
+                name = name.base_name();
+            }
+            zone.records.insert((owner, key.record_type), records);
+        }
+        zone.soa = soa.ok_or_else(|| ZoneError::NoSoa { file: file.into() })?;
+        Ok(zone)
+    }
+
+    /// The delegation point at or above `name` inside this zone, if any.
+    fn delegation_covering(&self, name: &LowerName) -> Option<LowerName> {
+        let mut cur = name.clone();
+        while cur != self.origin && self.origin.zone_of(&cur) {
+            if self.delegations.contains(&cur) {
+                return Some(cur);
+            }
+            cur = cur.base_name();
+        }
+        None
+    }
+}
+
+/// Every lab zone, answering like a recursive resolver that has walked the
+/// delegations: CNAMEs are followed across zones, and a name under a
+/// delegation that no lab zone serves gets SERVFAIL (the delegated server is
+/// not there: a lame delegation).
+#[derive(Clone, Debug, Default)]
+pub struct LabZones {
+    zones: BTreeMap<LowerName, Zone>,
+}
+
+/// What a resolver would send back.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub rcode: ResponseCode,
+    pub answers: Vec<Record>,
+    pub authorities: Vec<Record>,
+}
+
+/// CNAME hops the lab follows inside one answer (like a resolver would).
+const MAX_CHAIN: usize = 8;
+
+impl LabZones {
+    /// The zones built into the lab (`zones/*.zone`).
+    pub fn builtin() -> Result<LabZones, ZoneError> {
+        Self::from_files(ZONE_FILES.iter().map(|(f, t)| (*f, *t)))
+    }
+
+    pub fn from_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<LabZones, ZoneError> {
+        let mut lab = LabZones::default();
+        for (file, text) in files {
+            let zone = Zone::parse(file, text)?;
+            lab.zones.insert(zone.origin.clone(), zone);
+        }
+        Ok(lab)
+    }
+
+    /// Replaces (or adds) one zone from master-file text: the lab can change while a test runs.
+    pub fn set_zone(&mut self, file: &str, text: &str) -> Result<(), ZoneError> {
+        let zone = Zone::parse(file, text)?;
+        self.zones.insert(zone.origin.clone(), zone);
+        Ok(())
+    }
+
+    pub fn remove_zone(&mut self, origin: &str) {
+        if let Ok(name) = Name::from_ascii(origin) {
+            self.zones.remove(&LowerName::new(&name));
+        }
+    }
+
+    /// The origins of every zone, in order.
+    pub fn origins(&self) -> Vec<String> {
+        self.zones.keys().map(ToString::to_string).collect()
+    }
+
+    fn zone_for(&self, name: &LowerName) -> Option<&Zone> {
+        let mut cur = name.clone();
+        loop {
+            if let Some(zone) = self.zones.get(&cur) {
+                return Some(zone);
+            }
+            if cur.is_root() {
+                return None;
+            }
+            cur = cur.base_name();
+        }
+    }
+
+    /// Answers `qname qtype` as a recursive resolver would.
+    pub fn resolve(&self, qname: &Name, qtype: RecordType) -> Answer {
+        let mut answers = Vec::new();
+        let mut cur = LowerName::new(qname);
+        let mut seen = HashSet::new();
+        for _ in 0..=MAX_CHAIN {
+            if !seen.insert(cur.clone()) {
+                // A loop: return the chain so far, as resolvers do; the client sees the loop.
+                break;
+            }
+            let Some(zone) = self.zone_for(&cur) else {
+                return Answer {
+                    rcode: ResponseCode::NXDomain,
+                    answers,
+                    authorities: vec![],
+                };
+            };
+            if zone.delegation_covering(&cur).is_some() {
+                return Answer {
+                    rcode: ResponseCode::ServFail,
+                    answers: vec![],
+                    authorities: vec![],
+                };
+            }
+            if let Some(records) = zone.records.get(&(cur.clone(), qtype)) {
+                answers.extend(records.iter().cloned());
+                break;
+            }
+            if qtype != RecordType::CNAME
+                && let Some(cname) = zone.records.get(&(cur.clone(), RecordType::CNAME))
+                && let Some(record) = cname.first()
+                && let RData::CNAME(target) = &record.data
+            {
+                answers.push(record.clone());
+                cur = LowerName::new(&target.0);
+                continue;
+            }
+            let rcode = if zone.names.contains(&cur) {
+                ResponseCode::NoError
+            } else {
+                ResponseCode::NXDomain
+            };
+            return Answer {
+                rcode,
+                answers,
+                authorities: vec![zone.soa.clone()],
+            };
+        }
+        Answer {
+            rcode: ResponseCode::NoError,
+            answers,
+            authorities: vec![],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lab() -> LabZones {
+        LabZones::from_files([
+            (
+                "root.zone",
+                "$TTL 3600\n. SOA ns1.lab.test. h.lab.test. 1 1 1 1 300\n. NS ns1.lab.test.\ntest. NS ns1.lab.test.\n",
+            ),
+            (
+                "test.zone",
+                "$ORIGIN test.\n$TTL 3600\n@ SOA ns1.lab.test. h.lab.test. 1 1 1 1 300\n@ NS ns1.lab.test.\n\
+                 a NS ns1.lab.test.\nlame NS ns1.lame.test.\nns1.lame A 127.53.0.99\n",
+            ),
+            (
+                "a.test.zone",
+                "$ORIGIN a.test.\n$TTL 3600\n@ SOA ns1.lab.test. h.lab.test. 1 1 1 1 300\n@ NS ns1.lab.test.\n\
+                 @ MX 10 mx.a.test.\nmx A 127.0.1.1\nalias CNAME mx\nx.y TXT \"deep\"\nl1 CNAME l2\nl2 CNAME l1\n",
+            ),
+        ])
+        .unwrap()
+    }
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    #[test]
+    fn answers_like_a_resolver() {
+        let lab = lab();
+        let mx = lab.resolve(&name("a.test."), RecordType::MX);
+        assert_eq!(mx.rcode, ResponseCode::NoError);
+        assert_eq!(mx.answers.len(), 1);
+
+        let alias = lab.resolve(&name("alias.a.test."), RecordType::A);
+        assert_eq!(alias.answers.len(), 2, "CNAME then A");
+
+        let nodata = lab.resolve(&name("mx.a.test."), RecordType::AAAA);
+        assert_eq!((nodata.rcode, nodata.answers.len()), (ResponseCode::NoError, 0));
+        assert_eq!(nodata.authorities.len(), 1, "SOA for negative caching");
+
+        let ent = lab.resolve(&name("y.a.test."), RecordType::A);
+        assert_eq!(ent.rcode, ResponseCode::NoError, "empty non-terminal exists");
+
+        assert_eq!(lab.resolve(&name("nope.a.test."), RecordType::A).rcode, ResponseCode::NXDomain);
+        assert_eq!(lab.resolve(&name("b.test."), RecordType::NS).rcode, ResponseCode::NXDomain);
+        assert_eq!(lab.resolve(&name("lame.test."), RecordType::MX).rcode, ResponseCode::ServFail);
+        assert_eq!(lab.resolve(&name("x.lame.test."), RecordType::A).rcode, ResponseCode::ServFail);
+
+        let looped = lab.resolve(&name("l1.a.test."), RecordType::A);
+        assert_eq!(looped.answers.len(), 2, "the loop is cut after one turn");
+    }
+
+    #[test]
+    fn builtin_zones_parse() {
+        let lab = LabZones::builtin().unwrap();
+        assert!(lab.origins().len() >= 3, "{:?}", lab.origins());
+    }
+}
