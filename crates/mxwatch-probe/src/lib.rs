@@ -1,0 +1,11 @@
+//! mxwatch-probe: the collectors. All of mxwatch's network I/O lives here.
+//!
+//! Collect, then judge: this crate records what was seen (answers, absences,
+//! failures and timings) into an [`mxwatch_core::Observation`] and decides
+//! nothing about what is wrong.
+
+pub mod collect;
+pub mod dns;
+
+pub use collect::{Collector, CollectorOptions};
+pub use dns::{Dns, DnsOptions};

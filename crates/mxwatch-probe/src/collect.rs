@@ -1,0 +1,161 @@
+//! Collects one domain's [`Observation`]: MX, SOA, NS, every exchange's
+//! addresses and CNAME chain, reverse DNS with forward confirmation, and the
+//! registration of exchanges that do not exist.
+//!
+//! Everything goes through one [`Dns`] (one cache, one in-flight limit), so a
+//! million domains on one provider cost one lookup of the provider's hosts.
+
+use crate::dns::Dns;
+use futures_util::future::join_all;
+use hickory_proto::rr::RecordType;
+use mxwatch_core::ip;
+use mxwatch_core::name::{looks_like_ipv4, registrable_domain};
+use mxwatch_core::observation::{AddressLookups, PtrForward, OBSERVATION_SCHEMA};
+use mxwatch_core::{
+    AddressObservation, DomainName, ExchangeObservation, MxRecord, Observation, Registration,
+};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// PTR names per address we forward-confirm; more is a sign of abuse, not of care.
+pub const MAX_PTR_NAMES: usize = 10;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CollectorOptions {
+    /// Loopback addresses count as routable (reverse DNS is looked up for them).
+    pub lab: bool,
+}
+
+#[derive(Clone)]
+pub struct Collector {
+    dns: Arc<Dns>,
+    options: CollectorOptions,
+}
+
+impl Collector {
+    pub fn new(dns: Arc<Dns>, options: CollectorOptions) -> Self {
+        Collector { dns, options }
+    }
+
+    pub fn dns(&self) -> &Dns {
+        &self.dns
+    }
+
+    pub async fn observe(&self, domain: &DomainName) -> Observation {
+        let observed_at = now_rfc3339();
+        let name = domain.ascii.as_str();
+        let (mx, soa, ns) = tokio::join!(
+            self.dns.mx(name),
+            self.dns.soa(name),
+            self.dns.names(name, RecordType::NS)
+        );
+        let implicit = if mx.absence() == Some(mxwatch_core::Absence::NoData) {
+            let (a, aaaa) = tokio::join!(self.dns.addresses(name, false), self.dns.addresses(name, true));
+            Some(AddressLookups { a, aaaa })
+        } else {
+            None
+        };
+        let exchanges = match mx.value() {
+            Some(records) => {
+                join_all(group_exchanges(records).into_iter().map(|(n, p)| self.exchange(n, p))).await
+            }
+            None => vec![],
+        };
+        Observation {
+            schema: OBSERVATION_SCHEMA,
+            domain: domain.clone(),
+            observed_at,
+            resolver: self.dns.resolver().to_string(),
+            mx,
+            soa,
+            ns,
+            implicit,
+            exchanges,
+        }
+    }
+
+    async fn exchange(&self, name: String, preferences: Vec<u16>) -> ExchangeObservation {
+        let (a, aaaa) = tokio::join!(self.dns.addresses(&name, false), self.dns.addresses(&name, true));
+        let lookups = AddressLookups { a, aaaa };
+        let addresses = join_all(lookups.addresses().into_iter().map(|ip| self.address(ip))).await;
+        let missing = (lookups.a.is_nxdomain() || lookups.aaaa.is_nxdomain())
+            && lookups.a.value().is_none()
+            && lookups.aaaa.value().is_none();
+        let registration = if missing && !looks_like_ipv4(&name) {
+            self.registration(&name).await
+        } else {
+            None
+        };
+        ExchangeObservation {
+            name,
+            preferences,
+            lookups,
+            addresses,
+            registration,
+        }
+    }
+
+    async fn address(&self, ip: IpAddr) -> AddressObservation {
+        if !ip::is_routable(ip, self.options.lab) {
+            return AddressObservation {
+                ip,
+                ptr: None,
+                ptr_forward: vec![],
+            };
+        }
+        let ptr = self.dns.ptr(ip).await;
+        let names: Vec<String> = ptr
+            .value()
+            .map(|n| n.iter().take(MAX_PTR_NAMES).cloned().collect())
+            .unwrap_or_default();
+        let ptr_forward = join_all(names.into_iter().map(|name| async move {
+            let addresses = self.dns.addresses(&name, ip.is_ipv6()).await;
+            PtrForward { name, addresses }
+        }))
+        .await;
+        AddressObservation {
+            ip,
+            ptr: Some(ptr),
+            ptr_forward,
+        }
+    }
+
+    async fn registration(&self, exchange: &str) -> Option<Registration> {
+        let (registrable, suffix) = registrable_domain(exchange)?;
+        let (delegation, suffix_soa) = tokio::join!(
+            self.dns.names(&registrable, RecordType::NS),
+            self.dns.soa(&suffix)
+        );
+        Some(Registration {
+            registrable_domain: registrable,
+            public_suffix: suffix,
+            delegation,
+            suffix: suffix_soa,
+        })
+    }
+}
+
+/// Distinct exchanges with every preference each is listed at, best first, then by name.
+fn group_exchanges(records: &[MxRecord]) -> Vec<(String, Vec<u16>)> {
+    let mut by_name: BTreeMap<&str, Vec<u16>> = BTreeMap::new();
+    for record in records.iter().filter(|r| !r.is_null()) {
+        by_name.entry(record.exchange.as_str()).or_default().push(record.preference);
+    }
+    let mut grouped: Vec<(String, Vec<u16>)> = by_name
+        .into_iter()
+        .map(|(name, mut prefs)| {
+            prefs.sort_unstable();
+            (name.to_string(), prefs)
+        })
+        .collect();
+    grouped.sort_by(|a, b| a.1[0].cmp(&b.1[0]).then(a.0.cmp(&b.0)));
+    grouped
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+

@@ -1,0 +1,370 @@
+//! Typed DNS lookups with the CNAME chain followed, each an [`mxwatch_core::Lookup`].
+
+use super::cache::{self, Cache};
+use super::transport::{DnsOptions, Reply, Transport};
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+use mxwatch_core::{Absence, Failure, Lookup, MxRecord, Soa};
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// CNAME hops we follow before calling the chain too long (resolvers stop near here too).
+pub const MAX_CNAME_CHAIN: usize = 8;
+
+/// DNS for a whole run: one transport, one cache.
+pub struct Dns {
+    transport: Transport,
+    cache: Cache,
+}
+
+impl Dns {
+    pub fn new(options: DnsOptions) -> Self {
+        Dns {
+            transport: Transport::new(options),
+            cache: Cache::default(),
+        }
+    }
+
+    pub fn resolver(&self) -> std::net::SocketAddr {
+        self.transport.options().resolver
+    }
+
+    /// Questions put on the wire so far.
+    pub fn queries_sent(&self) -> u64 {
+        self.transport.queries_sent()
+    }
+
+    /// Distinct (name, type) entries in the cache.
+    pub fn cached_entries(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// `name rtype`, with any CNAME chain followed: the records of `rtype` at the end of the chain.
+    pub async fn lookup(&self, name: &str, rtype: RecordType) -> Lookup<Vec<RData>> {
+        let Ok(mut current) = Name::from_ascii(fqdn(name)) else {
+            return Lookup::Failed {
+                failure: Failure::Malformed,
+                detail: format!("{name:?} cannot be asked as a DNS name"),
+                cname_chain: vec![],
+                elapsed_ms: 0,
+            };
+        };
+        let mut chain: Vec<String> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut elapsed = 0u64;
+        let mut min_ttl = u32::MAX;
+        loop {
+            seen.insert(key_name(&current));
+            let step = self.cached_step(&current, rtype).await;
+            elapsed += step.elapsed_ms();
+            // The cached step holds the records of one question; a CNAME in it sends us on.
+            let step = match step {
+                Lookup::Observed {
+                    value,
+                    ttl,
+                    cname_chain,
+                    ..
+                } => {
+                    min_ttl = min_ttl.min(ttl);
+                    chain.extend(cname_chain);
+                    match value.first() {
+                        Some(RData::CNAME(target)) if rtype != RecordType::CNAME => {
+                            let next = target.0.clone();
+                            chain.push(display(&next));
+                            if seen.contains(&key_name(&next)) {
+                                return failed(Failure::CnameLoop, format!("{} loops", chain.join(" → ")), chain, elapsed);
+                            }
+                            if chain.len() > MAX_CNAME_CHAIN {
+                                return failed(
+                                    Failure::CnameChainTooLong,
+                                    format!("more than {MAX_CNAME_CHAIN} CNAMEs"),
+                                    chain,
+                                    elapsed,
+                                );
+                            }
+                            current = next;
+                            continue;
+                        }
+                        _ => Lookup::Observed {
+                            value,
+                            ttl: min_ttl,
+                            cname_chain: vec![],
+                            elapsed_ms: 0,
+                        },
+                    }
+                }
+                other => {
+                    chain.extend(other.cname_chain().iter().cloned());
+                    other
+                }
+            };
+            return with_chain(step, chain, elapsed);
+        }
+    }
+
+    /// One question through the cache. Its value is either the records of `rtype`
+    /// or, when the name is an alias the reply did not follow to the end, the one CNAME.
+    async fn cached_step(&self, name: &Name, rtype: RecordType) -> Lookup<Vec<RData>> {
+        let cell = self.cache.cell((key_name(name), rtype));
+        let (lookup, _) = cell
+            .get_or_init(|| async {
+                let (reply, took) = self.transport.ask(name, rtype).await;
+                let lookup = interpret(name, rtype, reply, took);
+                let expires = cache::expiry(&lookup, Instant::now());
+                (lookup, expires)
+            })
+            .await;
+        lookup.clone()
+    }
+
+    pub async fn mx(&self, name: &str) -> Lookup<Vec<MxRecord>> {
+        self.lookup(name, RecordType::MX).await.map(|rdata| {
+            let mut records: Vec<MxRecord> = rdata
+                .iter()
+                .filter_map(|r| match r {
+                    RData::MX(mx) => Some(MxRecord {
+                        preference: mx.preference,
+                        exchange: host(&mx.exchange),
+                    }),
+                    _ => None,
+                })
+                .collect();
+            records.sort_by(|a, b| a.preference.cmp(&b.preference).then(a.exchange.cmp(&b.exchange)));
+            records
+        })
+    }
+
+    /// A (`v6 == false`) or AAAA addresses.
+    pub async fn addresses(&self, name: &str, v6: bool) -> Lookup<Vec<IpAddr>> {
+        let rtype = if v6 { RecordType::AAAA } else { RecordType::A };
+        self.lookup(name, rtype).await.map(|rdata| {
+            let mut ips: Vec<IpAddr> = rdata
+                .iter()
+                .filter_map(|r| match r {
+                    RData::A(a) => Some(IpAddr::V4(a.0)),
+                    RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                    _ => None,
+                })
+                .collect();
+            ips.sort();
+            ips.dedup();
+            ips
+        })
+    }
+
+    /// NS or PTR names.
+    pub async fn names(&self, name: &str, rtype: RecordType) -> Lookup<Vec<String>> {
+        self.lookup(name, rtype).await.map(|rdata| {
+            let mut names: Vec<String> = rdata
+                .iter()
+                .filter_map(|r| match r {
+                    RData::NS(ns) => Some(host(&ns.0)),
+                    RData::PTR(ptr) => Some(host(&ptr.0)),
+                    _ => None,
+                })
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        })
+    }
+
+    pub async fn ptr(&self, ip: IpAddr) -> Lookup<Vec<String>> {
+        let name = Name::from(ip);
+        self.names(&name.to_ascii(), RecordType::PTR).await
+    }
+
+    pub async fn soa(&self, name: &str) -> Lookup<Soa> {
+        let lookup = self.lookup(name, RecordType::SOA).await;
+        // An SOA answer always holds exactly one record; anything else is malformed.
+        let soa = lookup.value().and_then(|v| {
+            v.iter().find_map(|r| match r {
+                RData::SOA(soa) => Some(Soa {
+                    mname: host(&soa.mname),
+                    rname: host(&soa.rname),
+                    serial: soa.serial,
+                    refresh: soa.refresh as u32,
+                    retry: soa.retry as u32,
+                    expire: soa.expire as u32,
+                    minimum: soa.minimum,
+                }),
+                _ => None,
+            })
+        });
+        match (lookup, soa) {
+            (Lookup::Observed { ttl, cname_chain, elapsed_ms, .. }, Some(soa)) => Lookup::Observed {
+                value: soa,
+                ttl,
+                cname_chain,
+                elapsed_ms,
+            },
+            (other, _) => other.map(|_| unreachable_soa()),
+        }
+    }
+}
+
+/// Only reached for an Observed lookup with no SOA in it, which `interpret` never produces.
+fn unreachable_soa() -> Soa {
+    Soa {
+        mname: String::new(),
+        rname: String::new(),
+        serial: 0,
+        refresh: 0,
+        retry: 0,
+        expire: 0,
+        minimum: 0,
+    }
+}
+
+fn fqdn(name: &str) -> String {
+    if name.ends_with('.') {
+        name.to_string()
+    } else {
+        format!("{name}.")
+    }
+}
+
+fn key_name(name: &Name) -> String {
+    name.to_ascii().to_ascii_lowercase()
+}
+
+/// A name as the observation stores it: lower case, no trailing dot, "." for the root.
+pub fn host(name: &Name) -> String {
+    if name.is_root() {
+        return ".".into();
+    }
+    let ascii = name.to_ascii().to_ascii_lowercase();
+    ascii.strip_suffix('.').map(str::to_string).unwrap_or(ascii)
+}
+
+fn display(name: &Name) -> String {
+    host(name)
+}
+
+fn failed<T>(failure: Failure, detail: String, chain: Vec<String>, elapsed_ms: u64) -> Lookup<T> {
+    Lookup::Failed {
+        failure,
+        detail,
+        cname_chain: chain,
+        elapsed_ms,
+    }
+}
+
+fn with_chain<T>(lookup: Lookup<T>, chain: Vec<String>, elapsed: u64) -> Lookup<T> {
+    match lookup {
+        Lookup::Observed { value, ttl, .. } => Lookup::Observed {
+            value,
+            ttl,
+            cname_chain: chain,
+            elapsed_ms: elapsed,
+        },
+        Lookup::Absent {
+            absence,
+            negative_ttl,
+            ..
+        } => Lookup::Absent {
+            absence,
+            negative_ttl,
+            cname_chain: chain,
+            elapsed_ms: elapsed,
+        },
+        Lookup::Failed { failure, detail, .. } => Lookup::Failed {
+            failure,
+            detail,
+            cname_chain: chain,
+            elapsed_ms: elapsed,
+        },
+    }
+}
+
+/// Reads one reply: records of `rtype` at the end of the in-reply CNAME chain,
+/// or the last CNAME when the chain leaves the reply, or an absence, or a failure.
+fn interpret(qname: &Name, rtype: RecordType, reply: Reply, took: Duration) -> Lookup<Vec<RData>> {
+    let elapsed_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+    let message = match reply {
+        Reply::Failed { failure, detail } => return failed(failure, detail, vec![], elapsed_ms),
+        Reply::Message { message, .. } => message,
+    };
+    let rcode = message.metadata.response_code;
+    match rcode {
+        ResponseCode::NoError | ResponseCode::NXDomain => {}
+        ResponseCode::ServFail => {
+            return failed(Failure::ServFail, "SERVFAIL".into(), vec![], elapsed_ms);
+        }
+        ResponseCode::Refused => return failed(Failure::Refused, "REFUSED".into(), vec![], elapsed_ms),
+        other => return failed(Failure::ErrorRcode, format!("RCODE {other}"), vec![], elapsed_ms),
+    }
+    let (chain, owner, ttl) = follow_in_reply(&message, qname);
+    let records: Vec<RData> = message
+        .answers
+        .iter()
+        .filter(|r| r.record_type() == rtype && r.name.to_ascii().eq_ignore_ascii_case(&owner.to_ascii()))
+        .map(|r| r.data.clone())
+        .collect();
+    let min_ttl = message
+        .answers
+        .iter()
+        .filter(|r| r.record_type() == rtype && r.name.to_ascii().eq_ignore_ascii_case(&owner.to_ascii()))
+        .map(|r| r.ttl)
+        .min();
+    if !records.is_empty() {
+        return Lookup::Observed {
+            value: records,
+            ttl: min_ttl.unwrap_or(0).min(ttl),
+            cname_chain: chain,
+            elapsed_ms,
+        };
+    }
+    if rcode == ResponseCode::NoError && !chain.is_empty() && rtype != RecordType::CNAME {
+        // The reply stops at an alias: hand the last CNAME back so the caller asks again.
+        let last = chain.last().cloned().unwrap_or_default();
+        if let Ok(target) = Name::from_ascii(fqdn(&last)) {
+            let mut head = chain;
+            head.pop();
+            return Lookup::Observed {
+                value: vec![RData::CNAME(hickory_proto::rr::rdata::CNAME(target))],
+                ttl,
+                cname_chain: head,
+                elapsed_ms,
+            };
+        }
+    }
+    let negative_ttl = message.authorities.iter().find_map(|r| match &r.data {
+        RData::SOA(soa) => Some(r.ttl.min(soa.minimum)),
+        _ => None,
+    });
+    Lookup::Absent {
+        absence: if rcode == ResponseCode::NXDomain {
+            Absence::NxDomain
+        } else {
+            Absence::NoData
+        },
+        negative_ttl,
+        cname_chain: chain,
+        elapsed_ms,
+    }
+}
+
+/// Follows CNAMEs inside the answer section from `qname`: (targets in order, final owner, min CNAME TTL).
+fn follow_in_reply(message: &Message, qname: &Name) -> (Vec<String>, Name, u32) {
+    let mut owner = qname.clone();
+    let mut chain = Vec::new();
+    let mut ttl = u32::MAX;
+    let mut seen = HashSet::new();
+    while seen.insert(key_name(&owner)) && chain.len() <= MAX_CNAME_CHAIN {
+        let next = message.answers.iter().find_map(|r| match &r.data {
+            RData::CNAME(target) if r.name.to_ascii().eq_ignore_ascii_case(&owner.to_ascii()) => {
+                Some((target.0.clone(), r.ttl))
+            }
+            _ => None,
+        });
+        let Some((target, cname_ttl)) = next else {
+            break;
+        };
+        ttl = ttl.min(cname_ttl);
+        chain.push(display(&target));
+        owner = target;
+    }
+    (chain, owner, ttl)
+}

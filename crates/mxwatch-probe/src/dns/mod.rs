@@ -1,0 +1,9 @@
+//! DNS through a recursive resolver: a UDP/TCP transport on hickory-proto's
+//! wire format, a TTL cache shared by every domain of a run, and typed lookups.
+
+mod cache;
+mod lookups;
+mod transport;
+
+pub use lookups::Dns;
+pub use transport::{DnsOptions, Reply, Transport};

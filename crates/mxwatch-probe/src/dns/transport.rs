@@ -1,0 +1,230 @@
+//! Sends one question to the resolver and brings back its reply, or why not.
+//!
+//! Hand-written on hickory-proto's message codec instead of hickory's client
+//! because an audit needs what a client library hides on purpose: the RCODE of
+//! every answer, whether it was truncated, how long it took, and failures as
+//! data rather than retried-away errors. It is small: UDP with EDNS, retry on
+//! timeout, TCP when truncated, and a global cap on queries in flight.
+
+use hickory_proto::op::{Edns, Message, Query};
+use hickory_proto::rr::{Name, RecordType};
+use mxwatch_core::Failure;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio::time::timeout;
+
+/// How to reach the resolver and how hard to try.
+#[derive(Clone, Debug)]
+pub struct DnsOptions {
+    pub resolver: SocketAddr,
+    /// Time limit for one try over UDP, and for the whole TCP exchange.
+    pub timeout: Duration,
+    /// Tries over UDP before giving up.
+    pub attempts: u32,
+    /// Questions in flight at once, across every domain of the run.
+    pub max_in_flight: usize,
+}
+
+impl DnsOptions {
+    pub fn new(resolver: SocketAddr) -> Self {
+        DnsOptions {
+            resolver,
+            timeout: Duration::from_secs(3),
+            attempts: 2,
+            max_in_flight: 256,
+        }
+    }
+}
+
+/// The EDNS payload size we offer: the DNS flag day 2020 value, safe from fragmentation.
+const EDNS_PAYLOAD: u16 = 1232;
+
+/// A reply that matched the question, or a failure.
+#[derive(Debug)]
+pub enum Reply {
+    Message { message: Box<Message>, via_tcp: bool },
+    Failed { failure: Failure, detail: String },
+}
+
+pub struct Transport {
+    options: DnsOptions,
+    in_flight: Semaphore,
+    sent: AtomicU64,
+}
+
+impl Transport {
+    pub fn new(options: DnsOptions) -> Self {
+        let permits = options.max_in_flight.max(1);
+        Transport {
+            options,
+            in_flight: Semaphore::new(permits),
+            sent: AtomicU64::new(0),
+        }
+    }
+
+    pub fn options(&self) -> &DnsOptions {
+        &self.options
+    }
+
+    /// Questions put on the wire so far (UDP tries and TCP fallbacks).
+    pub fn queries_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Asks `name rtype` with recursion desired; returns the reply and the time it took.
+    pub async fn ask(&self, name: &Name, rtype: RecordType) -> (Reply, Duration) {
+        let _permit = self.in_flight.acquire().await.expect("semaphore is never closed");
+        let started = Instant::now();
+        let reply = self.ask_inner(name, rtype).await;
+        (reply, started.elapsed())
+    }
+
+    async fn ask_inner(&self, name: &Name, rtype: RecordType) -> Reply {
+        let mut query = Message::query();
+        query.metadata.recursion_desired = true;
+        query.add_query(Query::query(name.clone(), rtype));
+        let mut edns = Edns::new();
+        edns.set_max_payload(EDNS_PAYLOAD);
+        query.set_edns(edns);
+        let bytes = match query.to_vec() {
+            Ok(b) => b,
+            Err(e) => {
+                return Reply::Failed {
+                    failure: Failure::Malformed,
+                    detail: format!("cannot encode the question: {e}"),
+                };
+            }
+        };
+        let mut last = Reply::Failed {
+            failure: Failure::Timeout,
+            detail: "no try was made".into(),
+        };
+        for _ in 0..self.options.attempts.max(1) {
+            last = self.try_udp(&query, &bytes).await;
+            match &last {
+                Reply::Message { message, .. } if message.metadata.truncation => {
+                    return self.try_tcp(&query, &bytes).await;
+                }
+                Reply::Message { .. } => return last,
+                Reply::Failed { failure, .. } if failure.is_temporary() => continue,
+                Reply::Failed { .. } => continue,
+            }
+        }
+        last
+    }
+
+    async fn try_udp(&self, query: &Message, bytes: &[u8]) -> Reply {
+        let resolver = self.options.resolver;
+        let bind: SocketAddr = if resolver.is_ipv4() {
+            "0.0.0.0:0".parse().unwrap()
+        } else {
+            "[::]:0".parse().unwrap()
+        };
+        let socket = match UdpSocket::bind(bind).await {
+            Ok(s) => s,
+            Err(e) => return network_failure("cannot open a UDP socket", e),
+        };
+        if let Err(e) = socket.connect(resolver).await {
+            return network_failure("cannot reach the resolver", e);
+        }
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = socket.send(bytes).await {
+            return network_failure("cannot send the question", e);
+        }
+        let deadline = Instant::now() + self.options.timeout;
+        let mut buf = vec![0u8; 65_535];
+        let mut mismatched = None;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match timeout(left, socket.recv(&mut buf)).await {
+                Err(_) => {
+                    return mismatched.unwrap_or(Reply::Failed {
+                        failure: Failure::Timeout,
+                        detail: format!("no reply from {resolver} within {:?}", self.options.timeout),
+                    });
+                }
+                Ok(Err(e)) => return network_failure("receiving the reply failed", e),
+                Ok(Ok(len)) => match check_reply(query, &buf[..len]) {
+                    Ok(message) => {
+                        return Reply::Message {
+                            message: Box::new(message),
+                            via_tcp: false,
+                        };
+                    }
+                    // Keep listening: the real reply may still come (RFC 5452 §9.1).
+                    Err(failed) => mismatched = Some(failed),
+                },
+            }
+        }
+    }
+
+    async fn try_tcp(&self, query: &Message, bytes: &[u8]) -> Reply {
+        let resolver = self.options.resolver;
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        let exchange = async {
+            let mut stream = TcpStream::connect(resolver).await?;
+            let len = u16::try_from(bytes.len()).map_err(std::io::Error::other)?;
+            stream.write_u16(len).await?;
+            stream.write_all(bytes).await?;
+            let reply_len = stream.read_u16().await?;
+            let mut reply = vec![0u8; usize::from(reply_len)];
+            stream.read_exact(&mut reply).await?;
+            Ok::<_, std::io::Error>(reply)
+        };
+        match timeout(self.options.timeout, exchange).await {
+            Err(_) => Reply::Failed {
+                failure: Failure::Timeout,
+                detail: format!("the reply was truncated over UDP and TCP to {resolver} timed out"),
+            },
+            Ok(Err(e)) => network_failure("the reply was truncated over UDP and the TCP retry failed", e),
+            Ok(Ok(reply)) => match check_reply(query, &reply) {
+                Ok(message) if message.metadata.truncation => Reply::Failed {
+                    failure: Failure::Malformed,
+                    detail: "the reply was truncated even over TCP".into(),
+                },
+                Ok(message) => Reply::Message {
+                    message: Box::new(message),
+                    via_tcp: true,
+                },
+                Err(failed) => failed,
+            },
+        }
+    }
+}
+
+fn network_failure(what: &str, e: std::io::Error) -> Reply {
+    Reply::Failed {
+        failure: Failure::Network,
+        detail: format!("{what}: {e}"),
+    }
+}
+
+/// Parses a reply and checks it answers our question (ID and question section).
+fn check_reply(query: &Message, bytes: &[u8]) -> Result<Message, Reply> {
+    let message = Message::from_vec(bytes).map_err(|e| Reply::Failed {
+        failure: Failure::Malformed,
+        detail: format!("the reply is not a DNS message ({} bytes): {e}", bytes.len()),
+    })?;
+    let same_question = message.queries.first().is_some_and(|q| {
+        let asked = &query.queries[0];
+        q.query_type() == asked.query_type() && same_name(q.name(), asked.name())
+    });
+    if message.metadata.id != query.metadata.id || (!same_question && !message.metadata.truncation) {
+        return Err(Reply::Failed {
+            failure: Failure::Malformed,
+            detail: "the reply does not match the question (ID or question section differ)".into(),
+        });
+    }
+    Ok(message)
+}
+
+/// Names compare without regard to case (resolvers may echo 0x20-randomised case) or the root dot.
+fn same_name(a: &Name, b: &Name) -> bool {
+    let a = a.to_ascii();
+    let b = b.to_ascii();
+    a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'))
+}

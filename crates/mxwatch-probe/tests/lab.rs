@@ -1,0 +1,149 @@
+//! The collectors against the loopback lab: every lab domain gives the IDs its
+//! expectations name, hostile resolvers give "could not determine", and the
+//! shared cache asks each distinct question once.
+
+use hickory_proto::rr::RecordType;
+use mxwatch_core::{CheckContext, Failure, Report, parse_domain_input};
+use mxwatch_lab::{Behaviour, LabDns, LabZones, expectations};
+use mxwatch_probe::{Collector, CollectorOptions, Dns, DnsOptions};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn collector(lab: &LabDns, timeout_ms: u64) -> Collector {
+    let mut options = DnsOptions::new(lab.addr);
+    options.timeout = Duration::from_millis(timeout_ms);
+    Collector::new(Arc::new(Dns::new(options)), CollectorOptions { lab: true })
+}
+
+async fn report(collector: &Collector, domain: &str) -> Report {
+    let parsed = parse_domain_input(domain).unwrap();
+    let obs = collector.observe(&parsed.domain).await;
+    Report::new(obs, &CheckContext { lab: true }, parsed.notes)
+}
+
+fn ids(report: &Report) -> Vec<String> {
+    report.findings.iter().map(|f| f.id.clone()).collect()
+}
+
+#[tokio::test]
+async fn every_lab_domain_meets_its_expectations() {
+    let lab = LabDns::start_builtin().await.unwrap();
+    let collector = collector(&lab, 2000);
+    let mut failures = Vec::new();
+    let all = expectations();
+    assert!(all.len() >= 20, "expectations.txt lists {} domains", all.len());
+    for exp in &all {
+        let report = report(&collector, &exp.domain).await;
+        let problems = exp.violations(&ids(&report));
+        if !problems.is_empty() {
+            failures.push(format!("{}: {}", exp.domain, problems.join("; ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn every_required_id_fires_somewhere_in_the_lab() {
+    let fired: Vec<String> = expectations().into_iter().flat_map(|e| e.must).collect();
+    for id in [
+        "MX-NONE",
+        "MX-IMPLICIT",
+        "MX-NULL",
+        "MX-NULL-MIXED",
+        "MX-TARGET-IP",
+        "MX-TARGET-CNAME",
+        "MX-TARGET-NXDOMAIN",
+        "MX-TARGET-NO-ADDRESS",
+        "MX-TARGET-UNREGISTERED",
+        "MX-TARGET-PRIVATE",
+        "MX-DUPLICATE",
+        "MX-NO-REDUNDANCY",
+        "MX-TOO-MANY",
+        "MX-TARGET-TYPO",
+        "MX-TTL",
+        "MX-PTR-MISSING",
+        "MX-PTR-MISMATCH",
+        "DNS-INDETERMINATE",
+        "MX-TARGET-SYNTAX",
+    ] {
+        assert!(fired.iter().any(|f| f == id), "no lab domain is built to fire {id}");
+    }
+}
+
+#[tokio::test]
+async fn five_hundred_mx_records_come_over_tcp_and_are_all_audited() {
+    let lab = LabDns::start_builtin().await.unwrap();
+    let collector = collector(&lab, 2000);
+    let report = report(&collector, "many.test").await;
+    let mx = report.observation.mx.value().expect("MX over TCP");
+    assert_eq!(mx.len(), 500);
+    assert_eq!(report.observation.exchanges.len(), 500, "no cap at ten");
+    assert!(report.observation.exchanges.windows(2).all(|w| w[0].best_preference() <= w[1].best_preference()));
+    // 500 exchanges on one address: one PTR question, not 500.
+    assert_eq!(lab.log.count("50.1.0.127.in-addr.arpa.", RecordType::PTR), 1);
+}
+
+#[tokio::test]
+async fn a_shared_provider_is_looked_up_once_per_run() {
+    let lab = LabDns::start_builtin().await.unwrap();
+    let collector = collector(&lab, 2000);
+    let domains = ["customer1.test", "customer2.test", "customer3.test", "healthy.test", "provider.test"];
+    let reports = futures_util::future::join_all(domains.iter().map(|d| report(&collector, d))).await;
+    for r in &reports {
+        assert!(r.findings.is_empty(), "{}: {:?}", r.domain, ids(r));
+    }
+    assert_eq!(lab.log.count("mx1.provider.test.", RecordType::A), 1);
+    assert_eq!(lab.log.count("mx2.provider.test.", RecordType::AAAA), 1);
+    assert_eq!(lab.log.count("1.1.0.127.in-addr.arpa.", RecordType::PTR), 1);
+}
+
+async fn hostile(behaviour: Behaviour) -> Report {
+    let lab = LabDns::start(LabZones::builtin().unwrap(), behaviour, "127.0.0.1".parse().unwrap())
+        .await
+        .unwrap();
+    let collector = collector(&lab, 300);
+    report(&collector, "healthy.test").await
+}
+
+#[tokio::test]
+async fn hostile_resolvers_give_could_not_determine_never_missing() {
+    for (behaviour, failure) in [
+        (Behaviour::Silent, Failure::Timeout),
+        (Behaviour::Garbage, Failure::Malformed),
+        (Behaviour::ServFail, Failure::ServFail),
+        (Behaviour::Refused, Failure::Refused),
+        (Behaviour::TruncatedOnly, Failure::Network),
+        (Behaviour::WrongId, Failure::Malformed),
+    ] {
+        let report = hostile(behaviour).await;
+        assert_eq!(
+            ids(&report).iter().filter(|i| *i != "DNS-INDETERMINATE").count(),
+            0,
+            "{behaviour:?}: {:?}",
+            ids(&report)
+        );
+        assert_eq!(report.status, mxwatch_core::Status::Indeterminate, "{behaviour:?}");
+        let got = report.observation.mx.failure().map(|(f, _)| f);
+        assert_eq!(got, Some(failure), "{behaviour:?}: {:?}", report.observation.mx);
+    }
+}
+
+#[tokio::test]
+async fn a_cname_loop_is_reported_as_a_loop() {
+    let lab = LabDns::start_builtin().await.unwrap();
+    let collector = collector(&lab, 2000);
+    let report = report(&collector, "loop.test").await;
+    let exchange = &report.observation.exchanges[0];
+    assert_eq!(exchange.lookups.a.failure().map(|(f, _)| f), Some(Failure::CnameLoop));
+    assert!(ids(&report).contains(&"MX-TARGET-CNAME".to_string()), "{:?}", ids(&report));
+}
+
+#[tokio::test]
+async fn an_idn_is_checked_in_ascii_and_shown_in_unicode() {
+    let lab = LabDns::start_builtin().await.unwrap();
+    let collector = collector(&lab, 2000);
+    let report = report(&collector, "BÜCHER.test.").await;
+    assert_eq!(report.domain, "xn--bcher-kva.test");
+    assert_eq!(report.domain_unicode, "bücher.test");
+    assert!(report.observation.mx.value().is_some());
+}
