@@ -12,12 +12,23 @@ fn main() {
         .unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "zone"));
     files.sort();
-    let mut out = String::from("/// (file name, contents) of every fixture zone.\npub static ZONE_FILES: &[(&str, &str)] = &[\n");
+    let mut out = String::from(
+        "/// (file name, contents) of every fixture zone.\npub static ZONE_FILES: &[(&str, &str)] = &[\n",
+    );
     for path in files {
         println!("cargo:rerun-if-changed={}", path.display());
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        writeln!(out, "    ({name:?}, include_str!({:?})),", path.display().to_string()).unwrap();
+        writeln!(
+            out,
+            "    ({name:?}, include_str!({:?})),",
+            path.display().to_string()
+        )
+        .unwrap();
     }
     out.push_str("];\n");
-    std::fs::write(Path::new(&std::env::var("OUT_DIR").unwrap()).join("zones.rs"), out).unwrap();
+    std::fs::write(
+        Path::new(&std::env::var("OUT_DIR").unwrap()).join("zones.rs"),
+        out,
+    )
+    .unwrap();
 }

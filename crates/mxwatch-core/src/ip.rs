@@ -48,20 +48,80 @@ fn in_v4(ip: Ipv4Addr, net: [u8; 4], len: u32) -> bool {
 
 fn special_v4(ip: Ipv4Addr) -> Option<SpecialRange> {
     const TABLE: &[([u8; 4], u32, SpecialRange)] = &[
-        ([0, 0, 0, 0], 8, range("0.0.0.0/8", "\"this network\"", "RFC 791, RFC 6890")),
-        ([10, 0, 0, 0], 8, range("10.0.0.0/8", "private-use", "RFC 1918")),
-        ([100, 64, 0, 0], 10, range("100.64.0.0/10", "shared address space (CGN)", "RFC 6598")),
-        ([169, 254, 0, 0], 16, range("169.254.0.0/16", "link-local", "RFC 3927")),
-        ([172, 16, 0, 0], 12, range("172.16.0.0/12", "private-use", "RFC 1918")),
-        ([192, 0, 0, 0], 24, range("192.0.0.0/24", "IETF protocol assignments", "RFC 6890")),
-        ([192, 0, 2, 0], 24, range("192.0.2.0/24", "documentation (TEST-NET-1)", "RFC 5737")),
-        ([192, 88, 99, 0], 24, range("192.88.99.0/24", "deprecated 6to4 relay anycast", "RFC 7526")),
-        ([192, 168, 0, 0], 16, range("192.168.0.0/16", "private-use", "RFC 1918")),
-        ([198, 18, 0, 0], 15, range("198.18.0.0/15", "benchmarking", "RFC 2544")),
-        ([198, 51, 100, 0], 24, range("198.51.100.0/24", "documentation (TEST-NET-2)", "RFC 5737")),
-        ([203, 0, 113, 0], 24, range("203.0.113.0/24", "documentation (TEST-NET-3)", "RFC 5737")),
-        ([224, 0, 0, 0], 4, range("224.0.0.0/4", "multicast", "RFC 5771")),
-        ([240, 0, 0, 0], 4, range("240.0.0.0/4", "reserved", "RFC 1112, RFC 6890")),
+        (
+            [0, 0, 0, 0],
+            8,
+            range("0.0.0.0/8", "\"this network\"", "RFC 791, RFC 6890"),
+        ),
+        (
+            [10, 0, 0, 0],
+            8,
+            range("10.0.0.0/8", "private-use", "RFC 1918"),
+        ),
+        (
+            [100, 64, 0, 0],
+            10,
+            range("100.64.0.0/10", "shared address space (CGN)", "RFC 6598"),
+        ),
+        (
+            [169, 254, 0, 0],
+            16,
+            range("169.254.0.0/16", "link-local", "RFC 3927"),
+        ),
+        (
+            [172, 16, 0, 0],
+            12,
+            range("172.16.0.0/12", "private-use", "RFC 1918"),
+        ),
+        (
+            [192, 0, 0, 0],
+            24,
+            range("192.0.0.0/24", "IETF protocol assignments", "RFC 6890"),
+        ),
+        (
+            [192, 0, 2, 0],
+            24,
+            range("192.0.2.0/24", "documentation (TEST-NET-1)", "RFC 5737"),
+        ),
+        (
+            [192, 88, 99, 0],
+            24,
+            range(
+                "192.88.99.0/24",
+                "deprecated 6to4 relay anycast",
+                "RFC 7526",
+            ),
+        ),
+        (
+            [192, 168, 0, 0],
+            16,
+            range("192.168.0.0/16", "private-use", "RFC 1918"),
+        ),
+        (
+            [198, 18, 0, 0],
+            15,
+            range("198.18.0.0/15", "benchmarking", "RFC 2544"),
+        ),
+        (
+            [198, 51, 100, 0],
+            24,
+            range("198.51.100.0/24", "documentation (TEST-NET-2)", "RFC 5737"),
+        ),
+        (
+            [203, 0, 113, 0],
+            24,
+            range("203.0.113.0/24", "documentation (TEST-NET-3)", "RFC 5737"),
+        ),
+        (
+            [224, 0, 0, 0],
+            4,
+            range("224.0.0.0/4", "multicast", "RFC 5771"),
+        ),
+        (
+            [240, 0, 0, 0],
+            4,
+            range("240.0.0.0/4", "reserved", "RFC 1112, RFC 6890"),
+        ),
     ];
     if in_v4(ip, [127, 0, 0, 0], 8) {
         return Some(SpecialRange {
@@ -76,7 +136,11 @@ fn special_v4(ip: Ipv4Addr) -> Option<SpecialRange> {
 }
 
 fn in_v6(ip: Ipv6Addr, net: [u16; 8], len: u32) -> bool {
-    let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len)
+    };
     (u128::from(ip) & mask) == (u128::from(Ipv6Addr::from(net)) & mask)
 }
 
@@ -89,25 +153,69 @@ fn special_v6(ip: Ipv6Addr) -> Option<SpecialRange> {
     }
     if let Some(v4) = ip.to_ipv4_mapped() {
         // An IPv4-mapped address in an AAAA record is not reachable over IPv6 at all.
-        return Some(special_v4(v4).unwrap_or(range(
-            "::ffff:0:0/96",
-            "IPv4-mapped",
-            "RFC 4291",
-        )));
+        return Some(special_v4(v4).unwrap_or(range("::ffff:0:0/96", "IPv4-mapped", "RFC 4291")));
     }
     const TABLE: &[([u16; 8], u32, SpecialRange)] = &[
-        ([0, 0, 0, 0, 0, 0, 0, 0], 128, range("::/128", "unspecified", "RFC 4291")),
-        ([0, 0, 0, 0, 0, 0, 0, 0], 96, range("::/96", "IPv4-compatible (deprecated)", "RFC 4291")),
-        ([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48, range("64:ff9b:1::/48", "local-use NAT64", "RFC 8215")),
-        ([0x100, 0, 0, 0, 0, 0, 0, 0], 64, range("100::/64", "discard-only", "RFC 6666")),
-        ([0x2001, 0, 0, 0, 0, 0, 0, 0], 23, range("2001::/23", "IETF protocol assignments", "RFC 2928")),
-        ([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32, range("2001:db8::/32", "documentation", "RFC 3849")),
-        ([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20, range("3fff::/20", "documentation", "RFC 9637")),
-        ([0x2002, 0, 0, 0, 0, 0, 0, 0], 16, range("2002::/16", "6to4", "RFC 3056")),
-        ([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7, range("fc00::/7", "unique local", "RFC 4193")),
-        ([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10, range("fe80::/10", "link-local", "RFC 4291")),
-        ([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10, range("fec0::/10", "site-local (deprecated)", "RFC 3879")),
-        ([0xff00, 0, 0, 0, 0, 0, 0, 0], 8, range("ff00::/8", "multicast", "RFC 4291")),
+        (
+            [0, 0, 0, 0, 0, 0, 0, 0],
+            128,
+            range("::/128", "unspecified", "RFC 4291"),
+        ),
+        (
+            [0, 0, 0, 0, 0, 0, 0, 0],
+            96,
+            range("::/96", "IPv4-compatible (deprecated)", "RFC 4291"),
+        ),
+        (
+            [0x64, 0xff9b, 1, 0, 0, 0, 0, 0],
+            48,
+            range("64:ff9b:1::/48", "local-use NAT64", "RFC 8215"),
+        ),
+        (
+            [0x100, 0, 0, 0, 0, 0, 0, 0],
+            64,
+            range("100::/64", "discard-only", "RFC 6666"),
+        ),
+        (
+            [0x2001, 0, 0, 0, 0, 0, 0, 0],
+            23,
+            range("2001::/23", "IETF protocol assignments", "RFC 2928"),
+        ),
+        (
+            [0x2001, 0xdb8, 0, 0, 0, 0, 0, 0],
+            32,
+            range("2001:db8::/32", "documentation", "RFC 3849"),
+        ),
+        (
+            [0x3fff, 0, 0, 0, 0, 0, 0, 0],
+            20,
+            range("3fff::/20", "documentation", "RFC 9637"),
+        ),
+        (
+            [0x2002, 0, 0, 0, 0, 0, 0, 0],
+            16,
+            range("2002::/16", "6to4", "RFC 3056"),
+        ),
+        (
+            [0xfc00, 0, 0, 0, 0, 0, 0, 0],
+            7,
+            range("fc00::/7", "unique local", "RFC 4193"),
+        ),
+        (
+            [0xfe80, 0, 0, 0, 0, 0, 0, 0],
+            10,
+            range("fe80::/10", "link-local", "RFC 4291"),
+        ),
+        (
+            [0xfec0, 0, 0, 0, 0, 0, 0, 0],
+            10,
+            range("fec0::/10", "site-local (deprecated)", "RFC 3879"),
+        ),
+        (
+            [0xff00, 0, 0, 0, 0, 0, 0, 0],
+            8,
+            range("ff00::/8", "multicast", "RFC 4291"),
+        ),
     ];
     TABLE
         .iter()
@@ -125,7 +233,12 @@ mod tests {
 
     #[test]
     fn public_addresses_are_routable() {
-        for s in ["8.8.8.8", "193.0.6.139", "2001:4860:4860::8888", "2a00:1450::1"] {
+        for s in [
+            "8.8.8.8",
+            "193.0.6.139",
+            "2001:4860:4860::8888",
+            "2a00:1450::1",
+        ] {
             assert_eq!(special_range(ip(s)), None, "{s}");
             assert!(is_routable(ip(s), false));
         }
@@ -150,7 +263,11 @@ mod tests {
             ("::", "unspecified"),
         ];
         for (addr, name) in cases {
-            assert_eq!(special_range(ip(addr)).map(|r| r.name), Some(name), "{addr}");
+            assert_eq!(
+                special_range(ip(addr)).map(|r| r.name),
+                Some(name),
+                "{addr}"
+            );
         }
     }
 

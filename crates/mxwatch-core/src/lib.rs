@@ -18,5 +18,7 @@ pub use checks::{CHECKS, Check, CheckContext, Hit};
 pub use finding::{Finding, Severity};
 pub use lookup::{Absence, Failure, Lookup};
 pub use name::{DomainName, NameError, ParsedInput, parse_domain_input};
-pub use observation::{AddressObservation, ExchangeObservation, MxRecord, Observation, Registration, Soa};
+pub use observation::{
+    AddressObservation, ExchangeObservation, MxRecord, Observation, Registration, Soa,
+};
 pub use report::{Report, Status};

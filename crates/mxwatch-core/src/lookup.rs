@@ -42,7 +42,10 @@ pub enum Failure {
 impl Failure {
     /// Whether asking again later may well give an answer.
     pub fn is_temporary(self) -> bool {
-        matches!(self, Failure::Timeout | Failure::ServFail | Failure::Network)
+        matches!(
+            self,
+            Failure::Timeout | Failure::ServFail | Failure::Network
+        )
     }
 
     pub fn describe(self) -> &'static str {

@@ -58,13 +58,17 @@ pub enum NameError {
     LabelTooLong { label: String, len: usize },
     #[error("the name is {0} characters long; the limit is 253 (RFC 1035 §2.3.4)")]
     NameTooLong(usize),
-    #[error("label {label:?} contains {found}, which a host name cannot (letters, digits and hyphens only, RFC 1123 §2.1)")]
+    #[error(
+        "label {label:?} contains {found}, which a host name cannot (letters, digits and hyphens only, RFC 1123 §2.1)"
+    )]
     InvalidCharacter { label: String, found: String },
     #[error("label {0:?} starts or ends with a hyphen (RFC 1123 §2.1)")]
     HyphenAtEdge(String),
     #[error("{0:?} is not a valid internationalised name (UTS 46)")]
     Idna(String),
-    #[error("{0:?} is a top-level domain or public suffix, not a domain someone registers; give a domain under it")]
+    #[error(
+        "{0:?} is a top-level domain or public suffix, not a domain someone registers; give a domain under it"
+    )]
     PublicSuffix(String),
 }
 
@@ -100,7 +104,9 @@ pub fn parse_domain_input(input: &str) -> Result<ParsedInput, NameError> {
     }
     let unicode = to_unicode(&ascii);
     if unicode != ascii {
-        notes.push(format!("internationalised name {unicode} is checked as {ascii}"));
+        notes.push(format!(
+            "internationalised name {unicode} is checked as {ascii}"
+        ));
     }
     Ok(ParsedInput {
         domain: DomainName { ascii, unicode },
@@ -146,7 +152,11 @@ fn to_ascii(name: &str) -> Result<String, NameError> {
 /// The Unicode form of an A-label name, or the name itself when it does not decode.
 pub fn to_unicode(ascii: &str) -> String {
     let (unicode, result) = idna::domain_to_unicode(ascii);
-    if result.is_ok() { unicode } else { ascii.to_string() }
+    if result.is_ok() {
+        unicode
+    } else {
+        ascii.to_string()
+    }
 }
 
 /// Checks the RFC 1035/1123 rules for a host name in ASCII form (no trailing dot).
@@ -203,7 +213,9 @@ fn describe_char(c: char) -> String {
 pub fn registrable_domain(ascii: &str) -> Option<(String, String)> {
     let domain = psl::domain(ascii.as_bytes())?;
     let registrable = std::str::from_utf8(domain.as_bytes()).ok()?.to_string();
-    let suffix = std::str::from_utf8(domain.suffix().as_bytes()).ok()?.to_string();
+    let suffix = std::str::from_utf8(domain.suffix().as_bytes())
+        .ok()?
+        .to_string();
     Some((registrable, suffix))
 }
 
@@ -245,24 +257,48 @@ mod tests {
     fn bad_input_gets_a_specific_error() {
         assert_eq!(parse_domain_input("   "), Err(NameError::Empty));
         assert_eq!(parse_domain_input("."), Err(NameError::Empty));
-        assert!(matches!(parse_domain_input("a..example.com"), Err(NameError::EmptyLabel(_))));
-        assert!(matches!(parse_domain_input(".example.com"), Err(NameError::EmptyLabel(_))));
+        assert!(matches!(
+            parse_domain_input("a..example.com"),
+            Err(NameError::EmptyLabel(_))
+        ));
+        assert!(matches!(
+            parse_domain_input(".example.com"),
+            Err(NameError::EmptyLabel(_))
+        ));
         let long_label = format!("{}.com", "a".repeat(64));
         assert!(matches!(
             parse_domain_input(&long_label),
             Err(NameError::LabelTooLong { len: 64, .. })
         ));
         let long_name = format!("{}com", "abcdefghi.".repeat(26));
-        assert!(matches!(parse_domain_input(&long_name), Err(NameError::NameTooLong(_))));
-        assert!(matches!(parse_domain_input("192.0.2.1"), Err(NameError::IpAddress(_))));
-        assert!(matches!(parse_domain_input("[2001:db8::1]"), Err(NameError::IpAddress(_))));
-        assert!(matches!(parse_domain_input("com"), Err(NameError::PublicSuffix(_))));
-        assert!(matches!(parse_domain_input("co.uk"), Err(NameError::PublicSuffix(_))));
+        assert!(matches!(
+            parse_domain_input(&long_name),
+            Err(NameError::NameTooLong(_))
+        ));
+        assert!(matches!(
+            parse_domain_input("192.0.2.1"),
+            Err(NameError::IpAddress(_))
+        ));
+        assert!(matches!(
+            parse_domain_input("[2001:db8::1]"),
+            Err(NameError::IpAddress(_))
+        ));
+        assert!(matches!(
+            parse_domain_input("com"),
+            Err(NameError::PublicSuffix(_))
+        ));
+        assert!(matches!(
+            parse_domain_input("co.uk"),
+            Err(NameError::PublicSuffix(_))
+        ));
         assert!(matches!(
             parse_domain_input("exa mple.com"),
             Err(NameError::InvalidCharacter { .. })
         ));
-        assert!(matches!(parse_domain_input("-bad.com"), Err(NameError::HyphenAtEdge(_))));
+        assert!(matches!(
+            parse_domain_input("-bad.com"),
+            Err(NameError::HyphenAtEdge(_))
+        ));
     }
 
     #[test]

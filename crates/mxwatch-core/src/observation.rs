@@ -135,11 +135,11 @@ impl AddressObservation {
     pub fn forward_confirmed(&self) -> Option<bool> {
         let ptr = self.ptr.as_ref()?;
         ptr.value()?;
-        if self
-            .ptr_forward
-            .iter()
-            .any(|f| f.addresses.value().is_some_and(|ips| ips.contains(&self.ip)))
-        {
+        if self.ptr_forward.iter().any(|f| {
+            f.addresses
+                .value()
+                .is_some_and(|ips| ips.contains(&self.ip))
+        }) {
             return Some(true);
         }
         if self.ptr_forward.iter().any(|f| f.addresses.is_failed()) {

@@ -27,7 +27,10 @@ mod tests {
 
     #[test]
     fn escapes_are_made_visible() {
-        assert_eq!(for_terminal("220 mx\x1b[2J ok\r\n"), "220 mx\\x1B[2J ok\\x0D\\x0A");
+        assert_eq!(
+            for_terminal("220 mx\x1b[2J ok\r\n"),
+            "220 mx\\x1B[2J ok\\x0D\\x0A"
+        );
         assert_eq!(for_terminal("a\u{202E}b"), "a\\u{202E}b");
         assert_eq!(for_terminal("bücher"), "bücher");
     }

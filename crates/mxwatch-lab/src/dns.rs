@@ -45,7 +45,12 @@ pub struct QueryLog {
 
 impl QueryLog {
     fn record(&self, name: String, rtype: RecordType) {
-        *self.counts.lock().unwrap().entry((name, rtype)).or_default() += 1;
+        *self
+            .counts
+            .lock()
+            .unwrap()
+            .entry((name, rtype))
+            .or_default() += 1;
     }
 
     /// How many times `name` (lower case, trailing dot) was asked for `rtype`.
@@ -82,7 +87,8 @@ impl Drop for LabDns {
 impl LabDns {
     /// Starts the built-in lab zones on 127.0.0.1, a random port.
     pub async fn start_builtin() -> io::Result<LabDns> {
-        let zones = LabZones::builtin().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let zones =
+            LabZones::builtin().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         Self::start(zones, Behaviour::Resolver, "127.0.0.1".parse().unwrap()).await
     }
 
@@ -152,8 +158,10 @@ impl Server {
             response.metadata.response_code = ResponseCode::FormErr;
             return response.to_vec().ok();
         };
-        self.log
-            .record(question.name().to_ascii().to_ascii_lowercase(), question.query_type());
+        self.log.record(
+            question.name().to_ascii().to_ascii_lowercase(),
+            question.query_type(),
+        );
         match self.behaviour {
             Behaviour::ServFail => response.metadata.response_code = ResponseCode::ServFail,
             Behaviour::Refused => response.metadata.response_code = ResponseCode::Refused,
@@ -175,10 +183,9 @@ impl Server {
                 response.insert_authorities(answer.authorities);
             }
         }
-        let limit = query
-            .edns
-            .as_ref()
-            .map_or(PLAIN_UDP_LIMIT, |e| usize::from(e.max_payload()).max(PLAIN_UDP_LIMIT));
+        let limit = query.edns.as_ref().map_or(PLAIN_UDP_LIMIT, |e| {
+            usize::from(e.max_payload()).max(PLAIN_UDP_LIMIT)
+        });
         if query.edns.is_some() {
             let mut edns = Edns::new();
             edns.set_max_payload(1232);

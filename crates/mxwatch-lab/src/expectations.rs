@@ -75,7 +75,8 @@ mod tests {
 
     #[test]
     fn parses_tokens() {
-        let exp = parse("# c\nhealthy.test clean\nnone.test +MX-NONE -MX-IMPLICIT # why\n\n").unwrap();
+        let exp =
+            parse("# c\nhealthy.test clean\nnone.test +MX-NONE -MX-IMPLICIT # why\n\n").unwrap();
         assert_eq!(exp.len(), 2);
         assert!(exp[0].clean);
         assert_eq!(exp[1].must, ["MX-NONE"]);

@@ -39,19 +39,24 @@ impl Zone {
                 message: e.to_string(),
             })?
         };
-        let (origin, sets) = Parser::new(text, None, Some(origin))
-            .parse()
-            .map_err(|e| ZoneError::Parse {
-                file: file.into(),
-                message: e.to_string(),
-            })?;
+        let (origin, sets) =
+            Parser::new(text, None, Some(origin))
+                .parse()
+                .map_err(|e| ZoneError::Parse {
+                    file: file.into(),
+                    message: e.to_string(),
+                })?;
         let origin = LowerName::new(&origin);
         let mut zone = Zone {
             origin: origin.clone(),
             records: HashMap::new(),
             names: HashSet::new(),
             delegations: HashSet::new(),
-            soa: Record::from_rdata(Name::root(), 0, RData::A(hickory_proto::rr::rdata::A(std::net::Ipv4Addr::UNSPECIFIED))),
+            soa: Record::from_rdata(
+                Name::root(),
+                0,
+                RData::A(hickory_proto::rr::rdata::A(std::net::Ipv4Addr::UNSPECIFIED)),
+            ),
         };
         let mut soa = None;
         for (key, set) in sets {
@@ -112,7 +117,9 @@ impl LabZones {
         Self::from_files(ZONE_FILES.iter().map(|(f, t)| (*f, *t)))
     }
 
-    pub fn from_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<LabZones, ZoneError> {
+    pub fn from_files<'a>(
+        files: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<LabZones, ZoneError> {
         let mut lab = LabZones::default();
         for (file, text) in files {
             let zone = Zone::parse(file, text)?;
@@ -247,16 +254,35 @@ mod tests {
         assert_eq!(alias.answers.len(), 2, "CNAME then A");
 
         let nodata = lab.resolve(&name("mx.a.test."), RecordType::AAAA);
-        assert_eq!((nodata.rcode, nodata.answers.len()), (ResponseCode::NoError, 0));
+        assert_eq!(
+            (nodata.rcode, nodata.answers.len()),
+            (ResponseCode::NoError, 0)
+        );
         assert_eq!(nodata.authorities.len(), 1, "SOA for negative caching");
 
         let ent = lab.resolve(&name("y.a.test."), RecordType::A);
-        assert_eq!(ent.rcode, ResponseCode::NoError, "empty non-terminal exists");
+        assert_eq!(
+            ent.rcode,
+            ResponseCode::NoError,
+            "empty non-terminal exists"
+        );
 
-        assert_eq!(lab.resolve(&name("nope.a.test."), RecordType::A).rcode, ResponseCode::NXDomain);
-        assert_eq!(lab.resolve(&name("b.test."), RecordType::NS).rcode, ResponseCode::NXDomain);
-        assert_eq!(lab.resolve(&name("lame.test."), RecordType::MX).rcode, ResponseCode::ServFail);
-        assert_eq!(lab.resolve(&name("x.lame.test."), RecordType::A).rcode, ResponseCode::ServFail);
+        assert_eq!(
+            lab.resolve(&name("nope.a.test."), RecordType::A).rcode,
+            ResponseCode::NXDomain
+        );
+        assert_eq!(
+            lab.resolve(&name("b.test."), RecordType::NS).rcode,
+            ResponseCode::NXDomain
+        );
+        assert_eq!(
+            lab.resolve(&name("lame.test."), RecordType::MX).rcode,
+            ResponseCode::ServFail
+        );
+        assert_eq!(
+            lab.resolve(&name("x.lame.test."), RecordType::A).rcode,
+            ResponseCode::ServFail
+        );
 
         let looped = lab.resolve(&name("l1.a.test."), RecordType::A);
         assert_eq!(looped.answers.len(), 2, "the loop is cut after one turn");

@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use hickory_proto::rr::RecordType;
 use mxwatch_core::ip;
 use mxwatch_core::name::{looks_like_ipv4, registrable_domain};
-use mxwatch_core::observation::{AddressLookups, PtrForward, OBSERVATION_SCHEMA};
+use mxwatch_core::observation::{AddressLookups, OBSERVATION_SCHEMA, PtrForward};
 use mxwatch_core::{
     AddressObservation, DomainName, ExchangeObservation, MxRecord, Observation, Registration,
 };
@@ -51,14 +51,22 @@ impl Collector {
             self.dns.names(name, RecordType::NS)
         );
         let implicit = if mx.absence() == Some(mxwatch_core::Absence::NoData) {
-            let (a, aaaa) = tokio::join!(self.dns.addresses(name, false), self.dns.addresses(name, true));
+            let (a, aaaa) = tokio::join!(
+                self.dns.addresses(name, false),
+                self.dns.addresses(name, true)
+            );
             Some(AddressLookups { a, aaaa })
         } else {
             None
         };
         let exchanges = match mx.value() {
             Some(records) => {
-                join_all(group_exchanges(records).into_iter().map(|(n, p)| self.exchange(n, p))).await
+                join_all(
+                    group_exchanges(records)
+                        .into_iter()
+                        .map(|(n, p)| self.exchange(n, p)),
+                )
+                .await
             }
             None => vec![],
         };
@@ -76,7 +84,10 @@ impl Collector {
     }
 
     async fn exchange(&self, name: String, preferences: Vec<u16>) -> ExchangeObservation {
-        let (a, aaaa) = tokio::join!(self.dns.addresses(&name, false), self.dns.addresses(&name, true));
+        let (a, aaaa) = tokio::join!(
+            self.dns.addresses(&name, false),
+            self.dns.addresses(&name, true)
+        );
         let lookups = AddressLookups { a, aaaa };
         let addresses = join_all(lookups.addresses().into_iter().map(|ip| self.address(ip))).await;
         let missing = (lookups.a.is_nxdomain() || lookups.aaaa.is_nxdomain())
@@ -140,7 +151,10 @@ impl Collector {
 fn group_exchanges(records: &[MxRecord]) -> Vec<(String, Vec<u16>)> {
     let mut by_name: BTreeMap<&str, Vec<u16>> = BTreeMap::new();
     for record in records.iter().filter(|r| !r.is_null()) {
-        by_name.entry(record.exchange.as_str()).or_default().push(record.preference);
+        by_name
+            .entry(record.exchange.as_str())
+            .or_default()
+            .push(record.preference);
     }
     let mut grouped: Vec<(String, Vec<u16>)> = by_name
         .into_iter()
@@ -158,4 +172,3 @@ fn now_rfc3339() -> String {
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
-

@@ -31,7 +31,11 @@ async fn every_lab_domain_meets_its_expectations() {
     let collector = collector(&lab, 2000);
     let mut failures = Vec::new();
     let all = expectations();
-    assert!(all.len() >= 20, "expectations.txt lists {} domains", all.len());
+    assert!(
+        all.len() >= 20,
+        "expectations.txt lists {} domains",
+        all.len()
+    );
     for exp in &all {
         let report = report(&collector, &exp.domain).await;
         let problems = exp.violations(&ids(&report));
@@ -66,7 +70,10 @@ async fn every_required_id_fires_somewhere_in_the_lab() {
         "DNS-INDETERMINATE",
         "MX-TARGET-SYNTAX",
     ] {
-        assert!(fired.iter().any(|f| f == id), "no lab domain is built to fire {id}");
+        assert!(
+            fired.iter().any(|f| f == id),
+            "no lab domain is built to fire {id}"
+        );
     }
 }
 
@@ -78,17 +85,33 @@ async fn five_hundred_mx_records_come_over_tcp_and_are_all_audited() {
     let mx = report.observation.mx.value().expect("MX over TCP");
     assert_eq!(mx.len(), 500);
     assert_eq!(report.observation.exchanges.len(), 500, "no cap at ten");
-    assert!(report.observation.exchanges.windows(2).all(|w| w[0].best_preference() <= w[1].best_preference()));
+    assert!(
+        report
+            .observation
+            .exchanges
+            .windows(2)
+            .all(|w| w[0].best_preference() <= w[1].best_preference())
+    );
     // 500 exchanges on one address: one PTR question, not 500.
-    assert_eq!(lab.log.count("50.1.0.127.in-addr.arpa.", RecordType::PTR), 1);
+    assert_eq!(
+        lab.log.count("50.1.0.127.in-addr.arpa.", RecordType::PTR),
+        1
+    );
 }
 
 #[tokio::test]
 async fn a_shared_provider_is_looked_up_once_per_run() {
     let lab = LabDns::start_builtin().await.unwrap();
     let collector = collector(&lab, 2000);
-    let domains = ["customer1.test", "customer2.test", "customer3.test", "healthy.test", "provider.test"];
-    let reports = futures_util::future::join_all(domains.iter().map(|d| report(&collector, d))).await;
+    let domains = [
+        "customer1.test",
+        "customer2.test",
+        "customer3.test",
+        "healthy.test",
+        "provider.test",
+    ];
+    let reports =
+        futures_util::future::join_all(domains.iter().map(|d| report(&collector, d))).await;
     for r in &reports {
         assert!(r.findings.is_empty(), "{}: {:?}", r.domain, ids(r));
     }
@@ -98,9 +121,13 @@ async fn a_shared_provider_is_looked_up_once_per_run() {
 }
 
 async fn hostile(behaviour: Behaviour) -> Report {
-    let lab = LabDns::start(LabZones::builtin().unwrap(), behaviour, "127.0.0.1".parse().unwrap())
-        .await
-        .unwrap();
+    let lab = LabDns::start(
+        LabZones::builtin().unwrap(),
+        behaviour,
+        "127.0.0.1".parse().unwrap(),
+    )
+    .await
+    .unwrap();
     let collector = collector(&lab, 300);
     report(&collector, "healthy.test").await
 }
@@ -117,14 +144,26 @@ async fn hostile_resolvers_give_could_not_determine_never_missing() {
     ] {
         let report = hostile(behaviour).await;
         assert_eq!(
-            ids(&report).iter().filter(|i| *i != "DNS-INDETERMINATE").count(),
+            ids(&report)
+                .iter()
+                .filter(|i| *i != "DNS-INDETERMINATE")
+                .count(),
             0,
             "{behaviour:?}: {:?}",
             ids(&report)
         );
-        assert_eq!(report.status, mxwatch_core::Status::Indeterminate, "{behaviour:?}");
+        assert_eq!(
+            report.status,
+            mxwatch_core::Status::Indeterminate,
+            "{behaviour:?}"
+        );
         let got = report.observation.mx.failure().map(|(f, _)| f);
-        assert_eq!(got, Some(failure), "{behaviour:?}: {:?}", report.observation.mx);
+        assert_eq!(
+            got,
+            Some(failure),
+            "{behaviour:?}: {:?}",
+            report.observation.mx
+        );
     }
 }
 
@@ -134,8 +173,15 @@ async fn a_cname_loop_is_reported_as_a_loop() {
     let collector = collector(&lab, 2000);
     let report = report(&collector, "loop.test").await;
     let exchange = &report.observation.exchanges[0];
-    assert_eq!(exchange.lookups.a.failure().map(|(f, _)| f), Some(Failure::CnameLoop));
-    assert!(ids(&report).contains(&"MX-TARGET-CNAME".to_string()), "{:?}", ids(&report));
+    assert_eq!(
+        exchange.lookups.a.failure().map(|(f, _)| f),
+        Some(Failure::CnameLoop)
+    );
+    assert!(
+        ids(&report).contains(&"MX-TARGET-CNAME".to_string()),
+        "{:?}",
+        ids(&report)
+    );
 }
 
 #[tokio::test]

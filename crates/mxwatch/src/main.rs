@@ -1,1 +1,60 @@
-fn main() {}
+//! mxwatch: audit and watch the MX records of your domains.
+//!
+//! A thin binary: flags in, library crates called, output printed.
+
+mod cli;
+mod commands;
+mod exit;
+mod output;
+mod resolver;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::Code::Usage.into();
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code.into(),
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return exit::Code::Clean.into();
+            }
+            anstream::eprintln!("error: {err:#}");
+            exit::code_for_error(&err).into()
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MXWATCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// A closed pipe (`mxwatch check … | head`) is a normal way for output to end.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -20,7 +20,10 @@ pub static DNS_INDETERMINATE: Check = Check {
 };
 
 fn describe<T>(lookup: &Lookup<T>, question: String, hits: &mut Vec<Hit>) {
-    if let Lookup::Failed { failure, detail, .. } = lookup {
+    if let Lookup::Failed {
+        failure, detail, ..
+    } = lookup
+    {
         // A CNAME loop is an observed misconfiguration, reported by MX-TARGET-CNAME.
         if matches!(failure, Failure::CnameLoop | Failure::CnameChainTooLong) {
             return;
@@ -45,19 +48,35 @@ fn dns_indeterminate(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
         describe(&implicit.aaaa, format!("AAAA {domain}"), &mut hits);
     }
     for exchange in &obs.exchanges {
-        describe(&exchange.lookups.a, format!("A {}", exchange.name), &mut hits);
-        describe(&exchange.lookups.aaaa, format!("AAAA {}", exchange.name), &mut hits);
+        describe(
+            &exchange.lookups.a,
+            format!("A {}", exchange.name),
+            &mut hits,
+        );
+        describe(
+            &exchange.lookups.aaaa,
+            format!("AAAA {}", exchange.name),
+            &mut hits,
+        );
         for addr in &exchange.addresses {
             if let Some(ptr) = &addr.ptr {
                 describe(ptr, format!("PTR {}", addr.ip), &mut hits);
             }
             for forward in &addr.ptr_forward {
                 let rtype = if addr.ip.is_ipv4() { "A" } else { "AAAA" };
-                describe(&forward.addresses, format!("{rtype} {}", forward.name), &mut hits);
+                describe(
+                    &forward.addresses,
+                    format!("{rtype} {}", forward.name),
+                    &mut hits,
+                );
             }
         }
         if let Some(reg) = &exchange.registration {
-            describe(&reg.delegation, format!("NS {}", reg.registrable_domain), &mut hits);
+            describe(
+                &reg.delegation,
+                format!("NS {}", reg.registrable_domain),
+                &mut hits,
+            );
             describe(&reg.suffix, format!("SOA {}", reg.public_suffix), &mut hits);
         }
     }

@@ -6,12 +6,12 @@
 //! check is a `static` in one of the topic files plus one line in [`CHECKS`].
 
 mod indeterminate;
-#[cfg(test)]
-pub(crate) mod testkit;
 mod presence;
 mod redundancy;
 mod reverse;
 mod targets;
+#[cfg(test)]
+pub(crate) mod testkit;
 mod ttl;
 
 use crate::finding::{Finding, Severity};
@@ -95,7 +95,10 @@ pub const INDETERMINATE_ID: &str = "DNS-INDETERMINATE";
 
 /// Looks a check up by ID, ignoring case.
 pub fn find(id: &str) -> Option<&'static Check> {
-    CHECKS.iter().copied().find(|c| c.id.eq_ignore_ascii_case(id))
+    CHECKS
+        .iter()
+        .copied()
+        .find(|c| c.id.eq_ignore_ascii_case(id))
 }
 
 /// Runs every check; findings come out most severe first, then in catalogue order.
@@ -160,7 +163,10 @@ mod tests {
         for check in CHECKS {
             assert!(seen.insert(check.id), "duplicate ID {}", check.id);
             assert!(
-                check.id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-'),
+                check
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-'),
                 "malformed ID {}",
                 check.id
             );

@@ -76,8 +76,13 @@ pub static MX_NULL: Check = Check {
 
 fn mx_null(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     match obs.mx.value() {
-        Some(records) if records.len() == 1 && records[0].is_null() && records[0].preference == 0 => {
-            vec![Hit::new(obs.domain.display(), "the only MX record is `0 .`")]
+        Some(records)
+            if records.len() == 1 && records[0].is_null() && records[0].preference == 0 =>
+        {
+            vec![Hit::new(
+                obs.domain.display(),
+                "the only MX record is `0 .`",
+            )]
         }
         _ => vec![],
     }
@@ -107,10 +112,15 @@ fn mx_null_mixed(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     let mut problems = Vec::new();
     let others = records.len() - nulls.len();
     if others > 0 {
-        problems.push(format!("a null MX is published beside {others} other MX record(s)"));
+        problems.push(format!(
+            "a null MX is published beside {others} other MX record(s)"
+        ));
     }
     for null in nulls.iter().filter(|r| r.preference != 0) {
-        problems.push(format!("the null MX has preference {} instead of 0", null.preference));
+        problems.push(format!(
+            "the null MX has preference {} instead of 0",
+            null.preference
+        ));
     }
     if problems.is_empty() {
         return vec![];
@@ -166,8 +176,14 @@ mod tests {
     #[test]
     fn null_mx_forms() {
         assert_eq!(ids(&domain("example.com", &[(0, ".", &[])])), ["MX-NULL"]);
-        assert_eq!(ids(&domain("example.com", &[(10, ".", &[])])), ["MX-NULL-MIXED"]);
-        let mixed = domain("example.com", &[(0, ".", &[]), (10, "mx.example.net", &["198.32.64.12"])]);
+        assert_eq!(
+            ids(&domain("example.com", &[(10, ".", &[])])),
+            ["MX-NULL-MIXED"]
+        );
+        let mixed = domain(
+            "example.com",
+            &[(0, ".", &[]), (10, "mx.example.net", &["198.32.64.12"])],
+        );
         let found = ids(&mixed);
         assert!(found.contains(&"MX-NULL-MIXED".to_string()), "{found:?}");
         assert!(!found.contains(&"MX-NULL".to_string()));

@@ -61,11 +61,17 @@ fn mx_no_redundancy(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
     if addresses.len() != 1 {
         return vec![];
     }
-    let only = addresses.first().map(ToString::to_string).unwrap_or_default();
+    let only = addresses
+        .first()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     let names: Vec<&str> = exchanges.iter().map(|e| e.name.as_str()).collect();
     vec![Hit::new(
         obs.domain.display(),
-        format!("every usable exchange ({}) resolves to {only} alone", names.join(", ")),
+        format!(
+            "every usable exchange ({}) resolves to {only} alone",
+            names.join(", ")
+        ),
     )]
 }
 
@@ -101,17 +107,29 @@ mod tests {
     fn duplicate_exchange() {
         let obs = domain(
             "example.com",
-            &[(10, "mx1.example.net", &["198.32.64.12", "198.32.64.13"]), (20, "mx1.example.net", &[])],
+            &[
+                (10, "mx1.example.net", &["198.32.64.12", "198.32.64.13"]),
+                (20, "mx1.example.net", &[]),
+            ],
         );
         assert_eq!(ids(&obs), ["MX-DUPLICATE"]);
     }
 
     #[test]
     fn single_address_even_behind_two_names() {
-        assert_eq!(ids(&domain("example.com", &[(10, "mx.example.com", &["192.0.43.10"])])), ["MX-NO-REDUNDANCY"]);
+        assert_eq!(
+            ids(&domain(
+                "example.com",
+                &[(10, "mx.example.com", &["192.0.43.10"])]
+            )),
+            ["MX-NO-REDUNDANCY"]
+        );
         let same = domain(
             "example.com",
-            &[(10, "a.example.com", &["192.0.43.10"]), (20, "b.example.com", &["192.0.43.10"])],
+            &[
+                (10, "a.example.com", &["192.0.43.10"]),
+                (20, "b.example.com", &["192.0.43.10"]),
+            ],
         );
         assert_eq!(ids(&same), ["MX-NO-REDUNDANCY"]);
     }

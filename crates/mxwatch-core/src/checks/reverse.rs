@@ -2,7 +2,39 @@
 
 use super::{Check, CheckContext, Hit, exchange_label};
 use crate::finding::Severity;
-use crate::observation::Observation;
+use crate::observation::{AddressObservation, Observation};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Each distinct exchange address once, with the exchanges that resolve to it:
+/// 500 exchanges on one address are one finding, not 500.
+fn distinct_addresses(obs: &Observation) -> BTreeMap<IpAddr, (&AddressObservation, Vec<&str>)> {
+    let mut by_ip: BTreeMap<IpAddr, (&AddressObservation, Vec<&str>)> = BTreeMap::new();
+    for exchange in &obs.exchanges {
+        for addr in &exchange.addresses {
+            by_ip
+                .entry(addr.ip)
+                .or_insert_with(|| (addr, Vec::new()))
+                .1
+                .push(exchange.name.as_str());
+        }
+    }
+    by_ip
+}
+
+/// `127.0.1.50 (mx1.example.com, mx2.example.com and 3 more)`.
+fn subject(ip: IpAddr, exchanges: &[&str]) -> String {
+    const SHOWN: usize = 3;
+    let mut names: Vec<String> = exchanges
+        .iter()
+        .take(SHOWN)
+        .map(|n| exchange_label(n))
+        .collect();
+    if exchanges.len() > SHOWN {
+        names.push(format!("and {} more", exchanges.len() - SHOWN));
+    }
+    format!("{ip} ({})", names.join(", "))
+}
 
 pub static MX_PTR_MISSING: Check = Check {
     id: "MX-PTR-MISSING",
@@ -17,18 +49,13 @@ pub static MX_PTR_MISSING: Check = Check {
 };
 
 fn mx_ptr_missing(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    let mut hits = Vec::new();
-    for exchange in &obs.exchanges {
-        for addr in &exchange.addresses {
-            if addr.ptr.as_ref().is_some_and(|p| p.is_absent()) {
-                hits.push(Hit::new(
-                    format!("{} ({})", exchange_label(&exchange.name), addr.ip),
-                    format!("{} has no PTR record", addr.ip),
-                ));
-            }
-        }
-    }
-    hits
+    distinct_addresses(obs)
+        .into_iter()
+        .filter(|(_, (addr, _))| addr.ptr.as_ref().is_some_and(|p| p.is_absent()))
+        .map(|(ip, (_, exchanges))| {
+            Hit::new(subject(ip, &exchanges), format!("{ip} has no PTR record"))
+        })
+        .collect()
 }
 
 pub static MX_PTR_MISMATCH: Check = Check {
@@ -45,8 +72,8 @@ pub static MX_PTR_MISMATCH: Check = Check {
 
 fn mx_ptr_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     let mut hits = Vec::new();
-    for exchange in &obs.exchanges {
-        for addr in &exchange.addresses {
+    for (ip, (addr, exchanges)) in distinct_addresses(obs) {
+        {
             if addr.forward_confirmed() != Some(false) {
                 continue;
             }
@@ -62,8 +89,11 @@ fn mx_ptr_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
                 })
                 .collect();
             hits.push(Hit::new(
-                format!("{} ({})", exchange_label(&exchange.name), addr.ip),
-                format!("PTR of {} points to {}; none leads back to {}", addr.ip, seen.join("; "), addr.ip),
+                subject(ip, &exchanges),
+                format!(
+                    "PTR of {ip} points to {}; none leads back to {ip}",
+                    seen.join("; ")
+                ),
             ));
         }
     }
@@ -74,6 +104,38 @@ fn mx_ptr_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
 mod tests {
     use super::super::testkit::*;
     use crate::observation::PtrForward;
+
+    #[test]
+    fn one_finding_per_address_however_many_exchanges_share_it() {
+        let obs = domain(
+            "example.com",
+            &[
+                (10, "a.example.com", &["192.0.43.10"]),
+                (20, "b.example.com", &["192.0.43.10"]),
+                (30, "c.example.com", &["192.0.43.11"]),
+            ],
+        );
+        let mut obs = obs;
+        for e in &mut obs.exchanges {
+            for a in &mut e.addresses {
+                a.ptr = Some(nxdomain());
+                a.ptr_forward.clear();
+            }
+        }
+        let findings = crate::checks::run_all(&obs, &Default::default());
+        let subjects: Vec<&str> = findings
+            .iter()
+            .filter(|f| f.id == "MX-PTR-MISSING")
+            .map(|f| f.subject.as_str())
+            .collect();
+        assert_eq!(
+            subjects,
+            [
+                "192.0.43.10 (a.example.com, b.example.com)",
+                "192.0.43.11 (c.example.com)"
+            ]
+        );
+    }
 
     #[test]
     fn missing_and_mismatched_ptr() {

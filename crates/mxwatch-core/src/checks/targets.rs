@@ -49,7 +49,10 @@ fn mx_target_ip(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
         .map(|e| {
             Hit::new(
                 e.name.clone(),
-                format!("the MX record names {:?}, an address literal, as its exchange", e.name),
+                format!(
+                    "the MX record names {:?}, an address literal, as its exchange",
+                    e.name
+                ),
             )
         })
         .collect()
@@ -111,12 +114,17 @@ fn mx_target_typo(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
             let other = name::registrable_domain(prefix)?;
             let known = psl::suffix(other.1.as_bytes()).is_some_and(|s| s.is_known());
             let missing = e.lookups.a.absence().is_some() && e.lookups.aaaa.absence().is_some();
-            (!resolves && missing && known && prefix.contains('.') && other.0 != *domain).then(|| {
-                Hit::new(
-                    exchange_label(&e.name),
-                    format!("{} does not exist and looks like {prefix} with {domain} appended", e.name),
-                )
-            })
+            (!resolves && missing && known && prefix.contains('.') && other.0 != *domain).then(
+                || {
+                    Hit::new(
+                        exchange_label(&e.name),
+                        format!(
+                            "{} does not exist and looks like {prefix} with {domain} appended",
+                            e.name
+                        ),
+                    )
+                },
+            )
         })
         .collect()
 }
@@ -169,11 +177,17 @@ fn mx_target_nxdomain(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
             if let Some(reg) = &e.registration
                 && reg.suffix.is_nxdomain()
             {
-                detail.push_str(&format!("; its suffix .{} does not exist either", reg.public_suffix));
+                detail.push_str(&format!(
+                    "; its suffix .{} does not exist either",
+                    reg.public_suffix
+                ));
             }
             let chain = e.lookups.cname_chain();
             if !chain.is_empty() {
-                detail.push_str(&format!(" (reached through the CNAME chain {})", chain.join(" → ")));
+                detail.push_str(&format!(
+                    " (reached through the CNAME chain {})",
+                    chain.join(" → ")
+                ));
             }
             Hit::new(exchange_label(&e.name), detail)
         })
@@ -194,9 +208,15 @@ pub static MX_TARGET_NO_ADDRESS: Check = Check {
 fn mx_target_no_address(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     exchanges(obs)
         .filter(|e| {
-            e.lookups.a.absence() == Some(Absence::NoData) && e.lookups.aaaa.absence() == Some(Absence::NoData)
+            e.lookups.a.absence() == Some(Absence::NoData)
+                && e.lookups.aaaa.absence() == Some(Absence::NoData)
         })
-        .map(|e| Hit::new(exchange_label(&e.name), format!("{} has neither A nor AAAA records", e.name)))
+        .map(|e| {
+            Hit::new(
+                exchange_label(&e.name),
+                format!("{} has neither A nor AAAA records", e.name),
+            )
+        })
         .collect()
 }
 
@@ -223,7 +243,11 @@ fn mx_target_cname(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
             if let Some((failure, detail)) = looped {
                 return Some(Hit::new(
                     exchange_label(&e.name),
-                    format!("{} is an alias and {}: {detail}", e.name, failure.describe()),
+                    format!(
+                        "{} is an alias and {}: {detail}",
+                        e.name,
+                        failure.describe()
+                    ),
                 ));
             }
             (!chain.is_empty()).then(|| {
@@ -257,7 +281,8 @@ fn mx_target_private(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
                 .into_iter()
                 .filter(|addr| !ip::is_routable(*addr, ctx.lab))
                 .filter_map(|addr| {
-                    ip::special_range(addr).map(|r| format!("{addr} ({}, {} {})", r.name, r.prefix, r.reference))
+                    ip::special_range(addr)
+                        .map(|r| format!("{addr} ({}, {} {})", r.name, r.prefix, r.reference))
                 })
                 .collect();
             (!private.is_empty()).then(|| {
@@ -288,7 +313,11 @@ mod tests {
         }
     }
 
-    fn with_lookups(mut obs: crate::Observation, index: usize, lookups: AddressLookups) -> crate::Observation {
+    fn with_lookups(
+        mut obs: crate::Observation,
+        index: usize,
+        lookups: AddressLookups,
+    ) -> crate::Observation {
         obs.exchanges[index].lookups = lookups;
         obs.exchanges[index].addresses.clear();
         obs
@@ -297,7 +326,10 @@ mod tests {
     fn two(second: &str) -> crate::Observation {
         domain(
             "example.com",
-            &[(10, "mx1.example.com", &["192.0.43.10", "192.0.43.11"]), (20, second, &[])],
+            &[
+                (10, "mx1.example.com", &["192.0.43.10", "192.0.43.11"]),
+                (20, second, &[]),
+            ],
         )
     }
 
@@ -340,8 +372,14 @@ mod tests {
             reg.delegation = failed(crate::Failure::Timeout);
         }
         let found = ids(&unknown);
-        assert!(!found.contains(&"MX-TARGET-UNREGISTERED".to_string()), "{found:?}");
-        assert!(found.contains(&"DNS-INDETERMINATE".to_string()), "{found:?}");
+        assert!(
+            !found.contains(&"MX-TARGET-UNREGISTERED".to_string()),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&"DNS-INDETERMINATE".to_string()),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -377,12 +415,23 @@ mod tests {
     fn private_addresses_and_the_lab() {
         let obs = domain(
             "example.com",
-            &[(10, "mx1.example.com", &["10.1.2.3"]), (20, "mx2.example.com", &["127.0.1.2"])],
+            &[
+                (10, "mx1.example.com", &["10.1.2.3"]),
+                (20, "mx2.example.com", &["127.0.1.2"]),
+            ],
         );
         let found = ids(&obs);
-        assert_eq!(found.iter().filter(|i| *i == "MX-TARGET-PRIVATE").count(), 2, "{found:?}");
+        assert_eq!(
+            found.iter().filter(|i| *i == "MX-TARGET-PRIVATE").count(),
+            2,
+            "{found:?}"
+        );
         let lab = ids_in(&obs, &CheckContext { lab: true });
-        assert_eq!(lab.iter().filter(|i| *i == "MX-TARGET-PRIVATE").count(), 1, "{lab:?}");
+        assert_eq!(
+            lab.iter().filter(|i| *i == "MX-TARGET-PRIVATE").count(),
+            1,
+            "{lab:?}"
+        );
     }
 
     #[test]
@@ -411,13 +460,19 @@ mod tests {
         // A deliberate host that resolves is not a typo.
         let deliberate = domain(
             "example.com",
-            &[(10, "mx1.example.com", &["192.0.43.10"]), (20, "smtp.de.example.com", &["192.0.43.11"])],
+            &[
+                (10, "mx1.example.com", &["192.0.43.10"]),
+                (20, "smtp.de.example.com", &["192.0.43.11"]),
+            ],
         );
         assert!(ids(&deliberate).is_empty(), "{:?}", ids(&deliberate));
 
         let underscore = domain(
             "example.com",
-            &[(10, "mail_server.example.com", &["192.0.43.10"]), (20, "mx2.example.com", &["192.0.43.11"])],
+            &[
+                (10, "mail_server.example.com", &["192.0.43.10"]),
+                (20, "mx2.example.com", &["192.0.43.11"]),
+            ],
         );
         assert_eq!(ids(&underscore), ["MX-TARGET-SYNTAX"]);
     }

@@ -48,7 +48,13 @@ fn ips(list: &[&str]) -> Vec<IpAddr> {
 pub fn exchange(name: &str, preferences: &[u16], addresses: &[&str]) -> ExchangeObservation {
     let all = ips(addresses);
     let (v4, v6): (Vec<IpAddr>, Vec<IpAddr>) = all.iter().partition(|ip| ip.is_ipv4());
-    let family = |list: Vec<IpAddr>| if list.is_empty() { nodata() } else { observed(list, 3600) };
+    let family = |list: Vec<IpAddr>| {
+        if list.is_empty() {
+            nodata()
+        } else {
+            observed(list, 3600)
+        }
+    };
     ExchangeObservation {
         name: name.into(),
         preferences: preferences.to_vec(),
@@ -147,7 +153,11 @@ pub fn healthy() -> Observation {
     domain(
         "example.com",
         &[
-            (10, "mx1.example.com", &["192.0.43.10", "2001:500:88:200::10"]),
+            (
+                10,
+                "mx1.example.com",
+                &["192.0.43.10", "2001:500:88:200::10"],
+            ),
             (20, "mx2.example.net", &["198.32.64.12"]),
         ],
     )

@@ -25,13 +25,20 @@ fn mx_ttl(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     let Some(ttl) = obs.mx.ttl() else {
         return vec![];
     };
-    if obs.mx.value().is_some_and(|r| r.iter().all(|m| m.is_null())) {
+    if obs
+        .mx
+        .value()
+        .is_some_and(|r| r.iter().all(|m| m.is_null()))
+    {
         return vec![];
     }
     let detail = if ttl < MIN_MX_TTL {
         format!("the MX TTL is {ttl} s, under {MIN_MX_TTL} s")
     } else if ttl > MAX_MX_TTL {
-        format!("the MX TTL is {ttl} s ({:.1} days), over {MAX_MX_TTL} s", f64::from(ttl) / 86_400.0)
+        format!(
+            "the MX TTL is {ttl} s ({:.1} days), over {MAX_MX_TTL} s",
+            f64::from(ttl) / 86_400.0
+        )
     } else {
         return vec![];
     };

@@ -5,8 +5,8 @@
 //! Failures are cached too, briefly, so a dead nameserver costs one timeout per
 //! name per run rather than one per domain that points at it.
 
-use mxwatch_core::Lookup;
 use hickory_proto::rr::{RData, RecordType};
+use mxwatch_core::Lookup;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -73,7 +73,12 @@ impl Dns {
                             let next = target.0.clone();
                             chain.push(display(&next));
                             if seen.contains(&key_name(&next)) {
-                                return failed(Failure::CnameLoop, format!("{} loops", chain.join(" → ")), chain, elapsed);
+                                return failed(
+                                    Failure::CnameLoop,
+                                    format!("{} loops", chain.join(" → ")),
+                                    chain,
+                                    elapsed,
+                                );
                             }
                             if chain.len() > MAX_CNAME_CHAIN {
                                 return failed(
@@ -130,7 +135,11 @@ impl Dns {
                     _ => None,
                 })
                 .collect();
-            records.sort_by(|a, b| a.preference.cmp(&b.preference).then(a.exchange.cmp(&b.exchange)));
+            records.sort_by(|a, b| {
+                a.preference
+                    .cmp(&b.preference)
+                    .then(a.exchange.cmp(&b.exchange))
+            });
             records
         })
     }
@@ -193,7 +202,15 @@ impl Dns {
             })
         });
         match (lookup, soa) {
-            (Lookup::Observed { ttl, cname_chain, elapsed_ms, .. }, Some(soa)) => Lookup::Observed {
+            (
+                Lookup::Observed {
+                    ttl,
+                    cname_chain,
+                    elapsed_ms,
+                    ..
+                },
+                Some(soa),
+            ) => Lookup::Observed {
                 value: soa,
                 ttl,
                 cname_chain,
@@ -269,7 +286,9 @@ fn with_chain<T>(lookup: Lookup<T>, chain: Vec<String>, elapsed: u64) -> Lookup<
             cname_chain: chain,
             elapsed_ms: elapsed,
         },
-        Lookup::Failed { failure, detail, .. } => Lookup::Failed {
+        Lookup::Failed {
+            failure, detail, ..
+        } => Lookup::Failed {
             failure,
             detail,
             cname_chain: chain,
@@ -290,22 +309,35 @@ fn interpret(qname: &Name, rtype: RecordType, reply: Reply, took: Duration) -> L
     match rcode {
         ResponseCode::NoError | ResponseCode::NXDomain => {}
         ResponseCode::ServFail => {
-            return failed(Failure::ServFail, "SERVFAIL".into(), vec![], elapsed_ms);
+            return failed(Failure::ServFail, String::new(), vec![], elapsed_ms);
         }
-        ResponseCode::Refused => return failed(Failure::Refused, "REFUSED".into(), vec![], elapsed_ms),
-        other => return failed(Failure::ErrorRcode, format!("RCODE {other}"), vec![], elapsed_ms),
+        ResponseCode::Refused => {
+            return failed(Failure::Refused, String::new(), vec![], elapsed_ms);
+        }
+        other => {
+            return failed(
+                Failure::ErrorRcode,
+                format!("RCODE {other}"),
+                vec![],
+                elapsed_ms,
+            );
+        }
     }
     let (chain, owner, ttl) = follow_in_reply(&message, qname);
     let records: Vec<RData> = message
         .answers
         .iter()
-        .filter(|r| r.record_type() == rtype && r.name.to_ascii().eq_ignore_ascii_case(&owner.to_ascii()))
+        .filter(|r| {
+            r.record_type() == rtype && r.name.to_ascii().eq_ignore_ascii_case(&owner.to_ascii())
+        })
         .map(|r| r.data.clone())
         .collect();
     let min_ttl = message
         .answers
         .iter()
-        .filter(|r| r.record_type() == rtype && r.name.to_ascii().eq_ignore_ascii_case(&owner.to_ascii()))
+        .filter(|r| {
+            r.record_type() == rtype && r.name.to_ascii().eq_ignore_ascii_case(&owner.to_ascii())
+        })
         .map(|r| r.ttl)
         .min();
     if !records.is_empty() {

@@ -46,8 +46,14 @@ const EDNS_PAYLOAD: u16 = 1232;
 /// A reply that matched the question, or a failure.
 #[derive(Debug)]
 pub enum Reply {
-    Message { message: Box<Message>, via_tcp: bool },
-    Failed { failure: Failure, detail: String },
+    Message {
+        message: Box<Message>,
+        via_tcp: bool,
+    },
+    Failed {
+        failure: Failure,
+        detail: String,
+    },
 }
 
 pub struct Transport {
@@ -77,7 +83,11 @@ impl Transport {
 
     /// Asks `name rtype` with recursion desired; returns the reply and the time it took.
     pub async fn ask(&self, name: &Name, rtype: RecordType) -> (Reply, Duration) {
-        let _permit = self.in_flight.acquire().await.expect("semaphore is never closed");
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("semaphore is never closed");
         let started = Instant::now();
         let reply = self.ask_inner(name, rtype).await;
         (reply, started.elapsed())
@@ -144,7 +154,10 @@ impl Transport {
                 Err(_) => {
                     return mismatched.unwrap_or(Reply::Failed {
                         failure: Failure::Timeout,
-                        detail: format!("no reply from {resolver} within {:?}", self.options.timeout),
+                        detail: format!(
+                            "no reply from {resolver} within {:?}",
+                            self.options.timeout
+                        ),
                     });
                 }
                 Ok(Err(e)) => return network_failure("receiving the reply failed", e),
@@ -180,7 +193,10 @@ impl Transport {
                 failure: Failure::Timeout,
                 detail: format!("the reply was truncated over UDP and TCP to {resolver} timed out"),
             },
-            Ok(Err(e)) => network_failure("the reply was truncated over UDP and the TCP retry failed", e),
+            Ok(Err(e)) => network_failure(
+                "the reply was truncated over UDP and the TCP retry failed",
+                e,
+            ),
             Ok(Ok(reply)) => match check_reply(query, &reply) {
                 Ok(message) if message.metadata.truncation => Reply::Failed {
                     failure: Failure::Malformed,
@@ -207,13 +223,17 @@ fn network_failure(what: &str, e: std::io::Error) -> Reply {
 fn check_reply(query: &Message, bytes: &[u8]) -> Result<Message, Reply> {
     let message = Message::from_vec(bytes).map_err(|e| Reply::Failed {
         failure: Failure::Malformed,
-        detail: format!("the reply is not a DNS message ({} bytes): {e}", bytes.len()),
+        detail: format!(
+            "the reply is not a DNS message ({} bytes): {e}",
+            bytes.len()
+        ),
     })?;
     let same_question = message.queries.first().is_some_and(|q| {
         let asked = &query.queries[0];
         q.query_type() == asked.query_type() && same_name(q.name(), asked.name())
     });
-    if message.metadata.id != query.metadata.id || (!same_question && !message.metadata.truncation) {
+    if message.metadata.id != query.metadata.id || (!same_question && !message.metadata.truncation)
+    {
         return Err(Reply::Failed {
             failure: Failure::Malformed,
             detail: "the reply does not match the question (ID or question section differ)".into(),
@@ -226,5 +246,6 @@ fn check_reply(query: &Message, bytes: &[u8]) -> Result<Message, Reply> {
 fn same_name(a: &Name, b: &Name) -> bool {
     let a = a.to_ascii();
     let b = b.to_ascii();
-    a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'))
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }

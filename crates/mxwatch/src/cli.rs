@@ -1,0 +1,132 @@
+//! Command-line flags.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mxwatch_core::Severity;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "mxwatch", version, about = "Audit and watch the MX records of your domains", long_about = None)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug); MXWATCH_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Audit the mail routing of one or more domains.
+    Check(CheckArgs),
+    /// Run the audit on a built-in lab of broken and healthy domains served on loopback (no network needed).
+    Demo(DemoArgs),
+    /// Explain a check: what it means, why it matters, how to fix it.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable tables (colour when the terminal supports it and NO_COLOR is unset).
+    Table,
+    /// One JSON array of reports.
+    Json,
+    /// One JSON report per line, as each domain completes.
+    Jsonl,
+    /// SARIF 2.1.0, for code-scanning dashboards.
+    Sarif,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Exit 1 when a finding of this severity or worse is reported (info, low, medium, high, critical).
+    #[arg(long, default_value = "high", value_parser = parse_severity)]
+    pub fail_on: Severity,
+
+    /// Time limit for one DNS question, in seconds (each question is tried twice over UDP).
+    #[arg(long, default_value_t = 3.0, value_name = "SECS", value_parser = parse_timeout)]
+    pub timeout: f64,
+
+    /// DNS only: no SMTP or HTTPS probes of the mail hosts.
+    #[arg(long)]
+    pub no_probe: bool,
+
+    /// Domains audited at once.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub concurrency: u16,
+
+    /// DNS questions in flight at once, across all domains.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=8192))]
+    pub max_queries: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Domains to audit. A pasted URL or e-mail address is accepted (its domain is used).
+    #[arg(value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+
+    /// Read more domains from a file, one per line (`-` for stdin; `#` starts a comment).
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub input: Option<PathBuf>,
+
+    /// Recursive resolver to ask, IP[:PORT] (default: the first nameserver of /etc/resolv.conf).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+
+    /// Treat 127.0.0.0/8 and ::1 as routable, so a loopback lab looks like the internet.
+    #[arg(long)]
+    pub lab: bool,
+
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExplainFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The check ID (e.g. MX-TARGET-UNREGISTERED).
+    #[arg(
+        value_name = "ID",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub id: Option<String>,
+
+    /// Every check in the catalogue.
+    #[arg(long)]
+    pub all: bool,
+
+    #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
+    pub format: ExplainFormat,
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    s.parse()
+}
+
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(0.05..=300.0).contains(&secs) {
+        return Err(format!("{secs} s is outside 0.05 to 300 seconds"));
+    }
+    Ok(secs)
+}
