@@ -84,30 +84,46 @@ done
 # ------------------------------------------------------------- preflight --
 SECONDS=0 # timings below are from the end of the install
 
-# 127.0.0.0/8 is all on lo in Linux: check we can bind the lab's addresses.
-python3 - "$AUTH_ADDR" "$RES_ADDR" <<'PY' || die "cannot bind the lab addresses on loopback"
-import socket, sys
-for addr in sys.argv[1:]:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((addr, 0))
-    s.close()
-PY
-
-# The packaged services (or a previous --keep run) may be running. We never
-# stop them; we only refuse to start if they hold the sockets we need.
+# 127.0.0.0/8 is all on lo in Linux: the lab's addresses need no setup.
+# Check that, and that nobody holds port 53 on them already. Knot and Unbound
+# bind with SO_REUSEPORT, so a second instance (a packaged service, an
+# earlier --keep run) would start "fine" and share the queries: refuse. We
+# never stop what we did not start.
 for d in knotd unbound; do
-    if pgrep -x "$d" >/dev/null 2>&1; then
-        say "note: a $d is already running (not ours, left alone): $(pgrep -a -x "$d" | head -3 | tr '\n' ';')"
+    running=$(ps -C "$d" -o pid=,args= 2>/dev/null | head -n 3 | sed 's/^ *//' | paste -sd ';' -) || true
+    if [ -n "$running" ]; then
+        say "note: $d is already running (not ours, left alone): $running"
     fi
 done
-if command -v ss >/dev/null; then
-    conflicts=$(ss -H -lnup 2>/dev/null; ss -H -lntp 2>/dev/null) || true
-    conflicts=$(printf '%s\n' "$conflicts" | awk -v a="$AUTH_ADDR:53" -v r="$RES_ADDR:53" \
-        '$5 == a || $5 == r || $5 == "0.0.0.0:53" || $5 == "*:53" || $5 == "[::]:53"')
-    if [ -n "$conflicts" ]; then
-        printf '%s\n' "$conflicts" >&2
-        die "port 53 on $AUTH_ADDR/$RES_ADDR (or a wildcard) is already taken by the process(es) above; stop them first"
+if ! python3 - "$AUTH_ADDR" "$RES_ADDR" <<'PY'; then
+import socket, sys
+bad = False
+for addr in sys.argv[1:]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind((addr, 0))  # is the address usable at all?
+    except OSError as e:
+        sys.exit(f"cannot use {addr} on loopback: {e}")
+    s.close()
+    for kind, name in ((socket.SOCK_DGRAM, "udp"), (socket.SOCK_STREAM, "tcp")):
+        s = socket.socket(socket.AF_INET, kind)
+        if kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT
+        try:
+            s.bind((addr, 53))
+            if kind == socket.SOCK_STREAM:
+                s.listen(1)
+        except OSError as e:
+            print(f"peers: {addr}:53/{name} is taken: {e}", file=sys.stderr)
+            bad = True
+        finally:
+            s.close()
+sys.exit(1 if bad else 0)
+PY
+    if command -v ss >/dev/null; then
+        { ss -H -lnup; ss -H -lntp; } 2>/dev/null | awk '$4 ~ /:53$/' >&2 || true
     fi
+    die "port 53 on $AUTH_ADDR or $RES_ADDR is not free (see above); stop whatever holds it first"
 fi
 
 # Every zone file must satisfy Knot's semantic checks.
@@ -129,6 +145,7 @@ knot_pid=""
 unbound_pid=""
 status_ok=0
 
+# shellcheck disable=SC2317  # the two functions below run from the EXIT trap
 stop_peers() {
     local pid
     for pid in $unbound_pid $knot_pid; do
@@ -146,6 +163,7 @@ stop_peers() {
     done
 }
 
+# shellcheck disable=SC2317
 on_exit() {
     local rc=$?
     trap - EXIT INT TERM
@@ -279,6 +297,11 @@ else
     sed 's/^/    | /' <<<"$out" | head -n 20
 fi
 expect lame.test A SERVFAIL
+if kdig "@$LAME_ADDR" -p 53 +timeout=1 +retry=0 lame.test SOA 2>&1 | grep -q 'status:'; then
+    san fail "something answers at $LAME_ADDR:53: lame.test is not lame"
+else
+    san ok "nothing answers at $LAME_ADDR:53"
+fi
 
 expect lapsed-provider.test NS NXDOMAIN
 expect mx.lapsed-provider.test A NXDOMAIN
@@ -404,17 +427,24 @@ for lineno, raw in enumerate(open(expect_path, encoding="utf-8"), 1):
         sys.exit(f"{expect_path}:{lineno}: no expectation for {domain}")
     expectations.append((domain, must, must_not, clean))
 
+
+def give_up(why):
+    print(f"FAIL all: {why}")
+    print(f"peers: 0 passed, {len(expectations)} failed")
+    sys.exit(1)
+
+
 try:
     with open(report_path, encoding="utf-8") as f:
         reports = json.load(f)
 except (OSError, ValueError) as e:
-    sys.exit(f"mxwatch output is not JSON: {e}")
-if not isinstance(reports, list):
-    sys.exit("mxwatch output is not a JSON array of reports")
+    give_up(f"mxwatch output is not JSON: {e}")
+if not isinstance(reports, list) or not all(isinstance(r, dict) for r in reports):
+    give_up("mxwatch output is not a JSON array of report objects")
 
 found = {}
 for report in reports:
-    ids = [f.get("id") for f in report.get("findings") or []]
+    ids = [str(f.get("id")) if isinstance(f, dict) else repr(f) for f in report.get("findings") or []]
     found.setdefault(norm(report.get("domain", "")), []).extend(ids)
 
 passed = failed = 0
@@ -435,8 +465,8 @@ for domain, must, must_not, clean in expectations:
             parts.append("missing " + " ".join(missing))
         if unexpected:
             parts.append("unexpected " + " ".join(unexpected))
-        parts.append("(got: " + (" ".join(sorted(set(ids))) or "nothing") + ")")
-        print(f"FAIL {domain}: " + ", ".join(parts))
+        got = " ".join(sorted(set(ids))) or "nothing"
+        print(f"FAIL {domain}: " + ", ".join(parts) + f" (got: {got})")
         failed += 1
     else:
         print(f"ok {domain}")
@@ -446,6 +476,10 @@ print(f"peers: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
 PY
 status_ok=1
+if [ "$verdict" -ne 0 ] && [ -s "$WORK/mxwatch.stderr" ]; then
+    say "mxwatch's stderr (last lines):"
+    tail -n 20 "$WORK/mxwatch.stderr" | sed 's/^/    | /' >&2
+fi
 say "done in ${SECONDS} s after the install"
 [ "$verdict" -eq 0 ] || exit 1
 exit 0

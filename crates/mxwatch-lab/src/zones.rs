@@ -135,6 +135,27 @@ impl LabZones {
         Ok(())
     }
 
+    /// Adds one record to the zone that holds its owner: for names no zone file
+    /// can spell (control characters and other hostile bytes in a label).
+    pub fn add_record(&mut self, record: Record) -> bool {
+        let owner = LowerName::new(&record.name);
+        let Some(origin) = self.zone_for(&owner).map(|z| z.origin.clone()) else {
+            return false;
+        };
+        let Some(zone) = self.zones.get_mut(&origin) else {
+            return false;
+        };
+        let mut name = owner.clone();
+        while zone.origin.zone_of(&name) && zone.names.insert(name.clone()) && name != zone.origin {
+            name = name.base_name();
+        }
+        zone.records
+            .entry((owner, record.record_type()))
+            .or_default()
+            .push(record);
+        true
+    }
+
     pub fn remove_zone(&mut self, origin: &str) {
         if let Ok(name) = Name::from_ascii(origin) {
             self.zones.remove(&LowerName::new(&name));

@@ -1,0 +1,271 @@
+//! The `mxwatch` binary end to end, against a lab DNS server this test starts on loopback.
+
+use mxwatch_lab::{Behaviour, LabDns, LabZones, expectations};
+use serde_json::Value;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mxwatch");
+
+/// A lab on its own runtime thread, alive for the test.
+struct Lab {
+    dns: LabDns,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Lab {
+    fn start(zones: LabZones, behaviour: Behaviour) -> Lab {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dns = runtime
+            .block_on(LabDns::start(zones, behaviour, "127.0.0.1".parse().unwrap()))
+            .unwrap();
+        Lab {
+            dns,
+            _runtime: runtime,
+        }
+    }
+
+    fn builtin() -> Lab {
+        Lab::start(LabZones::builtin().unwrap(), Behaviour::Resolver)
+    }
+
+    fn check(&self, args: &[&str]) -> Output {
+        let resolver = self.dns.addr.to_string();
+        let mut all = vec!["check", "--lab", "--resolver", resolver.as_str(), "--timeout", "1"];
+        all.extend_from_slice(args);
+        run(&all)
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("MXWATCH_LOG")
+        .output()
+        .unwrap()
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn json_reports(output: &Output) -> Vec<Value> {
+    serde_json::from_slice::<Value>(&output.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(output)))
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn ids(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn json_over_the_whole_lab_meets_the_expectations() {
+    let lab = Lab::builtin();
+    let all = expectations();
+    let mut args: Vec<&str> = vec!["--format", "json", "--no-probe"];
+    args.extend(all.iter().map(|e| e.domain.as_str()));
+    let output = lab.check(&args);
+    assert!(matches!(code(&output), 1 | 3), "exit {}: {}", code(&output), stderr(&output));
+    let reports = json_reports(&output);
+    assert_eq!(reports.len(), all.len(), "one report per domain, in order");
+    let mut failures = Vec::new();
+    for (exp, report) in all.iter().zip(&reports) {
+        assert_eq!(report["domain"], exp.domain.as_str());
+        for key in ["status", "findings", "observation", "domain_unicode"] {
+            assert!(report.get(key).is_some(), "{key} missing");
+        }
+        for finding in report["findings"].as_array().unwrap() {
+            for key in ["id", "severity", "subject", "title", "detail", "fix", "reference"] {
+                assert!(finding.get(key).is_some(), "finding without {key}");
+            }
+        }
+        let problems = exp.violations(&ids(report));
+        if !problems.is_empty() {
+            failures.push(format!("{}: {problems:?}", exp.domain));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn exit_codes() {
+    let lab = Lab::builtin();
+    assert_eq!(code(&lab.check(&["healthy.test"])), 0);
+    assert_eq!(code(&lab.check(&["none.test"])), 1);
+    assert_eq!(code(&lab.check(&["--fail-on", "critical", "none.test"])), 0);
+    assert_eq!(code(&lab.check(&["--fail-on", "low", "single.test"])), 1);
+    assert_eq!(code(&lab.check(&["single.test"])), 0, "low is under the default high");
+    assert_eq!(code(&lab.check(&["lame.test"])), 3);
+    assert_eq!(code(&lab.check(&["lame.test", "unregistered.test"])), 1, "definite beats indeterminate");
+    assert_eq!(code(&lab.check(&["--fail-on", "bogus", "healthy.test"])), 2);
+    assert_eq!(code(&lab.check(&[])), 2);
+}
+
+#[test]
+fn bad_names_get_a_one_line_error_and_exit_2_before_any_query() {
+    let lab = Lab::builtin();
+    let long_label = format!("{}.test", "a".repeat(64));
+    let long_name = format!("{}test", "abcdefghi.".repeat(26));
+    for (input, says) in [
+        ("", "empty"),
+        (long_label.as_str(), "64 octets"),
+        (long_name.as_str(), "253"),
+        ("a..test", "empty label"),
+        ("test", "public suffix"),
+        ("192.0.2.1", "IP address"),
+        ("exa mple.test", "space"),
+        ("-x.test", "hyphen"),
+    ] {
+        let before = lab.dns.log.total();
+        let output = lab.check(&["--", "healthy.test", input]);
+        assert_eq!(code(&output), 2, "{input:?}: {}", stderr(&output));
+        let err = stderr(&output);
+        assert!(err.contains(says), "{input:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{input:?}: one line: {err}");
+        assert_eq!(lab.dns.log.total(), before, "{input:?}: no query was sent");
+    }
+}
+
+#[test]
+fn forgiving_input_is_normalised_and_said() {
+    let lab = Lab::builtin();
+    for (input, domain, note) in [
+        ("HEALTHY.TEST.", "healthy.test", None),
+        ("https://www.example.invalid@healthy.test:443/x", "healthy.test", Some("URL")),
+        ("postmaster@healthy.test", "healthy.test", Some("e-mail")),
+        ("BÜCHER.test", "xn--bcher-kva.test", Some("internationalised")),
+    ] {
+        let output = lab.check(&["--format", "json", input]);
+        assert_eq!(code(&output), 0, "{input:?}: {}", stderr(&output));
+        let report = &json_reports(&output)[0];
+        assert_eq!(report["domain"], domain, "{input:?}");
+        if let Some(note) = note {
+            assert!(report["notes"].to_string().contains(note), "{input:?}: {}", report["notes"]);
+        }
+    }
+    // An emoji label is either checked in its punycode form or refused with a clear error, never a panic.
+    let output = lab.check(&["--format", "json", "📧.test"]);
+    match code(&output) {
+        2 => assert!(stderr(&output).contains("not a domain name"), "{}", stderr(&output)),
+        0 | 1 | 3 => assert!(json_reports(&output)[0]["domain"].as_str().unwrap().starts_with("xn--")),
+        other => panic!("exit {other}: {}", stderr(&output)),
+    }
+}
+
+#[test]
+fn jsonl_streams_one_report_per_line() {
+    let lab = Lab::builtin();
+    let output = lab.check(&["--format", "jsonl", "healthy.test", "none.test", "nullmx.test"]);
+    let lines: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let domains: Vec<&str> = lines.iter().map(|r| r["domain"].as_str().unwrap()).collect();
+    assert_eq!(domains, ["healthy.test", "none.test", "nullmx.test"]);
+    assert_eq!(lines[0]["status"], "ok");
+    assert_eq!(lines[1]["status"], "findings");
+}
+
+#[test]
+fn sarif_has_the_catalogue_as_rules_and_findings_as_results() {
+    let lab = Lab::builtin();
+    let output = lab.check(&["--format", "sarif", "unregistered.test", "healthy.test"]);
+    let log: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    let run = &log["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), mxwatch_core::CHECKS.len());
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{results:#?}");
+    let result = &results[0];
+    assert_eq!(result["ruleId"], "MX-TARGET-UNREGISTERED");
+    assert_eq!(result["level"], "error");
+    let index = result["ruleIndex"].as_u64().unwrap() as usize;
+    assert_eq!(rules[index]["id"], "MX-TARGET-UNREGISTERED");
+    assert!(result["locations"][0]["logicalLocations"][0]["name"].is_string());
+}
+
+#[test]
+fn table_output_is_plain_when_piped_and_escapes_hostile_names() {
+    use hickory_proto::rr::{Name, RData, Record, rdata::MX};
+    let mut zones = LabZones::builtin().unwrap();
+    zones
+        .set_zone(
+            "evil.test.zone",
+            "$ORIGIN evil.test.\n$TTL 3600\n@ SOA ns1.lab.test. h.lab.test. 1 1 1 1 300\n@ NS ns1.lab.test.\n",
+        )
+        .unwrap();
+    // A label no zone file can spell: terminal escapes (clear screen, set window title, bell).
+    let hostile = Name::from_labels(vec![&b"mx\x1b[2J\x1b]0;pwned\x07"[..], b"evil", b"test"]).unwrap();
+    let apex = Name::from_ascii("evil.test.").unwrap();
+    assert!(zones.add_record(Record::from_rdata(apex, 3600, RData::MX(MX::new(10, hostile)))));
+    let lab = Lab::start(zones, Behaviour::Resolver);
+    let output = lab.check(&["evil.test", "healthy.test"]);
+    let text = stdout(&output);
+    assert!(text.contains("healthy.test"), "{text}");
+    assert!(text.contains("MX-TARGET-SYNTAX"), "{text}");
+    let control: Vec<char> = text.chars().filter(|c| c.is_control() && *c != '\n').collect();
+    assert!(control.is_empty(), "control characters reached stdout: {control:?}\n{text}");
+}
+
+#[test]
+fn a_resolver_that_never_answers_is_could_not_determine() {
+    let lab = Lab::start(LabZones::builtin().unwrap(), Behaviour::Silent);
+    let resolver = lab.dns.addr.to_string();
+    let output = run(&["check", "--resolver", &resolver, "--timeout", "0.2", "--format", "json", "healthy.test"]);
+    assert_eq!(code(&output), 3, "{}", stderr(&output));
+    let report = &json_reports(&output)[0];
+    assert_eq!(report["status"], "indeterminate");
+    assert!(ids(report).iter().all(|id| id == "DNS-INDETERMINATE"), "{:?}", ids(report));
+    assert_eq!(report["observation"]["mx"]["failure"], "timeout");
+}
+
+#[test]
+fn resolver_must_be_an_address() {
+    let output = run(&["check", "--resolver", "dns.example", "healthy.test"]);
+    assert_eq!(code(&output), 2);
+    assert!(stderr(&output).contains("IP[:PORT]"), "{}", stderr(&output));
+}
+
+#[test]
+fn explain_prints_the_catalogue() {
+    let output = run(&["explain", "mx-target-unregistered"]);
+    assert_eq!(code(&output), 0);
+    assert!(stdout(&output).contains("MX-TARGET-UNREGISTERED [CRITICAL"), "{}", stdout(&output));
+    let all = stdout(&run(&["explain", "--all"]));
+    for check in mxwatch_core::CHECKS {
+        assert!(all.contains(check.id), "{} missing from explain --all", check.id);
+    }
+    let markdown = stdout(&run(&["explain", "--all", "--format", "markdown"]));
+    assert_eq!(markdown, mxwatch_core::checks::catalogue_markdown());
+    let unknown = run(&["explain", "MX-NOPE"]);
+    assert_eq!(code(&unknown), 2);
+    assert!(stderr(&unknown).contains("did you mean"), "{}", stderr(&unknown));
+}
+
+#[test]
+fn demo_runs_without_any_network() {
+    let output = run(&["demo", "--format", "json"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(json_reports(&output).len(), expectations().len());
+}
