@@ -20,7 +20,11 @@ impl Lab {
             .build()
             .unwrap();
         let dns = runtime
-            .block_on(LabDns::start(zones, behaviour, "127.0.0.1".parse().unwrap()))
+            .block_on(LabDns::start(
+                zones,
+                behaviour,
+                "127.0.0.1".parse().unwrap(),
+            ))
             .unwrap();
         Lab {
             dns,
@@ -34,7 +38,14 @@ impl Lab {
 
     fn check(&self, args: &[&str]) -> Output {
         let resolver = self.dns.addr.to_string();
-        let mut all = vec!["check", "--lab", "--resolver", resolver.as_str(), "--timeout", "1"];
+        let mut all = vec![
+            "check",
+            "--lab",
+            "--resolver",
+            resolver.as_str(),
+            "--timeout",
+            "1",
+        ];
         all.extend_from_slice(args);
         run(&all)
     }
@@ -85,7 +96,12 @@ fn json_over_the_whole_lab_meets_the_expectations() {
     let mut args: Vec<&str> = vec!["--format", "json", "--no-probe"];
     args.extend(all.iter().map(|e| e.domain.as_str()));
     let output = lab.check(&args);
-    assert!(matches!(code(&output), 1 | 3), "exit {}: {}", code(&output), stderr(&output));
+    assert!(
+        matches!(code(&output), 1 | 3),
+        "exit {}: {}",
+        code(&output),
+        stderr(&output)
+    );
     let reports = json_reports(&output);
     assert_eq!(reports.len(), all.len(), "one report per domain, in order");
     let mut failures = Vec::new();
@@ -95,7 +111,15 @@ fn json_over_the_whole_lab_meets_the_expectations() {
             assert!(report.get(key).is_some(), "{key} missing");
         }
         for finding in report["findings"].as_array().unwrap() {
-            for key in ["id", "severity", "subject", "title", "detail", "fix", "reference"] {
+            for key in [
+                "id",
+                "severity",
+                "subject",
+                "title",
+                "detail",
+                "fix",
+                "reference",
+            ] {
                 assert!(finding.get(key).is_some(), "finding without {key}");
             }
         }
@@ -114,9 +138,17 @@ fn exit_codes() {
     assert_eq!(code(&lab.check(&["none.test"])), 1);
     assert_eq!(code(&lab.check(&["--fail-on", "critical", "none.test"])), 0);
     assert_eq!(code(&lab.check(&["--fail-on", "low", "single.test"])), 1);
-    assert_eq!(code(&lab.check(&["single.test"])), 0, "low is under the default high");
+    assert_eq!(
+        code(&lab.check(&["single.test"])),
+        0,
+        "low is under the default high"
+    );
     assert_eq!(code(&lab.check(&["lame.test"])), 3);
-    assert_eq!(code(&lab.check(&["lame.test", "unregistered.test"])), 1, "definite beats indeterminate");
+    assert_eq!(
+        code(&lab.check(&["lame.test", "unregistered.test"])),
+        1,
+        "definite beats indeterminate"
+    );
     assert_eq!(code(&lab.check(&["--fail-on", "bogus", "healthy.test"])), 2);
     assert_eq!(code(&lab.check(&[])), 2);
 }
@@ -151,23 +183,44 @@ fn forgiving_input_is_normalised_and_said() {
     let lab = Lab::builtin();
     for (input, domain, note) in [
         ("HEALTHY.TEST.", "healthy.test", None),
-        ("https://www.example.invalid@healthy.test:443/x", "healthy.test", Some("URL")),
+        (
+            "https://www.example.invalid@healthy.test:443/x",
+            "healthy.test",
+            Some("URL"),
+        ),
         ("postmaster@healthy.test", "healthy.test", Some("e-mail")),
-        ("BÜCHER.test", "xn--bcher-kva.test", Some("internationalised")),
+        (
+            "BÜCHER.test",
+            "xn--bcher-kva.test",
+            Some("internationalised"),
+        ),
     ] {
         let output = lab.check(&["--format", "json", input]);
         assert_eq!(code(&output), 0, "{input:?}: {}", stderr(&output));
         let report = &json_reports(&output)[0];
         assert_eq!(report["domain"], domain, "{input:?}");
         if let Some(note) = note {
-            assert!(report["notes"].to_string().contains(note), "{input:?}: {}", report["notes"]);
+            assert!(
+                report["notes"].to_string().contains(note),
+                "{input:?}: {}",
+                report["notes"]
+            );
         }
     }
     // An emoji label is either checked in its punycode form or refused with a clear error, never a panic.
     let output = lab.check(&["--format", "json", "📧.test"]);
     match code(&output) {
-        2 => assert!(stderr(&output).contains("not a domain name"), "{}", stderr(&output)),
-        0 | 1 | 3 => assert!(json_reports(&output)[0]["domain"].as_str().unwrap().starts_with("xn--")),
+        2 => assert!(
+            stderr(&output).contains("not a domain name"),
+            "{}",
+            stderr(&output)
+        ),
+        0 | 1 | 3 => assert!(
+            json_reports(&output)[0]["domain"]
+                .as_str()
+                .unwrap()
+                .starts_with("xn--")
+        ),
         other => panic!("exit {other}: {}", stderr(&output)),
     }
 }
@@ -175,12 +228,21 @@ fn forgiving_input_is_normalised_and_said() {
 #[test]
 fn jsonl_streams_one_report_per_line() {
     let lab = Lab::builtin();
-    let output = lab.check(&["--format", "jsonl", "healthy.test", "none.test", "nullmx.test"]);
+    let output = lab.check(&[
+        "--format",
+        "jsonl",
+        "healthy.test",
+        "none.test",
+        "nullmx.test",
+    ]);
     let lines: Vec<Value> = stdout(&output)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let domains: Vec<&str> = lines.iter().map(|r| r["domain"].as_str().unwrap()).collect();
+    let domains: Vec<&str> = lines
+        .iter()
+        .map(|r| r["domain"].as_str().unwrap())
+        .collect();
     assert_eq!(domains, ["healthy.test", "none.test", "nullmx.test"]);
     assert_eq!(lines[0]["status"], "ok");
     assert_eq!(lines[1]["status"], "findings");
@@ -216,27 +278,51 @@ fn table_output_is_plain_when_piped_and_escapes_hostile_names() {
         )
         .unwrap();
     // A label no zone file can spell: terminal escapes (clear screen, set window title, bell).
-    let hostile = Name::from_labels(vec![&b"mx\x1b[2J\x1b]0;pwned\x07"[..], b"evil", b"test"]).unwrap();
+    let hostile =
+        Name::from_labels(vec![&b"mx\x1b[2J\x1b]0;pwned\x07"[..], b"evil", b"test"]).unwrap();
     let apex = Name::from_ascii("evil.test.").unwrap();
-    assert!(zones.add_record(Record::from_rdata(apex, 3600, RData::MX(MX::new(10, hostile)))));
+    assert!(zones.add_record(Record::from_rdata(
+        apex,
+        3600,
+        RData::MX(MX::new(10, hostile))
+    )));
     let lab = Lab::start(zones, Behaviour::Resolver);
     let output = lab.check(&["evil.test", "healthy.test"]);
     let text = stdout(&output);
     assert!(text.contains("healthy.test"), "{text}");
     assert!(text.contains("MX-TARGET-SYNTAX"), "{text}");
-    let control: Vec<char> = text.chars().filter(|c| c.is_control() && *c != '\n').collect();
-    assert!(control.is_empty(), "control characters reached stdout: {control:?}\n{text}");
+    let control: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(
+        control.is_empty(),
+        "control characters reached stdout: {control:?}\n{text}"
+    );
 }
 
 #[test]
 fn a_resolver_that_never_answers_is_could_not_determine() {
     let lab = Lab::start(LabZones::builtin().unwrap(), Behaviour::Silent);
     let resolver = lab.dns.addr.to_string();
-    let output = run(&["check", "--resolver", &resolver, "--timeout", "0.2", "--format", "json", "healthy.test"]);
+    let output = run(&[
+        "check",
+        "--resolver",
+        &resolver,
+        "--timeout",
+        "0.2",
+        "--format",
+        "json",
+        "healthy.test",
+    ]);
     assert_eq!(code(&output), 3, "{}", stderr(&output));
     let report = &json_reports(&output)[0];
     assert_eq!(report["status"], "indeterminate");
-    assert!(ids(report).iter().all(|id| id == "DNS-INDETERMINATE"), "{:?}", ids(report));
+    assert!(
+        ids(report).iter().all(|id| id == "DNS-INDETERMINATE"),
+        "{:?}",
+        ids(report)
+    );
     assert_eq!(report["observation"]["mx"]["failure"], "timeout");
 }
 
@@ -251,16 +337,28 @@ fn resolver_must_be_an_address() {
 fn explain_prints_the_catalogue() {
     let output = run(&["explain", "mx-target-unregistered"]);
     assert_eq!(code(&output), 0);
-    assert!(stdout(&output).contains("MX-TARGET-UNREGISTERED [CRITICAL"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("MX-TARGET-UNREGISTERED [CRITICAL"),
+        "{}",
+        stdout(&output)
+    );
     let all = stdout(&run(&["explain", "--all"]));
     for check in mxwatch_core::CHECKS {
-        assert!(all.contains(check.id), "{} missing from explain --all", check.id);
+        assert!(
+            all.contains(check.id),
+            "{} missing from explain --all",
+            check.id
+        );
     }
     let markdown = stdout(&run(&["explain", "--all", "--format", "markdown"]));
     assert_eq!(markdown, mxwatch_core::checks::catalogue_markdown());
     let unknown = run(&["explain", "MX-NOPE"]);
     assert_eq!(code(&unknown), 2);
-    assert!(stderr(&unknown).contains("did you mean"), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("did you mean"),
+        "{}",
+        stderr(&unknown)
+    );
 }
 
 #[test]
