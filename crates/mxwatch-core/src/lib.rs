@@ -13,6 +13,7 @@ pub mod name;
 pub mod observation;
 pub mod report;
 pub mod sanitize;
+pub mod smtp;
 
 pub use checks::{CHECKS, Check, CheckContext, Hit};
 pub use finding::{Finding, Severity};

@@ -122,6 +122,9 @@ pub struct AddressObservation {
     /// For each PTR name, its addresses of the same family (forward confirmation, FCrDNS).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ptr_forward: Vec<PtrForward>,
+    /// What the host said on the SMTP port; `None` when not probed (`--no-probe`, or a non-routable address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<crate::smtp::SmtpProbe>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

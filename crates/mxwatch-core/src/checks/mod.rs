@@ -9,7 +9,9 @@ mod indeterminate;
 mod presence;
 mod redundancy;
 mod reverse;
+mod smtp;
 mod targets;
+mod tls;
 #[cfg(test)]
 pub(crate) mod testkit;
 mod ttl;
@@ -17,11 +19,29 @@ mod ttl;
 use crate::finding::{Finding, Severity};
 use crate::observation::Observation;
 
-/// What the checks may know besides the observation. No clock, no network.
-#[derive(Clone, Copy, Debug, Default)]
+/// What the checks may know besides the observation. No network; the clock is passed in.
+#[derive(Clone, Copy, Debug)]
 pub struct CheckContext {
     /// Treat loopback addresses as routable (the loopback lab stands in for the internet).
     pub lab: bool,
+    /// "Now" for certificate dates, in Unix seconds (the caller's clock, so checks stay pure).
+    pub now_unix: i64,
+    /// A certificate expiring within this many days is `TLS-CERT-EXPIRING`.
+    pub expiry_warning_days: u32,
+}
+
+/// The default warning window for certificate expiry, in days.
+pub const DEFAULT_EXPIRY_WARNING_DAYS: u32 = 14;
+
+impl Default for CheckContext {
+    fn default() -> Self {
+        CheckContext {
+            lab: false,
+            // 2026-11-23T00:00:00Z: a fixed "now" for tests that build observations by hand.
+            now_unix: 1_795_392_000,
+            expiry_warning_days: DEFAULT_EXPIRY_WARNING_DAYS,
+        }
+    }
 }
 
 /// One occurrence of a check's problem: what it is about and what was seen.
@@ -87,6 +107,24 @@ pub static CHECKS: &[&Check] = &[
     &ttl::MX_TTL,
     &reverse::MX_PTR_MISSING,
     &reverse::MX_PTR_MISMATCH,
+    &smtp::SMTP_ALL_UNREACHABLE,
+    &smtp::SMTP_PRIMARY_DOWN,
+    &smtp::SMTP_UNREACHABLE,
+    &smtp::SMTP_NO_GREETING,
+    &smtp::SMTP_PROTOCOL_ERROR,
+    &smtp::SMTP_SLOW_GREETING,
+    &smtp::SMTP_BANNER_MISMATCH,
+    &smtp::SMTP_OPEN_RELAY,
+    &tls::TLS_NO_STARTTLS,
+    &tls::TLS_STARTTLS_FAILS,
+    &tls::TLS_OLD_VERSION,
+    &tls::TLS_WEAK_CIPHER,
+    &tls::TLS_CERT_EXPIRED,
+    &tls::TLS_CERT_EXPIRING,
+    &tls::TLS_CERT_UNTRUSTED,
+    &tls::TLS_CERT_NAME_MISMATCH,
+    &tls::TLS_CERT_WEAK_KEY,
+    &tls::TLS_INCONSISTENT,
     &indeterminate::DNS_INDETERMINATE,
 ];
 

@@ -71,6 +71,7 @@ pub fn exchange(name: &str, preferences: &[u16], addresses: &[&str]) -> Exchange
                     name: name.into(),
                     addresses: observed(vec![*ip], 3600),
                 }],
+                smtp: None,
             })
             .collect(),
         registration: None,
