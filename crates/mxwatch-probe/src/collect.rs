@@ -6,6 +6,7 @@
 //! million domains on one provider cost one lookup of the provider's hosts.
 
 use crate::dns::Dns;
+use crate::smtp::SmtpProber;
 use futures_util::future::join_all;
 use hickory_proto::rr::RecordType;
 use mxwatch_core::ip;
@@ -21,10 +22,12 @@ use std::sync::Arc;
 /// PTR names per address we forward-confirm; more is a sign of abuse, not of care.
 pub const MAX_PTR_NAMES: usize = 10;
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct CollectorOptions {
-    /// Loopback addresses count as routable (reverse DNS is looked up for them).
+    /// Loopback addresses count as routable (reverse DNS is looked up and SMTP probed).
     pub lab: bool,
+    /// The SMTP prober; `None` is DNS only (`--no-probe`).
+    pub smtp: Option<Arc<SmtpProber>>,
 }
 
 #[derive(Clone)]
@@ -89,7 +92,7 @@ impl Collector {
             self.dns.addresses(&name, true)
         );
         let lookups = AddressLookups { a, aaaa };
-        let addresses = join_all(lookups.addresses().into_iter().map(|ip| self.address(ip))).await;
+        let addresses = join_all(lookups.addresses().into_iter().map(|ip| self.address(ip, &name))).await;
         let missing = (lookups.a.is_nxdomain() || lookups.aaaa.is_nxdomain())
             && lookups.a.value().is_none()
             && lookups.aaaa.value().is_none();
@@ -107,15 +110,23 @@ impl Collector {
         }
     }
 
-    async fn address(&self, ip: IpAddr) -> AddressObservation {
+    async fn address(&self, ip: IpAddr, exchange: &str) -> AddressObservation {
+        // Non-routable addresses are never probed: no packet leaves for a private range.
         if !ip::is_routable(ip, self.options.lab) {
             return AddressObservation {
                 ip,
                 ptr: None,
                 ptr_forward: vec![],
+                smtp: None,
             };
         }
-        let ptr = self.dns.ptr(ip).await;
+        let smtp = async {
+            match &self.options.smtp {
+                Some(prober) => Some(prober.probe(ip, exchange).await),
+                None => None,
+            }
+        };
+        let (ptr, smtp) = tokio::join!(self.dns.ptr(ip), smtp);
         let names: Vec<String> = ptr
             .value()
             .map(|n| n.iter().take(MAX_PTR_NAMES).cloned().collect())
@@ -129,6 +140,7 @@ impl Collector {
             ip,
             ptr: Some(ptr),
             ptr_forward,
+            smtp,
         }
     }
 

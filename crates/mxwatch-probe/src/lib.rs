@@ -6,6 +6,7 @@
 
 pub mod collect;
 pub mod dns;
+pub mod smtp;
 
 pub use collect::{Collector, CollectorOptions};
 pub use dns::{Dns, DnsOptions};

@@ -18,7 +18,7 @@ fn collector(lab: &LabDns, timeout_ms: u64) -> Collector {
 async fn report(collector: &Collector, domain: &str) -> Report {
     let parsed = parse_domain_input(domain).unwrap();
     let obs = collector.observe(&parsed.domain).await;
-    Report::new(obs, &CheckContext { lab: true }, parsed.notes)
+    Report::new(obs, &CheckContext { lab: true, ..Default::default() }, parsed.notes)
 }
 
 fn ids(report: &Report) -> Vec<String> {
