@@ -209,6 +209,24 @@ fn describe_char(c: char) -> String {
     }
 }
 
+/// RFC 6125 §6.4 matching of a host against certificate DNS names: exact, or a
+/// wildcard as the whole leftmost label standing for exactly one label.
+pub fn cert_name_matches(dns_names: &[String], host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    dns_names.iter().any(|pattern| {
+        let pattern = pattern.trim_end_matches('.').to_ascii_lowercase();
+        if pattern == host {
+            return true;
+        }
+        match (pattern.strip_prefix("*."), host.split_once('.')) {
+            (Some(suffix), Some((label, rest))) => {
+                !label.is_empty() && rest == suffix && suffix.contains('.')
+            }
+            _ => false,
+        }
+    })
+}
+
 /// The registrable domain and public suffix of a host name, from the compiled-in public suffix list.
 pub fn registrable_domain(ascii: &str) -> Option<(String, String)> {
     let domain = psl::domain(ascii.as_bytes())?;

@@ -30,9 +30,9 @@ impl Reply {
         let first = self.lines.first()?.split_whitespace().next()?;
         let host = first.trim_end_matches('.').to_ascii_lowercase();
         let plausible = host.contains('.')
-            && host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']' | ':'));
+            && host.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']' | ':')
+            });
         plausible.then_some(host)
     }
 
@@ -55,7 +55,9 @@ pub fn parse_reply_line(line: &[u8]) -> Result<ReplyLine, String> {
     if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) {
         return Err(format!("not an SMTP reply line: {:?}", preview(line)));
     }
-    let code = u16::from(line[0] - b'0') * 100 + u16::from(line[1] - b'0') * 10 + u16::from(line[2] - b'0');
+    let code = u16::from(line[0] - b'0') * 100
+        + u16::from(line[1] - b'0') * 10
+        + u16::from(line[2] - b'0');
     if !(200..600).contains(&code) {
         return Err(format!("reply code {code} is outside 2xx-5xx"));
     }
@@ -80,12 +82,22 @@ fn preview(bytes: &[u8]) -> String {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Connect {
-    Connected { ms: u64 },
+    Connected {
+        ms: u64,
+    },
     /// RST to our SYN: nothing listens.
-    Refused { detail: String },
-    TimedOut { ms: u64 },
-    Unreachable { detail: String },
-    Failed { detail: String },
+    Refused {
+        detail: String,
+    },
+    TimedOut {
+        ms: u64,
+    },
+    Unreachable {
+        detail: String,
+    },
+    Failed {
+        detail: String,
+    },
 }
 
 impl Connect {
@@ -315,7 +327,12 @@ mod tests {
         assert_eq!(bare.greeting_host(), None);
         let ehlo = Reply {
             code: 250,
-            lines: vec!["mx1 hello".into(), "PIPELINING".into(), "starttls".into(), "SIZE 1000".into()],
+            lines: vec![
+                "mx1 hello".into(),
+                "PIPELINING".into(),
+                "starttls".into(),
+                "SIZE 1000".into(),
+            ],
         };
         assert_eq!(ehlo.ehlo_keywords(), ["PIPELINING", "STARTTLS", "SIZE"]);
     }

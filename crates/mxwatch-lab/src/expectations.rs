@@ -3,8 +3,10 @@
 //! `expectations.txt` is shared with the real-peer script (`tests/peers/`), so
 //! our lab server and Knot + Unbound are held to the same list.
 
-/// The raw file.
+/// The raw file (DNS only, `--no-probe`).
 pub static EXPECTATIONS_TXT: &str = include_str!("../expectations.txt");
+/// With the SMTP probe against the in-process lab.
+pub static EXPECTATIONS_SMTP_TXT: &str = include_str!("../expectations-smtp.txt");
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expectation {
@@ -46,6 +48,11 @@ pub fn parse(text: &str) -> Result<Vec<Expectation>, String> {
 /// The built-in expectations.
 pub fn expectations() -> Vec<Expectation> {
     parse(EXPECTATIONS_TXT).expect("expectations.txt is well-formed")
+}
+
+/// The built-in expectations of the SMTP probe.
+pub fn expectations_smtp() -> Vec<Expectation> {
+    parse(EXPECTATIONS_SMTP_TXT).expect("expectations-smtp.txt is well-formed")
 }
 
 impl Expectation {

@@ -6,8 +6,31 @@
 
 pub mod dns;
 pub mod expectations;
+pub mod pki;
+pub mod smtp;
 pub mod zones;
 
 pub use dns::{Behaviour, LabDns};
-pub use expectations::{Expectation, expectations};
+pub use expectations::{Expectation, expectations, expectations_smtp};
+pub use pki::LabPki;
+pub use smtp::{LabSmtp, SmtpBehaviour};
 pub use zones::{LabZones, ZoneError};
+
+/// The whole lab: DNS, a CA, and SMTP hosts on every lab address.
+pub struct Lab {
+    pub dns: LabDns,
+    pub pki: LabPki,
+    pub smtp: LabSmtp,
+}
+
+impl Lab {
+    /// Starts the built-in lab on loopback (DNS on 127.0.0.1, SMTP hosts on their 127.0.x.x addresses).
+    pub async fn start() -> std::io::Result<Lab> {
+        let zones = LabZones::builtin()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let pki = LabPki::new().map_err(std::io::Error::other)?;
+        let smtp = LabSmtp::start(&zones, &pki).await?;
+        let dns = LabDns::start(zones, Behaviour::Resolver, "127.0.0.1".parse().unwrap()).await?;
+        Ok(Lab { dns, pki, smtp })
+    }
+}

@@ -162,6 +162,29 @@ impl LabZones {
         }
     }
 
+    /// Every address an A or AAAA record points at, with the owner names pointing there.
+    pub fn address_names(&self) -> std::collections::BTreeMap<std::net::IpAddr, Vec<String>> {
+        let mut out: std::collections::BTreeMap<std::net::IpAddr, Vec<String>> = Default::default();
+        for zone in self.zones.values() {
+            for ((owner, _), records) in &zone.records {
+                for record in records {
+                    let ip = match &record.data {
+                        RData::A(a) => std::net::IpAddr::V4(a.0),
+                        RData::AAAA(a) => std::net::IpAddr::V6(a.0),
+                        _ => continue,
+                    };
+                    let name = owner.to_string().trim_end_matches('.').to_string();
+                    let names = out.entry(ip).or_default();
+                    if !names.contains(&name) {
+                        names.push(name);
+                        names.sort();
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The origins of every zone, in order.
     pub fn origins(&self) -> Vec<String> {
         self.zones.keys().map(ToString::to_string).collect()

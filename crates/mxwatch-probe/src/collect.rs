@@ -92,7 +92,13 @@ impl Collector {
             self.dns.addresses(&name, true)
         );
         let lookups = AddressLookups { a, aaaa };
-        let addresses = join_all(lookups.addresses().into_iter().map(|ip| self.address(ip, &name))).await;
+        let addresses = join_all(
+            lookups
+                .addresses()
+                .into_iter()
+                .map(|ip| self.address(ip, &name)),
+        )
+        .await;
         let missing = (lookups.a.is_nxdomain() || lookups.aaaa.is_nxdomain())
             && lookups.a.value().is_none()
             && lookups.aaaa.value().is_none();

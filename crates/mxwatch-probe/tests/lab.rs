@@ -12,13 +12,26 @@ use std::time::Duration;
 fn collector(lab: &LabDns, timeout_ms: u64) -> Collector {
     let mut options = DnsOptions::new(lab.addr);
     options.timeout = Duration::from_millis(timeout_ms);
-    Collector::new(Arc::new(Dns::new(options)), CollectorOptions { lab: true })
+    Collector::new(
+        Arc::new(Dns::new(options)),
+        CollectorOptions {
+            lab: true,
+            smtp: None,
+        },
+    )
 }
 
 async fn report(collector: &Collector, domain: &str) -> Report {
     let parsed = parse_domain_input(domain).unwrap();
     let obs = collector.observe(&parsed.domain).await;
-    Report::new(obs, &CheckContext { lab: true, ..Default::default() }, parsed.notes)
+    Report::new(
+        obs,
+        &CheckContext {
+            lab: true,
+            ..Default::default()
+        },
+        parsed.notes,
+    )
 }
 
 fn ids(report: &Report) -> Vec<String> {

@@ -55,6 +55,31 @@ pub struct AuditArgs {
     #[arg(long)]
     pub no_probe: bool,
 
+    /// TCP port of the SMTP probe (the lab serves its hosts on another port).
+    #[arg(long, default_value_t = 25, value_name = "PORT")]
+    pub smtp_port: u16,
+
+    /// Time limit for the whole SMTP dialogue with one address, greeting included, in seconds.
+    #[arg(long, default_value_t = 20.0, value_name = "SECS", value_parser = parse_timeout)]
+    pub smtp_timeout: f64,
+
+    /// The name we give in EHLO (default: our address literal, e.g. `[192.0.2.1]`).
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+
+    /// Extra trusted CA certificates (PEM) for certificate checks; may be given more than once.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Vec<PathBuf>,
+
+    /// Warn (TLS-CERT-EXPIRING) when a certificate expires within this many days.
+    #[arg(long, default_value_t = 14, value_name = "DAYS")]
+    pub cert_expiry_days: u32,
+
+    /// INTRUSIVE: test each MX for an open relay (MAIL FROM / RCPT TO foreign addresses, then RSET; never DATA).
+    /// Only on hosts you are allowed to test.
+    #[arg(long)]
+    pub probe_relay: bool,
+
     /// Domains audited at once.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub concurrency: u16,

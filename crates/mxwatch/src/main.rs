@@ -13,6 +13,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // One crypto provider for the whole process (our own code passes it explicitly;
+    // this covers any library that asks rustls for the process default).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     init_tracing(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -41,6 +41,8 @@ impl Lab {
         let mut all = vec![
             "check",
             "--lab",
+            // DNS only: this lab has no SMTP hosts, and a local MTA on 0.0.0.0:25 must not change the results.
+            "--no-probe",
             "--resolver",
             resolver.as_str(),
             "--timeout",
@@ -93,7 +95,7 @@ fn ids(report: &Value) -> Vec<String> {
 fn json_over_the_whole_lab_meets_the_expectations() {
     let lab = Lab::builtin();
     let all = expectations();
-    let mut args: Vec<&str> = vec!["--format", "json", "--no-probe"];
+    let mut args: Vec<&str> = vec!["--format", "json"];
     args.extend(all.iter().map(|e| e.domain.as_str()));
     let output = lab.check(&args);
     assert!(
@@ -307,6 +309,7 @@ fn a_resolver_that_never_answers_is_could_not_determine() {
     let resolver = lab.dns.addr.to_string();
     let output = run(&[
         "check",
+        "--no-probe",
         "--resolver",
         &resolver,
         "--timeout",
@@ -362,8 +365,44 @@ fn explain_prints_the_catalogue() {
 }
 
 #[test]
-fn demo_runs_without_any_network() {
-    let output = run(&["demo", "--format", "json"]);
+fn demo_runs_without_any_network_and_probes_the_lab_smtp_hosts() {
+    let output = run(&["demo", "--format", "json", "--smtp-timeout", "3"]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
-    assert_eq!(json_reports(&output).len(), expectations().len());
+    let reports = json_reports(&output);
+    assert_eq!(reports.len(), expectations().len());
+    let notls = reports
+        .iter()
+        .find(|r| r["domain"] == "smtp-notls.test")
+        .unwrap();
+    assert!(
+        ids(notls).contains(&"TLS-NO-STARTTLS".to_string()),
+        "{:?}",
+        ids(notls)
+    );
+    let healthy = reports
+        .iter()
+        .find(|r| r["domain"] == "healthy.test")
+        .unwrap();
+    assert_eq!(
+        healthy["status"],
+        "ok",
+        "the lab CA is trusted in the demo: {:?}",
+        ids(healthy)
+    );
+}
+
+#[test]
+fn table_shows_smtp_and_tls_per_address_without_control_characters() {
+    let output = run(&["demo", "--smtp-timeout", "3"]);
+    let text = stdout(&output);
+    assert!(text.contains("TLSv1.3"), "{text}");
+    assert!(text.contains("no STARTTLS"), "{text}");
+    let control: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(
+        control.is_empty(),
+        "control characters reached stdout: {control:?}"
+    );
 }

@@ -11,9 +11,9 @@ mod redundancy;
 mod reverse;
 mod smtp;
 mod targets;
-mod tls;
 #[cfg(test)]
 pub(crate) mod testkit;
+mod tls;
 mod ttl;
 
 use crate::finding::{Finding, Severity};

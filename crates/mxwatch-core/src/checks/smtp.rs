@@ -56,7 +56,11 @@ fn smtp_all_unreachable(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     }
     vec![Hit::new(
         obs.domain.display(),
-        format!("none of the {} exchange(s) accepted a connection{}", states.len(), vantage()),
+        format!(
+            "none of the {} exchange(s) accepted a connection{}",
+            states.len(),
+            vantage()
+        ),
     )]
 }
 
@@ -73,10 +77,18 @@ pub static SMTP_PRIMARY_DOWN: Check = Check {
 };
 
 fn smtp_primary_down(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    let Some(best) = obs.exchanges.iter().map(ExchangeObservation::best_preference).min() else {
+    let Some(best) = obs
+        .exchanges
+        .iter()
+        .map(ExchangeObservation::best_preference)
+        .min()
+    else {
         return vec![];
     };
-    let (primary, backup): (Vec<_>, Vec<_>) = obs.exchanges.iter().partition(|e| e.best_preference() == best);
+    let (primary, backup): (Vec<_>, Vec<_>) = obs
+        .exchanges
+        .iter()
+        .partition(|e| e.best_preference() == best);
     let primary_down = !primary.is_empty() && primary.iter().all(|e| exchange_up(e) == Some(false));
     let backup_up: Vec<&str> = backup
         .iter()
@@ -115,18 +127,29 @@ fn smtp_unreachable(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
         .iter()
         .filter(|e| exchange_up(e) == Some(false))
         .map(|e| {
-            let each: Vec<String> = probes(e).map(|(ip, p)| format!("{ip}: {}", p.connect.describe())).collect();
-            Hit::new(exchange_label(&e.name), format!("{}{}", each.join("; "), vantage()))
+            let each: Vec<String> = probes(e)
+                .map(|(ip, p)| format!("{ip}: {}", p.connect.describe()))
+                .collect();
+            Hit::new(
+                exchange_label(&e.name),
+                format!("{}{}", each.join("; "), vantage()),
+            )
         })
         .collect()
 }
 
-fn per_probe(obs: &Observation, mut f: impl FnMut(&ExchangeObservation, IpAddr, &SmtpProbe) -> Option<String>) -> Vec<Hit> {
+fn per_probe(
+    obs: &Observation,
+    mut f: impl FnMut(&ExchangeObservation, IpAddr, &SmtpProbe) -> Option<String>,
+) -> Vec<Hit> {
     let mut hits = Vec::new();
     for exchange in &obs.exchanges {
         for (ip, probe) in probes(exchange) {
             if let Some(detail) = f(exchange, ip, probe) {
-                hits.push(Hit::new(format!("{} ({ip})", exchange_label(&exchange.name)), detail));
+                hits.push(Hit::new(
+                    format!("{} ({ip})", exchange_label(&exchange.name)),
+                    detail,
+                ));
             }
         }
     }
@@ -147,12 +170,19 @@ pub static SMTP_NO_GREETING: Check = Check {
 
 fn smtp_no_greeting(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     per_probe(obs, |_, _, p| {
-        let timed_out = p
-            .error
-            .as_ref()
-            .is_some_and(|e| e.stage == "greeting" && matches!(e.kind, DialogueErrorKind::Timeout | DialogueErrorKind::Closed));
+        let timed_out = p.error.as_ref().is_some_and(|e| {
+            e.stage == "greeting"
+                && matches!(
+                    e.kind,
+                    DialogueErrorKind::Timeout | DialogueErrorKind::Closed
+                )
+        });
         (p.connect.is_connected() && p.greeting.is_none() && timed_out).then(|| {
-            let e = p.error.as_ref().map(|e| e.detail.clone()).unwrap_or_default();
+            let e = p
+                .error
+                .as_ref()
+                .map(|e| e.detail.clone())
+                .unwrap_or_default();
             format!("connected, but no greeting: {e}")
         })
     })
@@ -193,7 +223,8 @@ pub static SMTP_SLOW_GREETING: Check = Check {
 fn smtp_slow_greeting(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     per_probe(obs, |_, _, p| {
         let ms = p.greeting_ms?;
-        (p.greeting.is_some() && ms > SLOW_GREETING_MS).then(|| format!("the greeting took {:.1} s", ms as f64 / 1000.0))
+        (p.greeting.is_some() && ms > SLOW_GREETING_MS)
+            .then(|| format!("the greeting took {:.1} s", ms as f64 / 1000.0))
     })
 }
 
@@ -227,9 +258,21 @@ fn smtp_banner_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
                 .and_then(|p| p.value().cloned())
                 .unwrap_or_default();
             let chain = exchange.lookups.cname_chain();
-            let known = host == exchange.name || ptr_names.contains(&host) || chain.contains(&host);
+            // Several exchange names may lead to one host, which can greet with only one of them.
+            let sibling = obs
+                .exchanges
+                .iter()
+                .any(|other| other.name == host && other.lookups.addresses().contains(&addr.ip));
+            let known = host == exchange.name
+                || ptr_names.contains(&host)
+                || chain.contains(&host)
+                || sibling;
             if !known {
-                let ptr = if ptr_names.is_empty() { "no PTR".to_string() } else { ptr_names.join(", ") };
+                let ptr = if ptr_names.is_empty() {
+                    "no PTR".to_string()
+                } else {
+                    ptr_names.join(", ")
+                };
                 hits.push(Hit::new(
                     format!("{} ({})", exchange_label(&exchange.name), addr.ip),
                     format!("greets as {host}; exchange {}, PTR {ptr}", exchange.name),
@@ -257,8 +300,15 @@ fn smtp_open_relay(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     per_probe(obs, |_, _, p| {
         let relay = p.relay.as_ref()?;
         relay.accepted().then(|| {
-            let reply = relay.rcpt_reply.as_ref().map(|r| r.one_line()).unwrap_or_default();
-            format!("accepted MAIL FROM:<{}> RCPT TO:<{}> ({reply})", relay.mail_from, relay.rcpt_to)
+            let reply = relay
+                .rcpt_reply
+                .as_ref()
+                .map(|r| r.one_line())
+                .unwrap_or_default();
+            format!(
+                "accepted MAIL FROM:<{}> RCPT TO:<{}> ({reply})",
+                relay.mail_from, relay.rcpt_to
+            )
         })
     })
 }

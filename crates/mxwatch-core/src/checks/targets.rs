@@ -426,7 +426,13 @@ mod tests {
             2,
             "{found:?}"
         );
-        let lab = ids_in(&obs, &CheckContext { lab: true, ..Default::default() });
+        let lab = ids_in(
+            &obs,
+            &CheckContext {
+                lab: true,
+                ..Default::default()
+            },
+        );
         assert_eq!(
             lab.iter().filter(|i| *i == "MX-TARGET-PRIVATE").count(),
             1,

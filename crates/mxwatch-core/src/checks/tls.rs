@@ -7,12 +7,18 @@ use crate::observation::Observation;
 use crate::smtp::{Certificate, SmtpProbe, StartTls, TlsFailure, TrustFailure};
 use std::net::IpAddr;
 
-fn per_probe(obs: &Observation, mut f: impl FnMut(&str, IpAddr, &SmtpProbe) -> Option<String>) -> Vec<Hit> {
+fn per_probe(
+    obs: &Observation,
+    mut f: impl FnMut(&str, IpAddr, &SmtpProbe) -> Option<String>,
+) -> Vec<Hit> {
     let mut hits = Vec::new();
     for exchange in &obs.exchanges {
         for (ip, probe) in probes(exchange) {
             if let Some(detail) = f(&exchange.name, ip, probe) {
-                hits.push(Hit::new(format!("{} ({ip})", exchange_label(&exchange.name)), detail));
+                hits.push(Hit::new(
+                    format!("{} ({ip})", exchange_label(&exchange.name)),
+                    detail,
+                ));
             }
         }
     }
@@ -74,12 +80,13 @@ pub static TLS_STARTTLS_FAILS: Check = Check {
 
 fn tls_starttls_fails(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     per_probe(obs, |_, _, p| match &p.starttls {
-        StartTls::Refused { reply } => Some(format!("STARTTLS was answered with {}", reply.one_line())),
-        StartTls::HandshakeFailed { kind, detail }
-            if matches!(kind, TlsFailure::Other | TlsFailure::Timeout) =>
-        {
-            Some(format!("the TLS handshake failed: {detail}"))
+        StartTls::Refused { reply } => {
+            Some(format!("STARTTLS was answered with {}", reply.one_line()))
         }
+        StartTls::HandshakeFailed {
+            kind: TlsFailure::Other | TlsFailure::Timeout,
+            detail,
+        } => Some(format!("the TLS handshake failed: {detail}")),
         _ => None,
     })
 }
@@ -142,9 +149,17 @@ fn tls_cert_expired(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
     per_probe(obs, |_, _, p| {
         let cert = leaf(p)?;
         if cert.not_after < ctx.now_unix {
-            Some(format!("expired on {} ({})", date(cert.not_after), cert.subject))
+            Some(format!(
+                "expired on {} ({})",
+                date(cert.not_after),
+                cert.subject
+            ))
         } else if cert.not_before > ctx.now_unix {
-            Some(format!("not valid before {} ({})", date(cert.not_before), cert.subject))
+            Some(format!(
+                "not valid before {} ({})",
+                date(cert.not_before),
+                cert.subject
+            ))
         } else {
             None
         }
@@ -168,7 +183,11 @@ fn tls_cert_expiring(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
         let cert = leaf(p)?;
         let left = cert.not_after - ctx.now_unix;
         (left >= 0 && left < window && cert.not_before <= ctx.now_unix).then(|| {
-            format!("expires on {} ({} days left)", date(cert.not_after), left / 86_400)
+            format!(
+                "expires on {} ({} days left)",
+                date(cert.not_after),
+                left / 86_400
+            )
         })
     })
 }
@@ -214,11 +233,34 @@ pub static TLS_CERT_NAME_MISMATCH: Check = Check {
 };
 
 fn tls_cert_name_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    per_probe(obs, |name, _, p| {
-        let verdict = p.verdict.as_ref()?;
-        let cert = leaf(p)?;
-        (!verdict.name_matches).then(|| format!("{name} is not among {}", cert.dns_names.join(", ")))
-    })
+    let mut hits = Vec::new();
+    for exchange in &obs.exchanges {
+        // Senders check the MX name (RFC 7817 §3, RFC 8461 §4.1); an alias target is worth naming.
+        let target = exchange.lookups.cname_chain().last();
+        for (ip, p) in probes(exchange) {
+            let (Some(verdict), Some(cert)) = (p.verdict.as_ref(), leaf(p)) else {
+                continue;
+            };
+            if verdict.name_matches {
+                continue;
+            }
+            let mut detail = format!(
+                "{} is not among {}",
+                exchange.name,
+                cert.dns_names.join(", ")
+            );
+            if let Some(target) =
+                target.filter(|t| crate::name::cert_name_matches(&cert.dns_names, t))
+            {
+                detail.push_str(&format!(" (the certificate covers the alias target {target}, which senders do not check)"));
+            }
+            hits.push(Hit::new(
+                format!("{} ({ip})", exchange_label(&exchange.name)),
+                detail,
+            ));
+        }
+    }
+    hits
 }
 
 pub static TLS_CERT_WEAK_KEY: Check = Check {
@@ -273,7 +315,11 @@ fn tls_inconsistent(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     }
     vec![Hit::new(
         obs.domain.display(),
-        format!("STARTTLS on {}; none on {}", with.join(", "), without.join(", ")),
+        format!(
+            "STARTTLS on {}; none on {}",
+            with.join(", "),
+            without.join(", ")
+        ),
     )]
 }
 
@@ -351,14 +397,26 @@ mod tests {
 
     #[test]
     fn healthy_tls_is_silent() {
-        assert!(ids_now(&probed(|_, _| {})).is_empty(), "{:?}", ids_now(&probed(|_, _| {})));
+        assert!(
+            ids_now(&probed(|_, _| {})).is_empty(),
+            "{:?}",
+            ids_now(&probed(|_, _| {}))
+        );
     }
 
     #[test]
     fn certificate_problems() {
-        let expired = probed(|p, i| if i == 0 { p.certificates[0].not_after = NOW - 86_400 });
+        let expired = probed(|p, i| {
+            if i == 0 {
+                p.certificates[0].not_after = NOW - 86_400
+            }
+        });
         assert_eq!(ids_now(&expired), ["TLS-CERT-EXPIRED"]);
-        let expiring = probed(|p, i| if i == 0 { p.certificates[0].not_after = NOW + 86_400 * 5 });
+        let expiring = probed(|p, i| {
+            if i == 0 {
+                p.certificates[0].not_after = NOW + 86_400 * 5
+            }
+        });
         assert_eq!(ids_now(&expiring), ["TLS-CERT-EXPIRING"]);
         let untrusted = probed(|p, i| {
             if i == 0 {
@@ -367,7 +425,11 @@ mod tests {
             }
         });
         assert_eq!(ids_now(&untrusted), ["TLS-CERT-UNTRUSTED"]);
-        let wrong = probed(|p, i| if i == 0 { p.verdict.as_mut().unwrap().name_matches = false });
+        let wrong = probed(|p, i| {
+            if i == 0 {
+                p.verdict.as_mut().unwrap().name_matches = false
+            }
+        });
         assert_eq!(ids_now(&wrong), ["TLS-CERT-NAME-MISMATCH"]);
         let weak = probed(|p, i| {
             if i == 0 {
@@ -389,7 +451,11 @@ mod tests {
             }
         });
         let found = ids_now(&none);
-        assert!(found.contains(&"TLS-NO-STARTTLS".to_string()) && found.contains(&"TLS-INCONSISTENT".to_string()), "{found:?}");
+        assert!(
+            found.contains(&"TLS-NO-STARTTLS".to_string())
+                && found.contains(&"TLS-INCONSISTENT".to_string()),
+            "{found:?}"
+        );
         let old = probed(|p, i| {
             if i == 0 {
                 p.starttls = StartTls::HandshakeFailed {
@@ -416,7 +482,9 @@ mod tests {
     fn reachability() {
         let down = |p: &mut SmtpProbe| {
             *p = SmtpProbe {
-                connect: Connect::Refused { detail: "RST".into() },
+                connect: Connect::Refused {
+                    detail: "RST".into(),
+                },
                 greeting: None,
                 greeting_ms: None,
                 starttls: StartTls::NotReached,
@@ -426,14 +494,27 @@ mod tests {
                 ..p.clone()
             }
         };
-        let primary = probed(|p, i| if i == 0 { down(p) });
+        let primary = probed(|p, i| {
+            if i == 0 {
+                down(p)
+            }
+        });
         let found = ids_now(&primary);
-        assert!(found.contains(&"SMTP-PRIMARY-DOWN".to_string()), "{found:?}");
+        assert!(
+            found.contains(&"SMTP-PRIMARY-DOWN".to_string()),
+            "{found:?}"
+        );
         assert!(found.contains(&"SMTP-UNREACHABLE".to_string()), "{found:?}");
-        assert!(!found.contains(&"TLS-NO-STARTTLS".to_string()), "unreachable is not 'no TLS': {found:?}");
+        assert!(
+            !found.contains(&"TLS-NO-STARTTLS".to_string()),
+            "unreachable is not 'no TLS': {found:?}"
+        );
         let all = probed(|p, _| down(p));
         let found = ids_now(&all);
-        assert!(found.contains(&"SMTP-ALL-UNREACHABLE".to_string()), "{found:?}");
+        assert!(
+            found.contains(&"SMTP-ALL-UNREACHABLE".to_string()),
+            "{found:?}"
+        );
         assert!(!found.iter().any(|i| i.starts_with("TLS-")), "{found:?}");
     }
 
@@ -450,7 +531,10 @@ mod tests {
         assert_eq!(ids_now(&banner), ["SMTP-BANNER-MISMATCH"]);
         let relay = probed(|p, i| {
             if i == 0 {
-                let ok = Reply { code: 250, lines: vec!["ok".into()] };
+                let ok = Reply {
+                    code: 250,
+                    lines: vec!["ok".into()],
+                };
                 p.relay = Some(RelayTest {
                     mail_from: "a@example.invalid".into(),
                     rcpt_to: "b@example.invalid".into(),
@@ -460,7 +544,11 @@ mod tests {
             }
         });
         assert_eq!(ids_now(&relay), ["SMTP-OPEN-RELAY"]);
-        let slow = probed(|p, i| if i == 0 { p.greeting_ms = Some(15_000) });
+        let slow = probed(|p, i| {
+            if i == 0 {
+                p.greeting_ms = Some(15_000)
+            }
+        });
         assert_eq!(ids_now(&slow), ["SMTP-SLOW-GREETING"]);
     }
 

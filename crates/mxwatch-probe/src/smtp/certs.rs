@@ -46,14 +46,32 @@ pub fn parse_certificate(der: &[u8]) -> Option<Certificate> {
             "1.3.101.112" => ("Ed25519", 256),
             "1.3.101.113" => ("Ed448", 456),
             other => {
-                return Some(certificate(&cert, der, dns_names, format!("unknown ({other})"), 0));
+                return Some(certificate(
+                    &cert,
+                    der,
+                    dns_names,
+                    format!("unknown ({other})"),
+                    0,
+                ));
             }
         },
     };
-    Some(certificate(&cert, der, dns_names, key_type.to_string(), key_bits as u32))
+    Some(certificate(
+        &cert,
+        der,
+        dns_names,
+        key_type.to_string(),
+        key_bits as u32,
+    ))
 }
 
-fn certificate(cert: &X509Certificate<'_>, der: &[u8], dns_names: Vec<String>, key_type: String, key_bits: u32) -> Certificate {
+fn certificate(
+    cert: &X509Certificate<'_>,
+    der: &[u8],
+    dns_names: Vec<String>,
+    key_type: String,
+    key_bits: u32,
+) -> Certificate {
     let subject = cert.subject().to_string();
     let issuer = cert.issuer().to_string();
     Certificate {

@@ -5,7 +5,8 @@ use super::certs::parse_certificate;
 use super::lines::{Conn, ReadError, within};
 use super::verify::{CapturingVerifier, TrustRoots, provider};
 use mxwatch_core::smtp::{
-    Connect, DialogueError, DialogueErrorKind, RelayTest, Reply, SmtpProbe, StartTls, TlsFailure, TlsSession,
+    Connect, DialogueError, DialogueErrorKind, RelayTest, Reply, SmtpProbe, StartTls, TlsFailure,
+    TlsSession,
 };
 use rustls::pki_types::ServerName;
 use rustls::{AlertDescription, ClientConfig, PeerIncompatible};
@@ -21,7 +22,12 @@ pub const RELAY_FROM: &str = "mxwatch-relay-probe@example.com";
 pub const RELAY_TO: &str = "mxwatch-relay-probe@example.org";
 
 /// Probes `ip` on the SMTP port as exchange `exchange`. Always returns what was seen.
-pub async fn probe(ip: IpAddr, exchange: &str, options: &SmtpOptions, roots: &TrustRoots) -> SmtpProbe {
+pub async fn probe(
+    ip: IpAddr,
+    exchange: &str,
+    options: &SmtpOptions,
+    roots: &TrustRoots,
+) -> SmtpProbe {
     let started = Instant::now();
     let deadline = started + options.total_timeout;
     let mut out = SmtpProbe {
@@ -59,11 +65,14 @@ pub async fn probe(ip: IpAddr, exchange: &str, options: &SmtpOptions, roots: &Tr
     out.connect = Connect::Connected {
         ms: ms_since(started),
     };
-    let helo = options.helo.clone().unwrap_or_else(|| match stream.local_addr() {
-        Ok(SocketAddr::V4(a)) => format!("[{}]", a.ip()),
-        Ok(SocketAddr::V6(a)) => format!("[IPv6:{}]", a.ip()),
-        Err(_) => "[127.0.0.1]".into(),
-    });
+    let helo = options
+        .helo
+        .clone()
+        .unwrap_or_else(|| match stream.local_addr() {
+            Ok(SocketAddr::V4(a)) => format!("[{}]", a.ip()),
+            Ok(SocketAddr::V6(a)) => format!("[IPv6:{}]", a.ip()),
+            Err(_) => "[127.0.0.1]".into(),
+        });
     let mut conn = Conn::new(stream);
 
     // Greeting: up to the whole deadline, so a tarpit is measured rather than cut short.
@@ -92,7 +101,8 @@ pub async fn probe(ip: IpAddr, exchange: &str, options: &SmtpOptions, roots: &Tr
             return finish(out, started);
         }
     };
-    let offers_starttls = ehlo.is_positive() && ehlo.ehlo_keywords().iter().any(|k| k == "STARTTLS");
+    let offers_starttls =
+        ehlo.is_positive() && ehlo.ehlo_keywords().iter().any(|k| k == "STARTTLS");
     if !ehlo.is_positive() {
         out.ehlo = Some(ehlo);
         match command(&mut conn, &format!("HELO {helo}"), deadline, options).await {
@@ -168,7 +178,8 @@ pub async fn probe(ip: IpAddr, exchange: &str, options: &SmtpOptions, roots: &Tr
         }
     };
     // SNI is the exchange name (RFC 7672 §8.1); a name rustls cannot send goes without SNI.
-    let server_name = ServerName::try_from(exchange.to_string()).unwrap_or(ServerName::IpAddress(ip.into()));
+    let server_name =
+        ServerName::try_from(exchange.to_string()).unwrap_or(ServerName::IpAddress(ip.into()));
     let connector = TlsConnector::from(Arc::new(config));
     let handshake = timeout_at(
         within(deadline, options.reply_timeout),
@@ -176,7 +187,10 @@ pub async fn probe(ip: IpAddr, exchange: &str, options: &SmtpOptions, roots: &Tr
     )
     .await;
     let chain = verifier.chain();
-    out.certificates = chain.iter().filter_map(|der| parse_certificate(der)).collect();
+    out.certificates = chain
+        .iter()
+        .filter_map(|der| parse_certificate(der))
+        .collect();
     if let Some(leaf) = out.certificates.first() {
         out.verdict = Some(roots.verdict(&chain, exchange, leaf));
     }
@@ -215,7 +229,9 @@ pub async fn probe(ip: IpAddr, exchange: &str, options: &SmtpOptions, roots: &Tr
         ehlo: ehlo_after.as_ref().ok().cloned(),
     });
     match ehlo_after {
-        Ok(reply) if reply.is_positive() => relay_and_quit(&mut tls_conn, &mut out, deadline, options).await,
+        Ok(reply) if reply.is_positive() => {
+            relay_and_quit(&mut tls_conn, &mut out, deadline, options).await
+        }
         Ok(reply) => {
             out.error = Some(rejected("ehlo-after-tls", Some(&reply)));
             quit(&mut tls_conn, deadline).await;
@@ -250,7 +266,14 @@ async fn relay_and_quit<S: AsyncRead + AsyncWrite + Unpin>(
             mail_reply: None,
             rcpt_reply: None,
         };
-        match command(conn, &format!("MAIL FROM:<{RELAY_FROM}>"), deadline, options).await {
+        match command(
+            conn,
+            &format!("MAIL FROM:<{RELAY_FROM}>"),
+            deadline,
+            options,
+        )
+        .await
+        {
             Ok(reply) => {
                 let go_on = reply.is_positive();
                 test.mail_reply = Some(reply);
@@ -305,16 +328,25 @@ fn rejected(stage: &str, reply: Option<&Reply>) -> DialogueError {
 fn classify_connect_error(e: &std::io::Error) -> Connect {
     use std::io::ErrorKind;
     match e.kind() {
-        ErrorKind::ConnectionRefused => Connect::Refused { detail: e.to_string() },
-        ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => Connect::Unreachable { detail: e.to_string() },
+        ErrorKind::ConnectionRefused => Connect::Refused {
+            detail: e.to_string(),
+        },
+        ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => Connect::Unreachable {
+            detail: e.to_string(),
+        },
         ErrorKind::TimedOut => Connect::TimedOut { ms: 0 },
-        _ => Connect::Failed { detail: e.to_string() },
+        _ => Connect::Failed {
+            detail: e.to_string(),
+        },
     }
 }
 
 /// Names why a handshake failed, in audit terms.
 fn classify_tls_error(e: &std::io::Error, seen: &SmtpProbe) -> (TlsFailure, String) {
-    let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) else {
+    let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
         return (TlsFailure::Other, e.to_string());
     };
     let detail = tls.to_string();
@@ -324,16 +356,19 @@ fn classify_tls_error(e: &std::io::Error, seen: &SmtpProbe) -> (TlsFailure, Stri
         .is_some_and(|c| matches!(c.key_type.as_str(), "RSA" | "DSA") && c.key_bits < 2048);
     let kind = match tls {
         rustls::Error::PeerIncompatible(
-            PeerIncompatible::ServerDoesNotSupportTls12Or13 | PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig,
+            PeerIncompatible::ServerDoesNotSupportTls12Or13
+            | PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig,
         )
         | rustls::Error::AlertReceived(AlertDescription::ProtocolVersion) => TlsFailure::OldVersion,
         rustls::Error::PeerIncompatible(
             PeerIncompatible::NoCipherSuitesInCommon | PeerIncompatible::NoKxGroupsInCommon,
         )
-        | rustls::Error::AlertReceived(AlertDescription::HandshakeFailure | AlertDescription::InsufficientSecurity) => {
-            TlsFailure::NoCommonCipher
+        | rustls::Error::AlertReceived(
+            AlertDescription::HandshakeFailure | AlertDescription::InsufficientSecurity,
+        ) => TlsFailure::NoCommonCipher,
+        rustls::Error::InvalidCertificate(_) | rustls::Error::PeerMisbehaved(_) if weak_leaf => {
+            TlsFailure::WeakKey
         }
-        rustls::Error::InvalidCertificate(_) | rustls::Error::PeerMisbehaved(_) if weak_leaf => TlsFailure::WeakKey,
         _ if weak_leaf => TlsFailure::WeakKey,
         _ => TlsFailure::Other,
     };

@@ -73,7 +73,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             if code.is_some_and(|c| c != parsed.code) {
                 return Err(ReadError {
                     kind: DialogueErrorKind::Protocol,
-                    detail: format!("reply code changed from {} to {} within one reply", code.unwrap_or(0), parsed.code),
+                    detail: format!(
+                        "reply code changed from {} to {} within one reply",
+                        code.unwrap_or(0),
+                        parsed.code
+                    ),
                 });
             }
             code = Some(parsed.code);

@@ -52,13 +52,16 @@ impl Default for SmtpOptions {
     }
 }
 
+/// One dialogue per address and exchange name (the name decides SNI and the certificate check).
+type ProbeKey = (IpAddr, String);
+
 /// Probes for a whole run: one dialogue per (address, exchange name), however
 /// many domains share the exchange, and a cap on dialogues in flight.
 pub struct SmtpProber {
     options: SmtpOptions,
     roots: TrustRoots,
     in_flight: Semaphore,
-    done: Mutex<HashMap<(IpAddr, String), Arc<OnceCell<SmtpProbe>>>>,
+    done: Mutex<HashMap<ProbeKey, Arc<OnceCell<SmtpProbe>>>>,
 }
 
 impl SmtpProber {

@@ -33,7 +33,10 @@ impl TrustRoots {
         for path in extra {
             let certs = read_pem(path)?;
             if certs.is_empty() {
-                return Err(format!("{}: no PEM certificate in the file", path.display()));
+                return Err(format!(
+                    "{}: no PEM certificate in the file",
+                    path.display()
+                ));
             }
             for cert in certs {
                 roots
@@ -63,7 +66,12 @@ impl TrustRoots {
 
     /// Judges a captured chain for `exchange`. Trust is judged at a moment inside the
     /// leaf's validity, so an expired certificate is reported as expired, not as untrusted.
-    pub fn verdict(&self, chain: &[CertificateDer<'static>], exchange: &str, leaf: &mxwatch_core::smtp::Certificate) -> CertVerdict {
+    pub fn verdict(
+        &self,
+        chain: &[CertificateDer<'static>],
+        exchange: &str,
+        leaf: &mxwatch_core::smtp::Certificate,
+    ) -> CertVerdict {
         let name_ok = name_matches(&leaf.dns_names, exchange);
         let Some((end_entity, intermediates)) = chain.split_first() else {
             return CertVerdict {
@@ -79,16 +87,29 @@ impl TrustRoots {
         // The name is judged by our own matcher; give webpki a name it can parse.
         let server_name = ServerName::try_from(exchange.to_string())
             .unwrap_or_else(|_| ServerName::try_from("invalid.invalid").expect("valid name"));
-        let result = self
-            .verifier
-            .verify_server_cert(end_entity, intermediates, &server_name, &[], moment);
+        let result =
+            self.verifier
+                .verify_server_cert(end_entity, intermediates, &server_name, &[], moment);
         let (trusted, failure, detail) = match result {
             Ok(_) => (true, None, None),
             Err(Error::InvalidCertificate(e)) => match e {
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => (true, None, None),
-                CertificateError::UnknownIssuer if leaf.self_signed => (false, Some(TrustFailure::SelfSigned), Some(format!("{e:?}"))),
-                CertificateError::UnknownIssuer => (false, Some(TrustFailure::UnknownIssuer), Some(format!("{e:?}"))),
-                CertificateError::BadSignature => (false, Some(TrustFailure::BadSignature), Some(format!("{e:?}"))),
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => (true, None, None),
+                CertificateError::UnknownIssuer if leaf.self_signed => (
+                    false,
+                    Some(TrustFailure::SelfSigned),
+                    Some(format!("{e:?}")),
+                ),
+                CertificateError::UnknownIssuer => (
+                    false,
+                    Some(TrustFailure::UnknownIssuer),
+                    Some(format!("{e:?}")),
+                ),
+                CertificateError::BadSignature => (
+                    false,
+                    Some(TrustFailure::BadSignature),
+                    Some(format!("{e:?}")),
+                ),
                 other => (false, Some(TrustFailure::Other), Some(format!("{other:?}"))),
             },
             Err(other) => (false, Some(TrustFailure::Other), Some(other.to_string())),
@@ -110,19 +131,9 @@ fn read_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
         .map_err(|e| format!("{}: bad PEM: {e}", path.display()))
 }
 
-/// RFC 6125 §6.4: exact match, or a wildcard as the whole leftmost label matching exactly one label.
+/// RFC 6125 §6.4 name matching (shared with the checks).
 pub fn name_matches(dns_names: &[String], host: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    dns_names.iter().any(|pattern| {
-        let pattern = pattern.trim_end_matches('.').to_ascii_lowercase();
-        if pattern == host {
-            return true;
-        }
-        match (pattern.strip_prefix("*."), host.split_once('.')) {
-            (Some(suffix), Some((label, rest))) => !label.is_empty() && rest == suffix && suffix.contains('.'),
-            _ => false,
-        }
-    })
+    mxwatch_core::name::cert_name_matches(dns_names, host)
 }
 
 /// Records the presented chain and accepts it; verifies handshake signatures for real.

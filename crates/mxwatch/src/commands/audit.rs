@@ -6,6 +6,7 @@ use crate::output;
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use mxwatch_core::{CheckContext, ParsedInput, Report};
+use mxwatch_probe::smtp::{SmtpOptions, SmtpProber, TrustRoots};
 use mxwatch_probe::{Collector, CollectorOptions, Dns, DnsOptions};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +15,23 @@ use std::time::Duration;
 pub struct Audit {
     pub resolver: SocketAddr,
     pub lab: bool,
+    /// Trust roots for certificate checks (web PKI plus any extra CA).
+    pub roots: TrustRoots,
+    /// Overrides `--smtp-port` (the lab serves its hosts on a port of its own).
+    pub smtp_port: Option<u16>,
+}
+
+/// The web PKI roots plus each `--ca-file`.
+pub fn roots(args: &AuditArgs) -> anyhow::Result<TrustRoots> {
+    let extra: Vec<&std::path::Path> = args.ca_file.iter().map(|p| p.as_path()).collect();
+    TrustRoots::load(&extra).map_err(|e| crate::exit::UsageError(format!("--ca-file: {e}")).into())
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 pub async fn run(
@@ -24,11 +42,30 @@ pub async fn run(
     let mut options = DnsOptions::new(audit.resolver);
     options.timeout = Duration::from_secs_f64(args.timeout);
     options.max_in_flight = usize::from(args.max_queries);
+    let smtp = (!args.no_probe).then(|| {
+        let options = SmtpOptions {
+            port: audit.smtp_port.unwrap_or(args.smtp_port),
+            total_timeout: Duration::from_secs_f64(args.smtp_timeout),
+            connect_timeout: Duration::from_secs_f64(args.smtp_timeout.min(10.0)),
+            reply_timeout: Duration::from_secs_f64(args.smtp_timeout.min(15.0)),
+            helo: args.helo.clone(),
+            probe_relay: args.probe_relay,
+            ..SmtpOptions::default()
+        };
+        Arc::new(SmtpProber::new(options, audit.roots.clone()))
+    });
     let collector = Collector::new(
         Arc::new(Dns::new(options)),
-        CollectorOptions { lab: audit.lab },
+        CollectorOptions {
+            lab: audit.lab,
+            smtp,
+        },
     );
-    let ctx = CheckContext { lab: audit.lab };
+    let ctx = CheckContext {
+        lab: audit.lab,
+        now_unix: now_unix(),
+        expiry_warning_days: args.cert_expiry_days,
+    };
 
     let progress = progress_bar(domains.len());
     let mut sink = output::sink(args.format)?;

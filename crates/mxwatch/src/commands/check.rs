@@ -26,10 +26,13 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<Code> {
     }
     let domains = parse_all(&raw)?;
     let resolver = resolver::choose(args.resolver.as_deref())?;
+    let roots = audit::roots(&args.audit)?;
     audit::run(
         Audit {
             resolver,
             lab: args.lab,
+            roots,
+            smtp_port: None,
         },
         &args.audit,
         domains,

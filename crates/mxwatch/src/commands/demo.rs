@@ -1,17 +1,18 @@
-//! `mxwatch demo`: the lab's domains, audited through the lab's own resolver on loopback.
+//! `mxwatch demo`: the lab's domains, audited through the lab's own resolver
+//! and SMTP hosts on loopback.
 
 use super::audit::{self, Audit};
-use crate::cli::DemoArgs;
-use crate::cli::Format;
+use crate::cli::{DemoArgs, Format};
 use crate::exit::Code;
 use anyhow::Context;
 use mxwatch_core::parse_domain_input;
-use mxwatch_lab::{LabDns, expectations};
+use mxwatch_lab::{Lab, expectations};
+use mxwatch_probe::smtp::TrustRoots;
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<Code> {
-    let lab = LabDns::start_builtin()
+    let lab = Lab::start()
         .await
-        .context("starting the lab DNS server on 127.0.0.1")?;
+        .context("starting the lab on 127.0.0.0/8")?;
     let domains = expectations()
         .iter()
         .map(|e| parse_domain_input(&e.domain))
@@ -19,16 +20,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Code> {
         .context("the lab's domain list")?;
     if args.audit.format == Format::Table {
         anstream::eprintln!(
-            "mxwatch demo: {} lab domains, resolved through the lab resolver on {} (loopback only).\n\
+            "mxwatch demo: {} lab domains; DNS from the lab resolver on {}, SMTP hosts on 127.0.x.x port {}\n\
+             (loopback only). Some lab hosts are slow or silent on purpose: allow {} s.\n\
              The same audit on your own domains: mxwatch check example.com\n",
             domains.len(),
-            lab.addr
+            lab.dns.addr,
+            lab.smtp.port,
+            args.audit.smtp_timeout
         );
     }
+    let roots = TrustRoots::from_ders(vec![lab.pki.ca_der()]).map_err(anyhow::Error::msg)?;
     audit::run(
         Audit {
-            resolver: lab.addr,
+            resolver: lab.dns.addr,
             lab: true,
+            roots,
+            smtp_port: Some(lab.smtp.port),
         },
         &args.audit,
         domains,

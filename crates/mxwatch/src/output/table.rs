@@ -146,7 +146,14 @@ fn exchange_table(exchanges: &[ExchangeObservation]) -> Table {
     table
         .load_style(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(["pref", "exchange", "family", "address", "reverse DNS"]);
+        .set_header([
+            "pref",
+            "exchange",
+            "family",
+            "address",
+            "reverse DNS",
+            "SMTP / TLS",
+        ]);
     for exchange in exchanges {
         let prefs: Vec<String> = exchange
             .preferences
@@ -166,7 +173,12 @@ fn exchange_table(exchanges: &[ExchangeObservation]) -> Table {
             match lookup.value() {
                 Some(ips) => {
                     for ip in ips {
-                        rows.push([family.to_string(), ip.to_string(), reverse(exchange, *ip)]);
+                        rows.push([
+                            family.to_string(),
+                            ip.to_string(),
+                            reverse(exchange, *ip),
+                            smtp(exchange, *ip),
+                        ]);
                     }
                 }
                 // "No AAAA" beside working IPv4 is said once in the family summary, not per row.
@@ -175,16 +187,17 @@ fn exchange_table(exchanges: &[ExchangeObservation]) -> Table {
                     family.to_string(),
                     for_terminal(&lookup.outcome_label()),
                     String::new(),
+                    String::new(),
                 ]),
             }
         }
-        for (i, [family, address, rdns]) in rows.into_iter().enumerate() {
+        for (i, [family, address, rdns, smtp]) in rows.into_iter().enumerate() {
             let (p, n) = if i == 0 {
                 (prefs.join(","), name.clone())
             } else {
                 (String::new(), String::new())
             };
-            table.add_row([p, n, family, address, rdns]);
+            table.add_row([p, n, family, address, rdns, smtp]);
         }
     }
     table
@@ -208,4 +221,76 @@ fn reverse(exchange: &ExchangeObservation, ip: std::net::IpAddr) -> String {
         }
         None => for_terminal(&ptr.outcome_label()),
     }
+}
+
+/// One address's SMTP dialogue in a few words: greeting, STARTTLS, TLS and certificate.
+fn smtp(exchange: &ExchangeObservation, ip: std::net::IpAddr) -> String {
+    use mxwatch_core::smtp::StartTls;
+    let Some(probe) = exchange
+        .addresses
+        .iter()
+        .find(|a| a.ip == ip)
+        .and_then(|a| a.smtp.as_ref())
+    else {
+        return String::new();
+    };
+    if !probe.connect.is_connected() {
+        return probe.connect.describe();
+    }
+    let Some(greeting) = &probe.greeting else {
+        return match &probe.error {
+            Some(e) => format!("no greeting ({})", for_terminal(&e.detail)),
+            None => "no greeting".into(),
+        };
+    };
+    let first_line = greeting.lines.first().map(String::as_str).unwrap_or("");
+    let mut parts = vec![format!(
+        "{} {}",
+        greeting.code,
+        for_terminal(first_line)
+            .chars()
+            .take(40)
+            .collect::<String>()
+    )];
+    if let Some(ms) = probe.greeting_ms.filter(|ms| *ms > 2000) {
+        parts.push(format!("greeting after {:.1} s", ms as f64 / 1000.0));
+    }
+    parts.push(match &probe.starttls {
+        StartTls::NotReached => match &probe.error {
+            Some(e) => format!("stopped at {}: {}", e.stage, for_terminal(&e.detail)),
+            None => "STARTTLS not reached".into(),
+        },
+        StartTls::NotOffered => "no STARTTLS".into(),
+        StartTls::Refused { reply } => {
+            format!("STARTTLS refused: {}", for_terminal(&reply.one_line()))
+        }
+        StartTls::HandshakeFailed { kind, .. } => format!("TLS failed ({kind:?})"),
+        StartTls::Established => match &probe.tls {
+            Some(tls) => format!("{} {}", tls.version, tls.cipher),
+            None => "TLS".into(),
+        },
+    });
+    if let (Some(verdict), Some(leaf)) = (&probe.verdict, probe.certificates.first()) {
+        let mut problems = Vec::new();
+        if !verdict.trusted {
+            problems.push("untrusted");
+        }
+        if !verdict.name_matches {
+            problems.push("wrong name");
+        }
+        let state = if problems.is_empty() {
+            "ok".to_string()
+        } else {
+            problems.join(", ")
+        };
+        parts.push(format!(
+            "cert {state}, {} {} bits",
+            for_terminal(&leaf.key_type),
+            leaf.key_bits
+        ));
+    }
+    if probe.relay.as_ref().is_some_and(|r| r.accepted()) {
+        parts.push("OPEN RELAY".into());
+    }
+    parts.join("\n")
 }

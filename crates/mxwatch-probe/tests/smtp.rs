@@ -1,0 +1,157 @@
+//! The SMTP probe against the lab's SMTP hosts: every behaviour gives the IDs
+//! its expectations name, hostile hosts never hang the run past the deadline,
+//! and unreachable hosts never read as "no TLS".
+
+use mxwatch_core::smtp::{StartTls, TlsFailure};
+use mxwatch_core::{CheckContext, Report, parse_domain_input};
+use mxwatch_lab::{Lab, expectations_smtp};
+use mxwatch_probe::smtp::{SmtpOptions, SmtpProber, TrustRoots};
+use mxwatch_probe::{Collector, CollectorOptions, Dns, DnsOptions};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn collector(lab: &Lab, relay: bool, trust_lab: bool) -> Collector {
+    let roots = if trust_lab {
+        TrustRoots::from_ders(vec![lab.pki.ca_der()]).unwrap()
+    } else {
+        TrustRoots::from_ders(vec![]).unwrap()
+    };
+    let smtp = SmtpProber::new(
+        SmtpOptions {
+            port: lab.smtp.port,
+            total_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(5),
+            reply_timeout: Duration::from_secs(5),
+            probe_relay: relay,
+            ..SmtpOptions::default()
+        },
+        roots,
+    );
+    Collector::new(
+        Arc::new(Dns::new(DnsOptions::new(lab.dns.addr))),
+        CollectorOptions {
+            lab: true,
+            smtp: Some(Arc::new(smtp)),
+        },
+    )
+}
+
+fn ctx() -> CheckContext {
+    CheckContext {
+        lab: true,
+        now_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+        ..CheckContext::default()
+    }
+}
+
+async fn report(collector: &Collector, domain: &str) -> Report {
+    let parsed = parse_domain_input(domain).unwrap();
+    Report::new(collector.observe(&parsed.domain).await, &ctx(), vec![])
+}
+
+fn ids(report: &Report) -> Vec<String> {
+    report.findings.iter().map(|f| f.id.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_smtp_lab_host_meets_its_expectations_within_the_deadline() {
+    let lab = Lab::start().await.unwrap();
+    let collector = collector(&lab, true, true);
+    let all = expectations_smtp();
+    let started = Instant::now();
+    let reports =
+        futures_util::future::join_all(all.iter().map(|e| report(&collector, &e.domain))).await;
+    // Silent, drip and tarpit hosts are cut at the 20 s deadline; nothing hangs beyond it.
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    let mut failures = Vec::new();
+    for (exp, report) in all.iter().zip(&reports) {
+        let problems = exp.violations(&ids(report));
+        if !problems.is_empty() {
+            failures.push(format!("{}: {}", exp.domain, problems.join("; ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_host_is_fully_described() {
+    let lab = Lab::start().await.unwrap();
+    let report = report(&collector(&lab, false, true), "healthy.test").await;
+    let probe = report.observation.exchanges[0].addresses[0]
+        .smtp
+        .as_ref()
+        .expect("probed");
+    assert!(probe.answered());
+    assert_eq!(probe.starttls, StartTls::Established);
+    let tls = probe.tls.as_ref().unwrap();
+    assert_eq!(tls.version, "TLSv1.3");
+    assert!(
+        tls.ehlo.as_ref().is_some_and(|e| e.is_positive()),
+        "EHLO again inside TLS"
+    );
+    let leaf = &probe.certificates[0];
+    assert_eq!(leaf.dns_names, ["mx1.healthy.test"]);
+    assert_eq!(leaf.key_type, "EC");
+    assert_eq!(leaf.sha256.len(), 64);
+    let verdict = probe.verdict.as_ref().unwrap();
+    assert!(verdict.trusted && verdict.name_matches, "{verdict:?}");
+    assert!(probe.relay.is_none(), "no relay test unless asked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_certificate_is_starttls_works_certificate_bad() {
+    let lab = Lab::start().await.unwrap();
+    let report = report(&collector(&lab, false, false), "smtp-ok.test").await;
+    let found = ids(&report);
+    assert!(
+        found.contains(&"TLS-CERT-UNTRUSTED".to_string()),
+        "{found:?}"
+    );
+    assert!(
+        !found
+            .iter()
+            .any(|i| i == "TLS-NO-STARTTLS" || i == "TLS-STARTTLS-FAILS"),
+        "{found:?}"
+    );
+    let probe = report.observation.exchanges[0].addresses[0]
+        .smtp
+        .as_ref()
+        .unwrap();
+    assert_eq!(probe.starttls, StartTls::Established);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_hosts_are_bounded() {
+    let lab = Lab::start().await.unwrap();
+    let collector = collector(&lab, false, true);
+    let longline = report(&collector, "smtp-longline.test").await;
+    let probe = longline.observation.exchanges[0].addresses[0]
+        .smtp
+        .as_ref()
+        .unwrap();
+    let error = probe.error.as_ref().unwrap();
+    assert!(error.detail.contains("longer than"), "{error:?}");
+    let oldtls = report(&collector, "smtp-oldtls.test").await;
+    let probe = oldtls.observation.exchanges[0].addresses[0]
+        .smtp
+        .as_ref()
+        .unwrap();
+    assert!(
+        matches!(
+            probe.starttls,
+            StartTls::HandshakeFailed {
+                kind: TlsFailure::OldVersion,
+                ..
+            }
+        ),
+        "{:?}",
+        probe.starttls
+    );
+}
