@@ -269,6 +269,10 @@ pub struct SmtpProbe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<DialogueError>,
     pub elapsed_ms: u64,
+    /// This address was already probed for many exchange names: the dialogue held
+    /// for this name is reused (certificate name check redone for this exchange).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_with: Option<String>,
 }
 
 impl SmtpProbe {

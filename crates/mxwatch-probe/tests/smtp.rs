@@ -155,3 +155,19 @@ async fn hostile_hosts_are_bounded() {
         probe.starttls
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_names_on_one_host_cost_a_few_dialogues() {
+    let lab = Lab::start().await.unwrap();
+    let report = report(&collector(&lab, false, true), "many.test").await;
+    let probes: Vec<_> = report
+        .observation
+        .exchanges
+        .iter()
+        .flat_map(|e| e.addresses.iter().filter_map(|a| a.smtp.as_ref()))
+        .collect();
+    assert_eq!(probes.len(), 500, "every exchange has its SMTP result");
+    let own = probes.iter().filter(|p| p.shared_with.is_none()).count();
+    assert_eq!(own, mxwatch_probe::smtp::MAX_NAMES_PER_ADDRESS);
+    assert!(probes.iter().all(|p| p.answered()));
+}

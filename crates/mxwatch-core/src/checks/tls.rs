@@ -373,6 +373,7 @@ mod tests {
             relay: None,
             error: None,
             elapsed_ms: 10,
+            shared_with: None,
         }
     }
 

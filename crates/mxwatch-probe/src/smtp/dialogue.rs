@@ -46,6 +46,7 @@ pub async fn probe(
         relay: None,
         error: None,
         elapsed_ms: 0,
+        shared_with: None,
     };
     let addr = SocketAddr::new(ip, options.port);
     let connect_deadline = within(deadline, options.connect_timeout);
