@@ -6,6 +6,7 @@
 //! hand-built or recorded observation.
 
 pub mod checks;
+pub mod diff;
 pub mod finding;
 pub mod ip;
 pub mod lookup;

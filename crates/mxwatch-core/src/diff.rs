@@ -1,0 +1,470 @@
+//! What changed between two observations of one domain: typed change events.
+//!
+//! "Could not determine is never missing": when either side of a comparison
+//! failed (timeout, SERVFAIL …), no change is reported for that part. A change
+//! is only what was *observed* on both sides to differ (or observed present on
+//! one side and observed absent on the other).
+
+use crate::finding::{Finding, Severity};
+use crate::lookup::Lookup;
+use crate::observation::{ExchangeObservation, Observation};
+use crate::smtp::{SmtpProbe, StartTls};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    MxAdded,
+    MxRemoved,
+    MxPreferenceChanged,
+    MxTtlChanged,
+    /// The domain now has no MX at all (observed NXDOMAIN/NODATA), or has one again.
+    MxSetGone,
+    MxSetBack,
+    AddressAdded,
+    AddressRemoved,
+    CnameChanged,
+    NsChanged,
+    SoaSerialChanged,
+    CertificateChanged,
+    StarttlsLost,
+    StarttlsGained,
+    TlsVersionChanged,
+    FindingAppeared,
+    FindingCleared,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::MxAdded => "mx-added",
+            ChangeKind::MxRemoved => "mx-removed",
+            ChangeKind::MxPreferenceChanged => "mx-preference-changed",
+            ChangeKind::MxTtlChanged => "mx-ttl-changed",
+            ChangeKind::MxSetGone => "mx-set-gone",
+            ChangeKind::MxSetBack => "mx-set-back",
+            ChangeKind::AddressAdded => "address-added",
+            ChangeKind::AddressRemoved => "address-removed",
+            ChangeKind::CnameChanged => "cname-changed",
+            ChangeKind::NsChanged => "ns-changed",
+            ChangeKind::SoaSerialChanged => "soa-serial-changed",
+            ChangeKind::CertificateChanged => "certificate-changed",
+            ChangeKind::StarttlsLost => "starttls-lost",
+            ChangeKind::StarttlsGained => "starttls-gained",
+            ChangeKind::TlsVersionChanged => "tls-version-changed",
+            ChangeKind::FindingAppeared => "finding-appeared",
+            ChangeKind::FindingCleared => "finding-cleared",
+        }
+    }
+}
+
+/// One change between two observations.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub kind: ChangeKind,
+    pub severity: Severity,
+    /// What changed: the domain, an exchange, an address, a finding ID and subject.
+    pub subject: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new: Option<String>,
+}
+
+impl Change {
+    fn new(
+        kind: ChangeKind,
+        severity: Severity,
+        subject: impl Into<String>,
+        old: Option<String>,
+        new: Option<String>,
+    ) -> Change {
+        Change {
+            kind,
+            severity,
+            subject: subject.into(),
+            old,
+            new,
+        }
+    }
+
+    /// A stable key for "the same change": kind and subject.
+    pub fn key(&self) -> String {
+        format!("{}|{}", self.kind.as_str(), self.subject)
+    }
+
+    /// One line for a person.
+    pub fn summary(&self) -> String {
+        match (&self.old, &self.new) {
+            (Some(o), Some(n)) => format!("{} {}: {o} → {n}", self.kind.as_str(), self.subject),
+            (None, Some(n)) => format!("{} {}: {n}", self.kind.as_str(), self.subject),
+            (Some(o), None) => format!("{} {}: was {o}", self.kind.as_str(), self.subject),
+            (None, None) => format!("{} {}", self.kind.as_str(), self.subject),
+        }
+    }
+}
+
+/// Both sides observed (or observed absent): `Some((old, new))`; either side failed: `None`.
+fn both<'a, T>(old: &'a Lookup<T>, new: &'a Lookup<T>) -> Option<(Option<&'a T>, Option<&'a T>)> {
+    if old.is_failed() || new.is_failed() {
+        return None;
+    }
+    Some((old.value(), new.value()))
+}
+
+/// The changes from `old` to `new` (findings compared as given).
+pub fn diff(
+    old: &Observation,
+    new: &Observation,
+    old_findings: &[Finding],
+    new_findings: &[Finding],
+) -> Vec<Change> {
+    let mut out = Vec::new();
+    let domain = new.domain.ascii.as_str();
+    mx_changes(domain, old, new, &mut out);
+    if let Some((o, n)) = both(&old.ns, &new.ns) {
+        let (o, n) = (
+            o.cloned().unwrap_or_default(),
+            n.cloned().unwrap_or_default(),
+        );
+        if o != n {
+            out.push(Change::new(
+                ChangeKind::NsChanged,
+                Severity::Medium,
+                domain,
+                Some(o.join(", ")),
+                Some(n.join(", ")),
+            ));
+        }
+    }
+    if let (Some(o), Some(n)) = (old.soa.value(), new.soa.value())
+        && o.serial != n.serial
+    {
+        out.push(Change::new(
+            ChangeKind::SoaSerialChanged,
+            Severity::Info,
+            domain,
+            Some(o.serial.to_string()),
+            Some(n.serial.to_string()),
+        ));
+    }
+    let old_ex: BTreeMap<&str, &ExchangeObservation> =
+        old.exchanges.iter().map(|e| (e.name.as_str(), e)).collect();
+    for exchange in &new.exchanges {
+        if let Some(before) = old_ex.get(exchange.name.as_str()) {
+            exchange_changes(before, exchange, &mut out);
+        }
+    }
+    finding_changes(old_findings, new_findings, &mut out);
+    out
+}
+
+fn mx_changes(domain: &str, old: &Observation, new: &Observation, out: &mut Vec<Change>) {
+    let Some((o, n)) = both(&old.mx, &new.mx) else {
+        return;
+    };
+    match (o, n) {
+        (Some(_), None) => out.push(Change::new(
+            ChangeKind::MxSetGone,
+            Severity::Critical,
+            domain,
+            Some(mx_text(o)),
+            Some(new.mx.outcome_label()),
+        )),
+        (None, Some(_)) => out.push(Change::new(
+            ChangeKind::MxSetBack,
+            Severity::Medium,
+            domain,
+            Some(old.mx.outcome_label()),
+            Some(mx_text(n)),
+        )),
+        (Some(o), Some(n)) => {
+            let prefs =
+                |set: &Vec<crate::observation::MxRecord>| -> BTreeMap<String, BTreeSet<u16>> {
+                    let mut map: BTreeMap<String, BTreeSet<u16>> = BTreeMap::new();
+                    for r in set {
+                        map.entry(r.exchange.clone())
+                            .or_default()
+                            .insert(r.preference);
+                    }
+                    map
+                };
+            let (po, pn) = (prefs(o), prefs(n));
+            for (name, p) in &pn {
+                match po.get(name) {
+                    None => out.push(Change::new(
+                        ChangeKind::MxAdded,
+                        Severity::High,
+                        name,
+                        None,
+                        Some(pref_text(p)),
+                    )),
+                    Some(q) if q != p => out.push(Change::new(
+                        ChangeKind::MxPreferenceChanged,
+                        Severity::Medium,
+                        name,
+                        Some(pref_text(q)),
+                        Some(pref_text(p)),
+                    )),
+                    _ => {}
+                }
+            }
+            for (name, p) in &po {
+                if !pn.contains_key(name) {
+                    out.push(Change::new(
+                        ChangeKind::MxRemoved,
+                        Severity::High,
+                        name,
+                        Some(pref_text(p)),
+                        None,
+                    ));
+                }
+            }
+            if let (Some(to), Some(tn)) = (old.mx.ttl(), new.mx.ttl())
+                && to != tn
+            {
+                out.push(Change::new(
+                    ChangeKind::MxTtlChanged,
+                    Severity::Info,
+                    domain,
+                    Some(to.to_string()),
+                    Some(tn.to_string()),
+                ));
+            }
+        }
+        (None, None) => {}
+    }
+}
+
+fn mx_text(set: Option<&Vec<crate::observation::MxRecord>>) -> String {
+    set.map(|s| {
+        s.iter()
+            .map(|r| format!("{} {}", r.preference, r.exchange))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+    .unwrap_or_default()
+}
+
+fn pref_text(p: &BTreeSet<u16>) -> String {
+    p.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn exchange_changes(old: &ExchangeObservation, new: &ExchangeObservation, out: &mut Vec<Change>) {
+    for (o, n) in [
+        (&old.lookups.a, &new.lookups.a),
+        (&old.lookups.aaaa, &new.lookups.aaaa),
+    ] {
+        let Some((ov, nv)) = both(o, n) else { continue };
+        let ov: BTreeSet<_> = ov.into_iter().flatten().collect();
+        let nv: BTreeSet<_> = nv.into_iter().flatten().collect();
+        for ip in nv.difference(&ov) {
+            out.push(Change::new(
+                ChangeKind::AddressAdded,
+                Severity::High,
+                &new.name,
+                None,
+                Some(ip.to_string()),
+            ));
+        }
+        for ip in ov.difference(&nv) {
+            out.push(Change::new(
+                ChangeKind::AddressRemoved,
+                Severity::Medium,
+                &new.name,
+                Some(ip.to_string()),
+                None,
+            ));
+        }
+    }
+    if !old.lookups.any_failed()
+        && !new.lookups.any_failed()
+        && old.lookups.cname_chain() != new.lookups.cname_chain()
+    {
+        out.push(Change::new(
+            ChangeKind::CnameChanged,
+            Severity::High,
+            &new.name,
+            Some(old.lookups.cname_chain().join(" → ")),
+            Some(new.lookups.cname_chain().join(" → ")),
+        ));
+    }
+    for addr in &new.addresses {
+        let Some(before) = old.addresses.iter().find(|a| a.ip == addr.ip) else {
+            continue;
+        };
+        if let (Some(o), Some(n)) = (&before.smtp, &addr.smtp) {
+            smtp_changes(&format!("{} ({})", new.name, addr.ip), o, n, out);
+        }
+    }
+}
+
+fn smtp_changes(subject: &str, old: &SmtpProbe, new: &SmtpProbe, out: &mut Vec<Change>) {
+    // Only dialogues that got as far as EHLO on both sides can tell about TLS.
+    match (old.offers_starttls(), new.offers_starttls()) {
+        (Some(true), Some(false)) => out.push(Change::new(
+            ChangeKind::StarttlsLost,
+            Severity::High,
+            subject,
+            Some("offered".into()),
+            Some("not offered".into()),
+        )),
+        (Some(false), Some(true)) => out.push(Change::new(
+            ChangeKind::StarttlsGained,
+            Severity::Info,
+            subject,
+            Some("not offered".into()),
+            Some("offered".into()),
+        )),
+        _ => {}
+    }
+    if old.starttls == StartTls::Established && new.starttls == StartTls::Established {
+        if let (Some(o), Some(n)) = (old.certificates.first(), new.certificates.first())
+            && o.sha256 != n.sha256
+        {
+            out.push(Change::new(
+                ChangeKind::CertificateChanged,
+                Severity::Low,
+                subject,
+                Some(format!(
+                    "{} (sha256 {})",
+                    o.subject,
+                    &o.sha256[..16.min(o.sha256.len())]
+                )),
+                Some(format!(
+                    "{} (sha256 {})",
+                    n.subject,
+                    &n.sha256[..16.min(n.sha256.len())]
+                )),
+            ));
+        }
+        if let (Some(o), Some(n)) = (&old.tls, &new.tls)
+            && o.version != n.version
+        {
+            out.push(Change::new(
+                ChangeKind::TlsVersionChanged,
+                Severity::Low,
+                subject,
+                Some(o.version.clone()),
+                Some(n.version.clone()),
+            ));
+        }
+    }
+}
+
+fn finding_changes(old: &[Finding], new: &[Finding], out: &mut Vec<Change>) {
+    let key = |f: &Finding| format!("{} {}", f.id, f.subject);
+    let before: BTreeMap<String, &Finding> = old.iter().map(|f| (key(f), f)).collect();
+    let after: BTreeMap<String, &Finding> = new.iter().map(|f| (key(f), f)).collect();
+    for (k, f) in &after {
+        if !before.contains_key(k) && f.id != crate::checks::INDETERMINATE_ID {
+            out.push(Change::new(
+                ChangeKind::FindingAppeared,
+                f.severity,
+                k,
+                None,
+                Some(f.detail.clone()),
+            ));
+        }
+    }
+    for (k, f) in &before {
+        if !after.contains_key(k) && f.id != crate::checks::INDETERMINATE_ID {
+            out.push(Change::new(
+                ChangeKind::FindingCleared,
+                Severity::Info,
+                k,
+                Some(f.detail.clone()),
+                None,
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testkit::*;
+    use crate::lookup::Failure;
+
+    fn kinds(changes: &[Change]) -> Vec<ChangeKind> {
+        changes.iter().map(|c| c.kind).collect()
+    }
+
+    #[test]
+    fn same_observation_no_change() {
+        assert!(diff(&healthy(), &healthy(), &[], &[]).is_empty());
+    }
+
+    #[test]
+    fn mx_added_removed_and_preference() {
+        let old = domain(
+            "example.com",
+            &[
+                (10, "a.example.net", &["192.0.43.1"]),
+                (20, "b.example.net", &["192.0.43.2"]),
+            ],
+        );
+        let new = domain(
+            "example.com",
+            &[
+                (10, "a.example.net", &["192.0.43.1"]),
+                (30, "c.example.net", &["192.0.43.3"]),
+            ],
+        );
+        let changes = diff(&old, &new, &[], &[]);
+        assert_eq!(
+            kinds(&changes),
+            [ChangeKind::MxAdded, ChangeKind::MxRemoved]
+        );
+        assert_eq!(changes[0].subject, "c.example.net");
+        assert_eq!(changes[1].old.as_deref(), Some("20"));
+        let moved = domain(
+            "example.com",
+            &[
+                (5, "a.example.net", &["192.0.43.1"]),
+                (20, "b.example.net", &["192.0.43.2"]),
+            ],
+        );
+        let changes = diff(&old, &moved, &[], &[]);
+        assert_eq!(kinds(&changes), [ChangeKind::MxPreferenceChanged]);
+        assert_eq!(
+            (changes[0].old.as_deref(), changes[0].new.as_deref()),
+            (Some("10"), Some("5"))
+        );
+    }
+
+    #[test]
+    fn a_failed_lookup_is_never_a_removal() {
+        let old = healthy();
+        let mut new = healthy();
+        new.mx = failed(Failure::Timeout);
+        new.exchanges.clear();
+        assert!(diff(&old, &new, &[], &[]).is_empty());
+        let mut new = healthy();
+        new.exchanges[0].lookups.a = failed(Failure::ServFail);
+        assert!(diff(&old, &new, &[], &[]).is_empty());
+    }
+
+    #[test]
+    fn observed_absence_is_a_change() {
+        let old = healthy();
+        let mut new = healthy();
+        new.mx = nodata();
+        new.exchanges.clear();
+        assert_eq!(kinds(&diff(&old, &new, &[], &[])), [ChangeKind::MxSetGone]);
+    }
+
+    #[test]
+    fn address_changes() {
+        let old = domain("example.com", &[(10, "a.example.net", &["192.0.43.1"])]);
+        let new = domain("example.com", &[(10, "a.example.net", &["192.0.43.9"])]);
+        assert_eq!(
+            kinds(&diff(&old, &new, &[], &[])),
+            [ChangeKind::AddressAdded, ChangeKind::AddressRemoved]
+        );
+    }
+}
