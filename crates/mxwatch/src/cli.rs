@@ -23,6 +23,26 @@ pub enum Command {
     Demo(DemoArgs),
     /// Explain a check: what it means, why it matters, how to fix it.
     Explain(ExplainArgs),
+    /// Compare two saved audits (`check --format json|jsonl` output, or bare observations).
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier audit.
+    pub old: PathBuf,
+    /// The later audit.
+    pub new: PathBuf,
+
+    /// `table` (one line per change) or `json`.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+    pub format: DiffFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -406,3 +406,72 @@ fn table_shows_smtp_and_tls_per_address_without_control_characters() {
         "control characters reached stdout: {control:?}"
     );
 }
+
+#[test]
+fn diff_names_what_changed_between_two_saved_audits() {
+    let lab = Lab::builtin();
+    let dir = std::env::temp_dir().join(format!("mxwatch-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let before = dir.join("before.json");
+    let after = dir.join("after.jsonl");
+    let output = lab.check(&["--format", "json", "healthy.test", "provider.test"]);
+    std::fs::write(&before, &output.stdout).unwrap();
+    lab.dns
+        .zones
+        .write()
+        .unwrap()
+        .set_zone(
+            "healthy.test.zone",
+            "$ORIGIN healthy.test.\n$TTL 3600\n@ SOA ns1.lab.test. h.lab.test. 2 1 1 1 300\n@ NS ns1.lab.test.\n\
+             @ MX 10 mx1.healthy.test.\n@ MX 30 mx1.provider.test.\nmx1 A 127.0.1.10\n",
+        )
+        .unwrap();
+    let output = lab.check(&["--format", "jsonl", "healthy.test", "provider.test"]);
+    std::fs::write(&after, &output.stdout).unwrap();
+
+    let diff = run(&["diff", before.to_str().unwrap(), after.to_str().unwrap()]);
+    assert_eq!(code(&diff), 1, "{}", stderr(&diff));
+    let text = stdout(&diff);
+    assert!(text.contains("mx-added mx1.provider.test: 30"), "{text}");
+    assert!(
+        text.contains("mx-removed mx2.healthy.test: was 20"),
+        "{text}"
+    );
+    assert!(text.contains("soa-serial-changed"), "{text}");
+    assert!(
+        !text.contains("provider.test\n"),
+        "provider.test did not change: {text}"
+    );
+
+    let same = run(&["diff", before.to_str().unwrap(), before.to_str().unwrap()]);
+    assert_eq!(code(&same), 0);
+    assert!(stdout(&same).contains("no change"));
+
+    let json = run(&[
+        "diff",
+        "--format",
+        "json",
+        before.to_str().unwrap(),
+        after.to_str().unwrap(),
+    ]);
+    let value: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let kinds: Vec<&str> = value["healthy.test"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"mx-added") && kinds.contains(&"mx-removed"),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        code(&run(&[
+            "diff",
+            "/nonexistent.json",
+            before.to_str().unwrap()
+        ])),
+        2
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -3,6 +3,7 @@
 mod audit;
 mod check;
 mod demo;
+mod diff;
 mod explain;
 
 use crate::cli::{Cli, Command};
@@ -13,5 +14,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Check(args) => check::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Explain(args) => explain::run(args),
+        Command::Diff(args) => diff::run(args),
     }
 }

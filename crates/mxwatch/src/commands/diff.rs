@@ -1,0 +1,111 @@
+//! `mxwatch diff OLD NEW`: what changed between two saved audits, domain by domain.
+//! Exit 0 when nothing changed, 1 when something did (like diff(1)), 2 on bad input.
+
+use crate::cli::{DiffArgs, DiffFormat};
+use crate::exit::{Code, UsageError};
+use crate::output::severity_label;
+use mxwatch_core::diff::{Change, diff};
+use mxwatch_core::sanitize::for_terminal;
+use mxwatch_core::{CheckContext, Finding, Observation, Report};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+pub fn run(args: DiffArgs) -> anyhow::Result<Code> {
+    let old = load(&args.old)?;
+    let new = load(&args.new)?;
+    let mut results: Vec<(String, Vec<Change>)> = Vec::new();
+    for (domain, (obs, findings)) in &new {
+        match old.get(domain) {
+            Some((before, old_findings)) => {
+                results.push((domain.clone(), diff(before, obs, old_findings, findings)))
+            }
+            None => results.push((domain.clone(), vec![])),
+        }
+    }
+    let missing: Vec<&String> = old.keys().filter(|d| !new.contains_key(*d)).collect();
+    let changed = results.iter().any(|(_, c)| !c.is_empty());
+    let mut out = anstream::stdout().lock();
+    match args.format {
+        DiffFormat::Json => {
+            let map: BTreeMap<&String, &Vec<Change>> =
+                results.iter().map(|(d, c)| (d, c)).collect();
+            serde_json::to_writer_pretty(&mut out, &map)?;
+            writeln!(out)?;
+        }
+        DiffFormat::Table => {
+            for (domain, changes) in &results {
+                if changes.is_empty() {
+                    continue;
+                }
+                writeln!(out, "{}", for_terminal(domain))?;
+                for change in changes {
+                    writeln!(
+                        out,
+                        "  {} {}",
+                        severity_label(change.severity),
+                        for_terminal(&change.summary())
+                    )?;
+                }
+            }
+            for domain in &missing {
+                writeln!(
+                    out,
+                    "{}: only in {}",
+                    for_terminal(domain),
+                    args.old.display()
+                )?;
+            }
+            if !changed {
+                writeln!(out, "no change")?;
+            }
+        }
+    }
+    Ok(if changed { Code::Findings } else { Code::Clean })
+}
+
+type Audit = BTreeMap<String, (Observation, Vec<Finding>)>;
+
+/// Reads a report, an array of reports, JSON lines of reports, or a bare observation.
+fn load(path: &Path) -> anyhow::Result<Audit> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+    let values: Vec<Value> = match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Array(items)) => items,
+        Ok(one) => vec![one],
+        Err(_) => text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()
+            .map_err(|e| UsageError(format!("{}: not JSON or JSON lines: {e}", path.display())))?,
+    };
+    let mut audit = Audit::new();
+    for value in values {
+        let (obs, findings) = if value.get("observation").is_some() {
+            let report: Report = serde_json::from_value(value).map_err(|e| {
+                UsageError(format!("{}: not an mxwatch report: {e}", path.display()))
+            })?;
+            (report.observation, report.findings)
+        } else {
+            let obs: Observation = serde_json::from_value(value).map_err(|e| {
+                UsageError(format!(
+                    "{}: not an mxwatch observation: {e}",
+                    path.display()
+                ))
+            })?;
+            let ctx = CheckContext {
+                now_unix: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs() as i64)
+                    .unwrap_or(0),
+                ..CheckContext::default()
+            };
+            let findings = mxwatch_core::checks::run_all(&obs, &ctx);
+            (obs, findings)
+        };
+        audit.insert(obs.domain.ascii.clone(), (obs, findings));
+    }
+    Ok(audit)
+}
