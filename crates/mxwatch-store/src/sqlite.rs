@@ -1,0 +1,336 @@
+//! The embedded SQLite store: one file, WAL, a busy timeout, one writer.
+
+use crate::codec::{compress, decompress};
+use crate::{Cycle, ObservationSummary, PendingAlert, Result, Store, StoreError, StoredChange};
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and runs the migrations.
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode: a power cut may lose the last commits, a killed process loses nothing.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        Self::connect(options, 4).await
+    }
+
+    /// A private in-memory database (tests).
+    pub async fn memory() -> Result<SqliteStore> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        // One connection: each in-memory connection is its own database.
+        Self::connect(options, 1).await
+    }
+
+    async fn connect(options: SqliteConnectOptions, max: u32) -> Result<SqliteStore> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn severity(text: &str) -> Result<mxwatch_core::Severity> {
+    text.parse().map_err(StoreError::Corrupt)
+}
+
+fn change_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredChange> {
+    Ok(StoredChange {
+        id: row.try_get("id")?,
+        domain: row.try_get("domain")?,
+        kind: row.try_get("kind")?,
+        subject: row.try_get("subject")?,
+        severity: severity(&row.try_get::<String, _>("severity")?)?,
+        old: row.try_get("old_value")?,
+        new: row.try_get("new_value")?,
+        first_seen: row.try_get("first_seen")?,
+        confirmed_at: row.try_get("confirmed_at")?,
+        expected: row.try_get("expected_reason")?,
+        approved_by: row.try_get("approved_by")?,
+        resolved_at: row.try_get("resolved_at")?,
+    })
+}
+
+const CHANGE_COLUMNS: &str = "id, domain, kind, subject, severity, old_value, new_value, first_seen, confirmed_at, \
+                              expected_reason, approved_by, resolved_at";
+
+fn report_json(blob: &[u8]) -> Result<Value> {
+    let json = decompress(blob)?;
+    serde_json::from_slice(&json)
+        .map_err(|e| StoreError::Corrupt(format!("stored report is not JSON: {e}")))
+}
+
+impl Store for SqliteStore {
+    async fn ensure_domains(&self, names: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for name in names {
+            sqlx::query(
+                "INSERT INTO domains (name, next_due) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn due_domains(&self, now: i64, limit: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT name FROM domains WHERE next_due <= ? ORDER BY next_due, name LIMIT ?",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("name").map_err(Into::into))
+            .collect()
+    }
+
+    async fn next_due(&self) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT MIN(next_due) FROM domains")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn record_cycle(&self, cycle: Cycle<'_>) -> Result<Vec<i64>> {
+        let report = cycle.report;
+        let json = serde_json::to_vec(report).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let status = serde_json::to_value(report.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let mut tx = self.pool.begin().await?;
+        let obs_id: i64 = sqlx::query(
+            "INSERT INTO observations (domain, observed_at, status, baseline, report) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&report.domain)
+        .bind(cycle.observed_at)
+        .bind(status)
+        .bind(cycle.baseline)
+        .bind(compress(&json))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        let mut ids = Vec::new();
+        for new in &cycle.changes {
+            let c = &new.change;
+            let id: i64 = sqlx::query(
+                "INSERT INTO changes (domain, kind, subject, severity, old_value, new_value, first_seen, confirmed_at, \
+                 observation_id, expected_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(&report.domain)
+            .bind(c.kind.as_str())
+            .bind(&c.subject)
+            .bind(c.severity.as_str())
+            .bind(&c.old)
+            .bind(&c.new)
+            .bind(new.first_seen)
+            .bind(cycle.observed_at)
+            .bind(obs_id)
+            .bind(&new.expected)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("id")?;
+            for sink in &new.alert {
+                sqlx::query("INSERT INTO alerts (change_id, sink, event, next_attempt) VALUES (?, ?, 'change', ?)")
+                    .bind(id)
+                    .bind(sink)
+                    .bind(cycle.observed_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            ids.push(id);
+        }
+        for resolution in &cycle.resolutions {
+            sqlx::query("UPDATE changes SET resolved_at = ?, resolved_by = ? WHERE id = ? AND resolved_at IS NULL")
+                .bind(cycle.observed_at)
+                .bind(obs_id)
+                .bind(resolution.change_id)
+                .execute(&mut *tx)
+                .await?;
+            for sink in &resolution.alert {
+                sqlx::query("INSERT INTO alerts (change_id, sink, event, next_attempt) VALUES (?, ?, 'resolved', ?)")
+                    .bind(resolution.change_id)
+                    .bind(sink)
+                    .bind(cycle.observed_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO domains (name, next_due, last_observed) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET next_due = excluded.next_due, last_observed = excluded.last_observed",
+        )
+        .bind(&report.domain)
+        .bind(cycle.next_due)
+        .bind(cycle.observed_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn baseline(&self, domain: &str) -> Result<Option<Value>> {
+        let row = sqlx::query("SELECT report FROM observations WHERE domain = ? AND baseline = 1 ORDER BY id DESC LIMIT 1")
+            .bind(domain)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| report_json(&r.try_get::<Vec<u8>, _>("report")?))
+            .transpose()
+    }
+
+    async fn observations(&self, domain: &str, limit: i64) -> Result<Vec<ObservationSummary>> {
+        let rows = sqlx::query(
+            "SELECT id, observed_at, status, baseline, report FROM observations WHERE domain = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(domain)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let report = report_json(&r.try_get::<Vec<u8>, _>("report")?)?;
+                let finding_ids = report["findings"]
+                    .as_array()
+                    .map(|fs| {
+                        fs.iter()
+                            .filter_map(|f| f["id"].as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Ok(ObservationSummary {
+                    id: r.try_get("id")?,
+                    observed_at: r.try_get("observed_at")?,
+                    status: r.try_get("status")?,
+                    baseline: r.try_get("baseline")?,
+                    finding_ids,
+                })
+            })
+            .collect()
+    }
+
+    async fn observation(&self, id: i64) -> Result<Option<Value>> {
+        let row = sqlx::query("SELECT report FROM observations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| report_json(&r.try_get::<Vec<u8>, _>("report")?))
+            .transpose()
+    }
+
+    async fn open_changes(&self, domain: &str) -> Result<Vec<StoredChange>> {
+        let sql = format!(
+            "SELECT {CHANGE_COLUMNS} FROM changes WHERE domain = ? AND resolved_at IS NULL ORDER BY id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(domain)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(change_from_row).collect()
+    }
+
+    async fn changes_since(&self, since: i64, domain: Option<&str>) -> Result<Vec<StoredChange>> {
+        let sql = format!(
+            "SELECT {CHANGE_COLUMNS} FROM changes WHERE confirmed_at >= ? AND (? IS NULL OR domain = ?) ORDER BY id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(since)
+            .bind(domain)
+            .bind(domain)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(change_from_row).collect()
+    }
+
+    async fn approve(&self, change_id: i64, by: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE changes SET approved_by = ?, approved_at = ?, expected_reason = COALESCE(expected_reason, 'approved by ' || ?) \
+             WHERE id = ?",
+        )
+        .bind(by)
+        .bind(now)
+        .bind(by)
+        .bind(change_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn due_alerts(&self, now: i64, limit: i64) -> Result<Vec<PendingAlert>> {
+        let sql = format!(
+            "SELECT a.id AS alert_id, a.sink, a.event, a.attempts, {} FROM alerts a JOIN changes c ON c.id = a.change_id \
+             WHERE a.delivered_at IS NULL AND a.next_attempt <= ? ORDER BY a.id LIMIT ?",
+            CHANGE_COLUMNS
+                .split(", ")
+                .map(|c| format!("c.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PendingAlert {
+                    id: r.try_get("alert_id")?,
+                    sink: r.try_get("sink")?,
+                    event: r.try_get("event")?,
+                    attempts: r.try_get("attempts")?,
+                    change: change_from_row(r)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn alert_delivered(&self, alert_id: i64, now: i64) -> Result<()> {
+        sqlx::query("UPDATE alerts SET delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?")
+            .bind(now)
+            .bind(alert_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn alert_failed(&self, alert_id: i64, error: &str, next_attempt: i64) -> Result<()> {
+        sqlx::query("UPDATE alerts SET attempts = attempts + 1, last_error = ?, next_attempt = ? WHERE id = ?")
+            .bind(error)
+            .bind(next_attempt)
+            .bind(alert_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn prune(&self, before: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM observations WHERE observed_at < ? AND id NOT IN \
+             (SELECT MAX(id) FROM observations WHERE baseline = 1 GROUP BY domain) \
+             AND id NOT IN (SELECT observation_id FROM changes WHERE observation_id IS NOT NULL)",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
