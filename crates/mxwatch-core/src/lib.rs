@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod diff;
+pub mod expect;
 pub mod finding;
 pub mod ip;
 pub mod lookup;

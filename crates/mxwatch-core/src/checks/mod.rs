@@ -5,6 +5,7 @@
 //! rule table are generated from [`CHECKS`], so they cannot drift. Adding a
 //! check is a `static` in one of the topic files plus one line in [`CHECKS`].
 
+mod expected;
 mod indeterminate;
 mod presence;
 mod redundancy;
@@ -20,8 +21,10 @@ use crate::finding::{Finding, Severity};
 use crate::observation::Observation;
 
 /// What the checks may know besides the observation. No network; the clock is passed in.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct CheckContext {
+    /// The MX set the domain is expected to have (`watch` configuration), for `MX-UNEXPECTED`.
+    pub expected_mx: Option<std::sync::Arc<crate::expect::MxExpectation>>,
     /// Treat loopback addresses as routable (the loopback lab stands in for the internet).
     pub lab: bool,
     /// "Now" for certificate dates, in Unix seconds (the caller's clock, so checks stay pure).
@@ -36,6 +39,7 @@ pub const DEFAULT_EXPIRY_WARNING_DAYS: u32 = 14;
 impl Default for CheckContext {
     fn default() -> Self {
         CheckContext {
+            expected_mx: None,
             lab: false,
             // 2026-11-23T00:00:00Z: a fixed "now" for tests that build observations by hand.
             now_unix: 1_795_392_000,
@@ -93,6 +97,7 @@ pub static CHECKS: &[&Check] = &[
     &presence::MX_IMPLICIT,
     &presence::MX_NULL,
     &presence::MX_NULL_MIXED,
+    &expected::MX_UNEXPECTED,
     &targets::MX_TARGET_IP,
     &targets::MX_TARGET_SYNTAX,
     &targets::MX_TARGET_TYPO,

@@ -27,7 +27,7 @@ pub fn roots(args: &AuditArgs) -> anyhow::Result<TrustRoots> {
     TrustRoots::load(&extra).map_err(|e| crate::exit::UsageError(format!("--ca-file: {e}")).into())
 }
 
-fn now_unix() -> i64 {
+pub fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -39,33 +39,8 @@ pub async fn run(
     args: &AuditArgs,
     domains: Vec<ParsedInput>,
 ) -> anyhow::Result<Code> {
-    let mut options = DnsOptions::new(audit.resolver);
-    options.timeout = Duration::from_secs_f64(args.timeout);
-    options.max_in_flight = usize::from(args.max_queries);
-    let smtp = (!args.no_probe).then(|| {
-        let options = SmtpOptions {
-            port: audit.smtp_port.unwrap_or(args.smtp_port),
-            total_timeout: Duration::from_secs_f64(args.smtp_timeout),
-            connect_timeout: Duration::from_secs_f64(args.smtp_timeout.min(10.0)),
-            reply_timeout: Duration::from_secs_f64(args.smtp_timeout.min(15.0)),
-            helo: args.helo.clone(),
-            probe_relay: args.probe_relay,
-            ..SmtpOptions::default()
-        };
-        Arc::new(SmtpProber::new(options, audit.roots.clone()))
-    });
-    let collector = Collector::new(
-        Arc::new(Dns::new(options)),
-        CollectorOptions {
-            lab: audit.lab,
-            smtp,
-        },
-    );
-    let ctx = CheckContext {
-        lab: audit.lab,
-        now_unix: now_unix(),
-        expiry_warning_days: args.cert_expiry_days,
-    };
+    let collector = collector(&audit, args);
+    let ctx = check_context(audit.lab, args);
 
     let progress = progress_bar(domains.len());
     let mut sink = output::sink(args.format)?;
@@ -74,6 +49,7 @@ pub async fn run(
     let mut reports = futures_util::stream::iter(domains)
         .map(|input| {
             let collector = collector.clone();
+            let ctx = ctx.clone();
             async move {
                 let observation = collector.observe(&input.domain).await;
                 Report::new(observation, &ctx, input.notes)
@@ -107,4 +83,40 @@ fn progress_bar(total: usize) -> ProgressBar {
         bar.set_style(style);
     }
     bar
+}
+
+/// The collector an audit (or a watch) uses: one DNS cache, one SMTP prober.
+pub fn collector(audit: &Audit, args: &AuditArgs) -> Collector {
+    let mut options = DnsOptions::new(audit.resolver);
+    options.timeout = Duration::from_secs_f64(args.timeout);
+    options.max_in_flight = usize::from(args.max_queries);
+    let smtp = (!args.no_probe).then(|| {
+        let options = SmtpOptions {
+            port: audit.smtp_port.unwrap_or(args.smtp_port),
+            total_timeout: Duration::from_secs_f64(args.smtp_timeout),
+            connect_timeout: Duration::from_secs_f64(args.smtp_timeout.min(10.0)),
+            reply_timeout: Duration::from_secs_f64(args.smtp_timeout.min(15.0)),
+            helo: args.helo.clone(),
+            probe_relay: args.probe_relay,
+            ..SmtpOptions::default()
+        };
+        Arc::new(SmtpProber::new(options, audit.roots.clone()))
+    });
+    Collector::new(
+        Arc::new(Dns::new(options)),
+        CollectorOptions {
+            lab: audit.lab,
+            smtp,
+        },
+    )
+}
+
+/// The checks' context: lab mode, the clock, the expiry window.
+pub fn check_context(lab: bool, args: &AuditArgs) -> CheckContext {
+    CheckContext {
+        expected_mx: None,
+        lab,
+        now_unix: now_unix(),
+        expiry_warning_days: args.cert_expiry_days,
+    }
 }
