@@ -209,10 +209,13 @@ fn tls_cert_untrusted(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
         let verdict = p.verdict.as_ref()?;
         (!verdict.trusted).then(|| {
             let why = match verdict.trust_failure {
-                Some(TrustFailure::SelfSigned) => "self-signed",
-                Some(TrustFailure::UnknownIssuer) => "issued by an unknown authority",
-                Some(TrustFailure::BadSignature) => "bad signature in the chain",
-                _ => "does not verify",
+                Some(TrustFailure::SelfSigned) => "self-signed".to_string(),
+                Some(TrustFailure::UnknownIssuer) => "issued by an unknown authority".to_string(),
+                Some(TrustFailure::BadSignature) => "bad signature in the chain".to_string(),
+                _ => format!(
+                    "does not verify: {}",
+                    verdict.trust_detail.as_deref().unwrap_or("unknown reason")
+                ),
             };
             let issuer = leaf(p).map(|c| c.issuer.clone()).unwrap_or_default();
             format!("{why} (issuer {issuer})")
