@@ -99,7 +99,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$created_policy" -eq 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
     [ "$install_rc" -eq 0 ] || die "apt-get install ${missing[*]} failed ($install_rc)"
 fi
-for cmd in knotd knotc kdig kzonecheck unbound unbound-checkconf postfix postconf openssl swaks python3; do
+for cmd in knotd knotc kdig kzonecheck unbound unbound-checkconf unbound-control postfix postconf openssl swaks python3; do
     command -v "$cmd" >/dev/null || die "$cmd not found after the install"
 done
 
@@ -920,6 +920,20 @@ else
     else
         total_fail=$((total_fail + 1))
     fi
+fi
+
+# 3. `mxwatch watch` against a live zone edit (tests/peers/watch.sh; it
+# skips itself while the binary has no watch command). Its counts join ours.
+watch_rc=0
+MXWATCH="$MXWATCH" RES_ADDR="$RES_ADDR" AUTH_ADDR="$AUTH_ADDR" UNBOUND_PID="$unbound_pid" \
+    bash "$HERE/watch.sh" "$WORK" "$WORK/watch.counts" || watch_rc=$?
+if [ -s "$WORK/watch.counts" ]; then
+    read -r p f <"$WORK/watch.counts"
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+else
+    total_fail=$((total_fail + 1))
+    echo "FAIL watch: tests/peers/watch.sh ended (exit $watch_rc) without its counts"
 fi
 
 status_ok=1

@@ -73,6 +73,7 @@ pub struct LabDns {
     pub addr: SocketAddr,
     pub zones: Arc<RwLock<LabZones>>,
     pub log: Arc<QueryLog>,
+    behaviour: Arc<RwLock<Behaviour>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -85,6 +86,11 @@ impl Drop for LabDns {
 }
 
 impl LabDns {
+    /// Changes how the running server behaves (a resolver outage in the middle of a test).
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        *self.behaviour.write().unwrap() = behaviour;
+    }
+
     /// Starts the built-in lab zones on 127.0.0.1, a random port.
     pub async fn start_builtin() -> io::Result<LabDns> {
         let zones =
@@ -98,10 +104,11 @@ impl LabDns {
         let addr = udp.local_addr()?;
         let zones = Arc::new(RwLock::new(zones));
         let log = Arc::new(QueryLog::default());
+        let behaviour = Arc::new(RwLock::new(behaviour));
         let server = Arc::new(Server {
             zones: zones.clone(),
             log: log.clone(),
-            behaviour,
+            behaviour: behaviour.clone(),
         });
         let udp_task = tokio::spawn(serve_udp(udp, server.clone()));
         let tcp_task = tokio::spawn(serve_tcp(tcp, server));
@@ -109,6 +116,7 @@ impl LabDns {
             addr,
             zones,
             log,
+            behaviour,
             tasks: vec![udp_task, tcp_task],
         })
     }
@@ -131,7 +139,7 @@ async fn bind_pair(ip: IpAddr) -> io::Result<(UdpSocket, TcpListener)> {
 struct Server {
     zones: Arc<RwLock<LabZones>>,
     log: Arc<QueryLog>,
-    behaviour: Behaviour,
+    behaviour: Arc<RwLock<Behaviour>>,
 }
 
 /// The classic UDP payload limit, for clients that send no EDNS.
@@ -140,10 +148,11 @@ const PLAIN_UDP_LIMIT: usize = 512;
 impl Server {
     /// The reply to one query, as bytes; `None` means stay silent.
     fn reply(&self, request: &[u8], udp: bool) -> Option<Vec<u8>> {
-        if self.behaviour == Behaviour::Silent {
+        let behaviour = *self.behaviour.read().unwrap();
+        if behaviour == Behaviour::Silent {
             return None;
         }
-        if self.behaviour == Behaviour::Garbage {
+        if behaviour == Behaviour::Garbage {
             return Some(b"\xde\xad\xbe\xef not a DNS message".to_vec());
         }
         let query = Message::from_vec(request).ok()?;
@@ -162,7 +171,7 @@ impl Server {
             question.name().to_ascii().to_ascii_lowercase(),
             question.query_type(),
         );
-        match self.behaviour {
+        match behaviour {
             Behaviour::ServFail => response.metadata.response_code = ResponseCode::ServFail,
             Behaviour::Refused => response.metadata.response_code = ResponseCode::Refused,
             Behaviour::TruncatedOnly => {

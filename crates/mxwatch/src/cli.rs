@@ -25,6 +25,116 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Compare two saved audits (`check --format json|jsonl` output, or bare observations).
     Diff(DiffArgs),
+    /// Watch an inventory over time: record every change, alert on the unexpected ones.
+    Watch(WatchArgs),
+    /// The recorded observations and changes of one domain.
+    History(HistoryArgs),
+    /// The changes recorded across the inventory.
+    Changes(ChangesArgs),
+    /// Mark a recorded change as expected (approved).
+    Approve(ApproveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Domains to watch (quick start; or use --config).
+    #[arg(value_name = "DOMAIN", conflicts_with = "config")]
+    pub domains: Vec<String>,
+
+    /// The TOML configuration (inventory, schedules, expected MX, maintenance windows, alert sinks).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// The SQLite database (overrides the configuration's `db`). Default: mxwatch.db.
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+
+    /// Check every domain once, deliver the alerts, and exit (for cron).
+    #[arg(long)]
+    pub once: bool,
+
+    /// Quick start: how often to check.
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub every: String,
+
+    /// Quick start: delay before the confirming second look.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub confirm_after: String,
+
+    /// Quick start: send alerts to this webhook (generic JSON).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+
+    /// Quick start: HMAC secret for the webhook signature.
+    #[arg(long, value_name = "SECRET", env = "MXWATCH_WEBHOOK_SECRET")]
+    pub webhook_secret: Option<String>,
+
+    /// Quick start: append alerts as JSON lines to this file (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub jsonl: Option<PathBuf>,
+
+    /// Quick start: recursive resolver, IP[:PORT].
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+
+    /// Quick start: treat 127.0.0.0/8 and ::1 as routable.
+    #[arg(long)]
+    pub lab: bool,
+
+    /// Quick start: DNS only.
+    #[arg(long)]
+    pub no_probe: bool,
+
+    /// Quick start: SMTP port of the probe.
+    #[arg(long, default_value_t = 25, value_name = "PORT")]
+    pub smtp_port: u16,
+
+    /// Quick start: extra trusted CA (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RecordFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    pub domain: String,
+    #[arg(long, default_value = "mxwatch.db", value_name = "FILE")]
+    pub db: PathBuf,
+    /// Observations shown, newest first.
+    #[arg(long, default_value_t = 20)]
+    pub limit: i64,
+    #[arg(long, value_enum, default_value_t = RecordFormat::Table)]
+    pub format: RecordFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ChangesArgs {
+    /// How far back, e.g. `7d`, `12h`.
+    #[arg(long, default_value = "7d", value_name = "DURATION")]
+    pub since: String,
+    /// Only this domain.
+    #[arg(long)]
+    pub domain: Option<String>,
+    #[arg(long, default_value = "mxwatch.db", value_name = "FILE")]
+    pub db: PathBuf,
+    #[arg(long, value_enum, default_value_t = RecordFormat::Table)]
+    pub format: RecordFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The change ID (from `mxwatch changes`).
+    pub id: i64,
+    /// Who approves it. Default: $USER.
+    #[arg(long)]
+    pub by: Option<String>,
+    #[arg(long, default_value = "mxwatch.db", value_name = "FILE")]
+    pub db: PathBuf,
 }
 
 #[derive(Debug, Args)]

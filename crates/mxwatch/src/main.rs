@@ -2,11 +2,14 @@
 //!
 //! A thin binary: flags in, library crates called, output printed.
 
+mod alert;
 mod cli;
 mod commands;
+mod config;
 mod exit;
 mod output;
 mod resolver;
+mod watch;
 
 use clap::Parser;
 use std::process::ExitCode;

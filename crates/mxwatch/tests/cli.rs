@@ -1,78 +1,12 @@
 //! The `mxwatch` binary end to end, against a lab DNS server this test starts on loopback.
 
-use mxwatch_lab::{Behaviour, LabDns, LabZones, expectations};
+use mxwatch_lab::{Behaviour, LabZones, expectations};
 use serde_json::Value;
-use std::process::{Command, Output};
+use std::process::Output;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mxwatch");
+mod common;
 
-/// A lab on its own runtime thread, alive for the test.
-struct Lab {
-    dns: LabDns,
-    _runtime: tokio::runtime::Runtime,
-}
-
-impl Lab {
-    fn start(zones: LabZones, behaviour: Behaviour) -> Lab {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dns = runtime
-            .block_on(LabDns::start(
-                zones,
-                behaviour,
-                "127.0.0.1".parse().unwrap(),
-            ))
-            .unwrap();
-        Lab {
-            dns,
-            _runtime: runtime,
-        }
-    }
-
-    fn builtin() -> Lab {
-        Lab::start(LabZones::builtin().unwrap(), Behaviour::Resolver)
-    }
-
-    fn check(&self, args: &[&str]) -> Output {
-        let resolver = self.dns.addr.to_string();
-        let mut all = vec![
-            "check",
-            "--lab",
-            // DNS only: this lab has no SMTP hosts, and a local MTA on 0.0.0.0:25 must not change the results.
-            "--no-probe",
-            "--resolver",
-            resolver.as_str(),
-            "--timeout",
-            "1",
-        ];
-        all.extend_from_slice(args);
-        run(&all)
-    }
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("MXWATCH_LOG")
-        .output()
-        .unwrap()
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().unwrap_or(-1)
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use common::*;
 
 fn json_reports(output: &Output) -> Vec<Value> {
     serde_json::from_slice::<Value>(&output.stdout)

@@ -1,10 +1,12 @@
 //! One module per subcommand.
 
-mod audit;
+pub(crate) mod audit;
 mod check;
 mod demo;
 mod diff;
 mod explain;
+mod records;
+mod watch;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Code;
@@ -15,5 +17,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Demo(args) => demo::run(args).await,
         Command::Explain(args) => explain::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Watch(args) => watch::run(args).await,
+        Command::History(args) => records::history(args).await,
+        Command::Changes(args) => records::changes(args).await,
+        Command::Approve(args) => records::approve(args).await,
     }
 }

@@ -1,0 +1,298 @@
+//! One domain, one cycle: observe, compare with the baseline, confirm, record.
+
+use crate::commands::audit::now_unix;
+use crate::config::{AlertConfig, Config, DomainConfig};
+use mxwatch_core::diff::{Change, ChangeKind, diff};
+use mxwatch_core::expect::MxExpectation;
+use mxwatch_core::{CheckContext, DomainName, Report};
+use mxwatch_probe::Collector;
+use mxwatch_store::{Cycle, NewChange, Resolution, Store, StoredChange};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A domain of the inventory, ready to watch.
+pub struct Entry {
+    pub config: DomainConfig,
+    pub domain: DomainName,
+    pub every: Duration,
+    pub expectation: Option<Arc<MxExpectation>>,
+}
+
+pub struct Watcher<S: Store> {
+    pub store: S,
+    pub config: Config,
+    pub entries: Vec<Entry>,
+    pub http: reqwest::Client,
+    /// A fresh collector (fresh caches): `true` for the confirming look.
+    pub collector: Box<dyn Fn(bool) -> Collector + Send + Sync>,
+    pub lab: bool,
+    pub expiry_warning_days: u32,
+    pub confirm_after: Duration,
+    pub jitter: f64,
+    pub retention_secs: i64,
+    pub retry_after_secs: i64,
+    pub concurrency: usize,
+}
+
+impl<S: Store> Watcher<S> {
+    fn context(&self, entry: &Entry) -> CheckContext {
+        CheckContext {
+            expected_mx: entry.expectation.clone(),
+            lab: self.lab,
+            now_unix: now_unix(),
+            expiry_warning_days: self.expiry_warning_days,
+        }
+    }
+
+    async fn look(&self, entry: &Entry, confirming: bool) -> Report {
+        let observation = (self.collector)(confirming).observe(&entry.domain).await;
+        Report::new(observation, &self.context(entry), vec![])
+    }
+
+    fn next_due(&self, entry: &Entry) -> i64 {
+        let every = entry.every.as_secs_f64();
+        // Spread (jitter) keeps a large inventory from firing at the same second.
+        let spread = every * self.jitter * (2.0 * pseudo_random() - 1.0);
+        now_unix() + (every + spread).max(1.0).round() as i64
+    }
+
+    pub async fn cycle(&self, entry: &Entry) -> anyhow::Result<()> {
+        let name = &entry.domain.ascii;
+        let started = now_unix();
+        let first = self.look(entry, false).await;
+        let baseline: Option<Report> = match self.store.baseline(name).await? {
+            Some(value) => Some(serde_json::from_value(value)?),
+            None => None,
+        };
+        let Some(base) = baseline else {
+            // First sight: this is the reference; nothing to compare, nothing to alert.
+            self.store
+                .record_cycle(Cycle {
+                    report: &first,
+                    observed_at: started,
+                    baseline: !first.is_indeterminate(),
+                    changes: vec![],
+                    resolutions: vec![],
+                    next_due: self.next_due(entry),
+                })
+                .await?;
+            return Ok(());
+        };
+        let seen = diff(
+            &base.observation,
+            &first.observation,
+            &base.findings,
+            &first.findings,
+        );
+        if seen.is_empty() {
+            self.store
+                .record_cycle(Cycle {
+                    report: &first,
+                    observed_at: started,
+                    baseline: !first.is_indeterminate(),
+                    changes: vec![],
+                    resolutions: vec![],
+                    next_due: self.next_due(entry),
+                })
+                .await?;
+            return Ok(());
+        }
+        tracing::info!(domain = %name, changes = seen.len(), "change seen; confirming in {:?}", self.confirm_after);
+        tokio::time::sleep(self.confirm_after).await;
+        let second = self.look(entry, true).await;
+        let again = diff(
+            &base.observation,
+            &second.observation,
+            &base.findings,
+            &second.findings,
+        );
+        // Confirmed: seen twice, with the same new value. A flap or a hiccup is not.
+        let confirmed: Vec<Change> = again
+            .iter()
+            .filter(|c| seen.iter().any(|s| s.key() == c.key() && s.new == c.new))
+            .cloned()
+            .collect();
+        let stable = confirmed.len() == again.len() && !second.is_indeterminate();
+        let open = self.store.open_changes(name).await?;
+        let now = now_unix();
+        let expected = self.expected(entry, &second, now);
+        let mut changes = Vec::new();
+        let mut resolutions = Vec::new();
+        for change in confirmed {
+            if let Some(original) = open.iter().find(|o| reverts(o, &change)) {
+                resolutions.push(Resolution {
+                    change_id: original.id,
+                    alert: self.sinks_for(original.severity, original.expected.is_some()),
+                });
+                continue;
+            }
+            if open.iter().any(|o| {
+                o.kind == change.kind.as_str() && o.subject == change.subject && o.new == change.new
+            }) {
+                continue; // Already recorded (the baseline could not move on last time).
+            }
+            let why = match change.kind {
+                ChangeKind::MxAdded
+                | ChangeKind::MxRemoved
+                | ChangeKind::MxPreferenceChanged
+                | ChangeKind::MxSetBack => expected.clone(),
+                _ => self.config.maintenance_at(&entry.config, now),
+            };
+            tracing::info!(domain = %name, expected = why.is_some(), "change confirmed: {}", change.summary());
+            changes.push(NewChange {
+                alert: self.sinks_for(change.severity, why.is_some()),
+                change,
+                first_seen: started,
+                expected: why,
+            });
+        }
+        self.store
+            .record_cycle(Cycle {
+                report: &second,
+                observed_at: now,
+                baseline: stable,
+                changes,
+                resolutions,
+                next_due: self.next_due(entry),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Why changes to the MX set are expected now: a maintenance window, or the new set is the expected one.
+    fn expected(&self, entry: &Entry, report: &Report, now: i64) -> Option<String> {
+        if let Some(window) = self.config.maintenance_at(&entry.config, now) {
+            return Some(window);
+        }
+        let expectation = entry.expectation.as_ref()?;
+        let matches = report.observation.mx.value().is_some()
+            && !report.findings.iter().any(|f| f.id == "MX-UNEXPECTED");
+        matches.then(|| format!("the new MX set matches {}", expectation.source))
+    }
+
+    fn sinks_for(&self, severity: mxwatch_core::Severity, expected: bool) -> Vec<String> {
+        if expected && !self.config.defaults.alert_expected {
+            return vec![];
+        }
+        self.config
+            .alerts
+            .iter()
+            .filter(|a: &&AlertConfig| severity >= a.min_severity)
+            .map(AlertConfig::sink_name)
+            .collect()
+    }
+}
+
+/// `change` undoes the open change `original`: the inverse event, or the old value back.
+fn reverts(original: &StoredChange, change: &Change) -> bool {
+    if original.subject != change.subject {
+        return false;
+    }
+    let inverse = match change.kind {
+        ChangeKind::MxAdded => Some(ChangeKind::MxRemoved),
+        ChangeKind::MxRemoved => Some(ChangeKind::MxAdded),
+        ChangeKind::AddressAdded => Some(ChangeKind::AddressRemoved),
+        ChangeKind::AddressRemoved => Some(ChangeKind::AddressAdded),
+        ChangeKind::StarttlsLost => Some(ChangeKind::StarttlsGained),
+        ChangeKind::StarttlsGained => Some(ChangeKind::StarttlsLost),
+        ChangeKind::MxSetGone => Some(ChangeKind::MxSetBack),
+        ChangeKind::MxSetBack => Some(ChangeKind::MxSetGone),
+        ChangeKind::FindingAppeared => Some(ChangeKind::FindingCleared),
+        ChangeKind::FindingCleared => Some(ChangeKind::FindingAppeared),
+        _ => None,
+    };
+    match inverse {
+        Some(kind) => {
+            original.kind == kind.as_str()
+                && original.old == change.new
+                && original.new == change.old
+        }
+        None => original.kind == change.kind.as_str() && original.old == change.new,
+    }
+}
+
+/// A number in [0, 1) for jitter; not for anything that needs real randomness.
+fn pseudo_random() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(now_unix() as u64);
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mxwatch_core::Severity;
+
+    fn stored(kind: &str, subject: &str, old: Option<&str>, new: Option<&str>) -> StoredChange {
+        StoredChange {
+            id: 1,
+            domain: "a.test".into(),
+            kind: kind.into(),
+            subject: subject.into(),
+            severity: Severity::High,
+            old: old.map(Into::into),
+            new: new.map(Into::into),
+            first_seen: 0,
+            confirmed_at: 0,
+            expected: None,
+            approved_by: None,
+            resolved_at: None,
+        }
+    }
+
+    fn change(kind: ChangeKind, subject: &str, old: Option<&str>, new: Option<&str>) -> Change {
+        Change {
+            kind,
+            severity: Severity::High,
+            subject: subject.into(),
+            old: old.map(Into::into),
+            new: new.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn reverting_changes() {
+        let added = stored("mx-added", "mx9.a.test", None, Some("10"));
+        assert!(reverts(
+            &added,
+            &change(ChangeKind::MxRemoved, "mx9.a.test", Some("10"), None)
+        ));
+        assert!(!reverts(
+            &added,
+            &change(ChangeKind::MxRemoved, "mx8.a.test", Some("10"), None)
+        ));
+        let moved = stored(
+            "mx-preference-changed",
+            "mx1.a.test",
+            Some("10"),
+            Some("20"),
+        );
+        assert!(reverts(
+            &moved,
+            &change(
+                ChangeKind::MxPreferenceChanged,
+                "mx1.a.test",
+                Some("20"),
+                Some("10")
+            )
+        ));
+        assert!(!reverts(
+            &moved,
+            &change(
+                ChangeKind::MxPreferenceChanged,
+                "mx1.a.test",
+                Some("20"),
+                Some("30")
+            )
+        ));
+    }
+
+    #[test]
+    fn jitter_is_in_range() {
+        for _ in 0..100 {
+            let r = pseudo_random();
+            assert!((0.0..1.0).contains(&r));
+        }
+    }
+}

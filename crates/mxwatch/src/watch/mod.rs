@@ -1,0 +1,143 @@
+//! `mxwatch watch`: the schedule, the cycles, the alert queue, shutdown.
+//!
+//! Each cycle of a domain (observe, compare with the baseline, confirm with a
+//! second look, record) is written in one transaction, so a watch killed at any
+//! moment loses nothing it had recorded and leaves nothing half-written; on the
+//! next start the domain is simply due again.
+
+mod cycle;
+
+pub use cycle::{Entry, Watcher};
+
+use crate::alert::{AlertEvent, backoff, deliver};
+use crate::commands::audit::now_unix;
+use futures_util::StreamExt;
+use mxwatch_store::Store;
+use std::time::Duration;
+
+/// Longest sleep between looks at the schedule (and at the alert queue).
+const TICK: Duration = Duration::from_secs(5);
+/// Observations are pruned this often.
+const PRUNE_EVERY: i64 = 3600;
+
+impl<S: Store> Watcher<S> {
+    /// Runs until SIGTERM/SIGINT (or, with `once`, after one cycle of every domain).
+    pub async fn run(&self, once: bool) -> anyhow::Result<()> {
+        let names: Vec<String> = self
+            .entries
+            .iter()
+            .map(|e| e.domain.ascii.clone())
+            .collect();
+        self.store.ensure_domains(&names).await?;
+        let mut shutdown = std::pin::pin!(shutdown_signal());
+        let mut last_prune = 0;
+        loop {
+            let now = now_unix();
+            let due: Vec<&Entry> = if once {
+                self.entries.iter().collect()
+            } else {
+                let due = self.store.due_domains(now, 100_000).await?;
+                self.entries
+                    .iter()
+                    .filter(|e| due.contains(&e.domain.ascii))
+                    .collect()
+            };
+            if !due.is_empty() {
+                tracing::info!(domains = due.len(), "checking");
+                let batch = futures_util::stream::iter(due).for_each_concurrent(
+                    self.concurrency,
+                    |entry| async move {
+                        if let Err(e) = self.cycle(entry).await {
+                            tracing::error!(domain = %entry.domain.ascii, "cycle failed: {e:#}");
+                        }
+                    },
+                );
+                tokio::select! {
+                    () = batch => {}
+                    () = &mut shutdown => {
+                        tracing::info!("shutting down: cycles in flight are abandoned, nothing half-written");
+                        return Ok(());
+                    }
+                }
+            }
+            self.deliver_due().await?;
+            if now - last_prune >= PRUNE_EVERY {
+                let pruned = self.store.prune(now - self.retention_secs).await?;
+                if pruned > 0 {
+                    tracing::info!(pruned, "old observations pruned");
+                }
+                last_prune = now;
+            }
+            if once {
+                return Ok(());
+            }
+            let next = self.store.next_due().await?.unwrap_or(now + 60);
+            let wait = Duration::from_secs(u64::try_from((next - now_unix()).max(1)).unwrap_or(1))
+                .min(TICK);
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = &mut shutdown => {
+                    tracing::info!("shutting down");
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Sends every queued alert that is due; failures stay queued with backoff.
+    pub async fn deliver_due(&self) -> anyhow::Result<()> {
+        let now = now_unix();
+        for alert in self.store.due_alerts(now, 1000).await? {
+            let Some(sink) = self
+                .config
+                .alerts
+                .iter()
+                .find(|a| a.sink_name() == alert.sink)
+            else {
+                self.store
+                    .alert_failed(alert.id, "no such sink in the configuration", now + 3600)
+                    .await?;
+                continue;
+            };
+            let event = AlertEvent {
+                event: alert.event.clone(),
+                change: alert.change.clone(),
+            };
+            match deliver(sink, &self.http, &event).await {
+                Ok(()) => {
+                    self.store.alert_delivered(alert.id, now_unix()).await?;
+                    tracing::info!(sink = %alert.sink, "alert sent: {}", event.summary());
+                }
+                Err(e) => {
+                    let next = now_unix() + backoff(self.retry_after_secs, alert.attempts);
+                    self.store.alert_failed(alert.id, &e, next).await?;
+                    tracing::warn!(sink = %alert.sink, attempts = alert.attempts + 1, "alert not delivered (kept queued): {e}");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

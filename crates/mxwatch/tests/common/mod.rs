@@ -1,0 +1,73 @@
+//! Helpers shared by the binary's integration tests: a lab DNS server on its
+//! own runtime thread, and running the binary.
+#![allow(dead_code)]
+
+use mxwatch_lab::{Behaviour, LabDns, LabZones};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mxwatch");
+
+/// A lab on its own runtime thread, alive for the test.
+pub struct Lab {
+    pub dns: LabDns,
+    pub runtime: tokio::runtime::Runtime,
+}
+
+impl Lab {
+    pub fn start(zones: LabZones, behaviour: Behaviour) -> Lab {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dns = runtime
+            .block_on(LabDns::start(
+                zones,
+                behaviour,
+                "127.0.0.1".parse().unwrap(),
+            ))
+            .unwrap();
+        Lab { dns, runtime }
+    }
+
+    pub fn builtin() -> Lab {
+        Lab::start(LabZones::builtin().unwrap(), Behaviour::Resolver)
+    }
+
+    pub fn check(&self, args: &[&str]) -> Output {
+        let resolver = self.dns.addr.to_string();
+        let mut all = vec![
+            "check",
+            "--lab",
+            // DNS only: this lab has no SMTP hosts, and a local MTA on 0.0.0.0:25 must not change the results.
+            "--no-probe",
+            "--resolver",
+            resolver.as_str(),
+            "--timeout",
+            "1",
+        ];
+        all.extend_from_slice(args);
+        run(&all)
+    }
+}
+
+pub fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("MXWATCH_LOG")
+        .output()
+        .unwrap()
+}
+
+pub fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

@@ -1,0 +1,602 @@
+//! `mxwatch watch` end to end: a lab whose zones change under it, receivers on
+//! loopback for every alert sink, a resolver outage, a flap, a maintenance
+//! window, SIGTERM and SIGKILL.
+
+mod common;
+
+use common::*;
+use mxwatch_lab::Behaviour;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const HEALTHY: &str = "$ORIGIN healthy.test.\n$TTL 3600\n@ SOA ns1.lab.test. hostmaster.lab.test. 2026112301 3600 600 604800 300\n\
+                       @ NS ns1.lab.test.\n@ MX 10 mx1.healthy.test.\n@ MX 20 mx2.healthy.test.\nmx1 A 127.0.1.10\nmx2 A 127.0.1.11\n";
+const CHANGED: &str = "$ORIGIN healthy.test.\n$TTL 3600\n@ SOA ns1.lab.test. hostmaster.lab.test. 2026112301 3600 600 604800 300\n\
+                       @ NS ns1.lab.test.\n@ MX 10 mx1.healthy.test.\n@ MX 30 mx1.provider.test.\nmx1 A 127.0.1.10\nmx2 A 127.0.1.11\n";
+
+fn set_healthy(lab: &Lab, text: &str) {
+    lab.dns
+        .zones
+        .write()
+        .unwrap()
+        .set_zone("healthy.test.zone", text)
+        .unwrap();
+}
+
+/// A scratch directory removed at the end.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("mxwatch-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A request a receiver got.
+#[derive(Clone, Debug)]
+struct Request {
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    status: u16,
+}
+
+impl Request {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP receiver on 127.0.0.1: answers 500 to the first `fail_first` requests, 200 after.
+fn http_receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<Request>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut headers = Vec::new();
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap_or(0);
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((k, v)) = line.trim_end().split_once(':') {
+                    headers.push((k.trim().to_string(), v.trim().to_string()));
+                }
+            }
+            let length: usize = headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let mut all = seen.lock().unwrap();
+            let status = if all.len() < fail_first { 500 } else { 200 };
+            all.push(Request {
+                headers,
+                body,
+                status,
+            });
+            drop(all);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (url, got)
+}
+
+/// A plain SMTP receiver for the e-mail sink: accepts everything, keeps each message.
+fn smtp_receiver() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let _ = stream.write_all(b"220 sink.lab.test ESMTP\r\n");
+            let mut line = String::new();
+            let mut message = String::new();
+            let mut in_data = false;
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                if in_data {
+                    if line == ".\r\n" {
+                        in_data = false;
+                        seen.lock().unwrap().push(std::mem::take(&mut message));
+                        let _ = stream.write_all(b"250 queued\r\n");
+                    } else {
+                        message.push_str(&line);
+                    }
+                } else {
+                    let verb = line
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" => b"250-sink.lab.test\r\n250 8BITMIME\r\n",
+                        "DATA" => {
+                            in_data = true;
+                            b"354 go on\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = stream.write_all(b"221 bye\r\n");
+                            break;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    let _ = stream.write_all(reply);
+                }
+                line.clear();
+            }
+        }
+    });
+    (port, got)
+}
+
+fn config(dir: &Scratch, lab: &Lab, extra: &str) -> PathBuf {
+    let path = dir.path("mxwatch.toml");
+    let text = format!(
+        "db = {db:?}\n[defaults]\nevery = \"1s\"\njitter = 0.0\nconfirm_after = \"0s\"\nresolver = {resolver:?}\nlab = true\nprobe = false\n\
+         dns_timeout = \"300ms\"\nretry_after = \"0s\"\n\n[[domain]]\nname = \"healthy.test\"\n\n[[domain]]\nname = \"customer1.test\"\n\n{extra}",
+        db = dir.path("mxwatch.db").display().to_string(),
+        resolver = lab.dns.addr.to_string(),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn once(config: &Path) {
+    let output = run(&["watch", "--once", "--config", config.to_str().unwrap()]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+}
+
+fn changes(dir: &Scratch) -> Vec<Value> {
+    let output = run(&[
+        "changes",
+        "--since",
+        "1h",
+        "--format",
+        "json",
+        "--db",
+        dir.path("mxwatch.db").to_str().unwrap(),
+    ]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    serde_json::from_slice::<Value>(&output.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn delivered(got: &Arc<Mutex<Vec<Request>>>) -> Vec<Value> {
+    got.lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(Request::json)
+        .collect()
+}
+
+#[test]
+fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
+    let lab = Lab::builtin();
+    let dir = Scratch::new("watch-story");
+    let (hook, hook_got) = http_receiver(1);
+    let (slack, slack_got) = http_receiver(0);
+    let (teams, teams_got) = http_receiver(0);
+    let (smtp_port, mail_got) = smtp_receiver();
+    let syslog = UdpSocket::bind("127.0.0.1:0").unwrap();
+    syslog
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let jsonl = dir.path("alerts.jsonl");
+    let sinks = format!(
+        "[[alert]]\nname = \"hook\"\nkind = \"webhook\"\nurl = {hook:?}\nsecret = \"s3cret\"\nmin_severity = \"info\"\n\n\
+         [[alert]]\nkind = \"slack\"\nurl = {slack:?}\nmin_severity = \"info\"\n\n\
+         [[alert]]\nkind = \"teams\"\nurl = {teams:?}\nmin_severity = \"info\"\n\n\
+         [[alert]]\nkind = \"jsonl\"\npath = {jsonl:?}\nmin_severity = \"info\"\n\n\
+         [[alert]]\nkind = \"syslog\"\naddress = \"{syslog}\"\nmin_severity = \"info\"\n\n\
+         [[alert]]\nkind = \"email\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {smtp_port}\nsmtp_security = \"none\"\n\
+         from = \"mxwatch@lab.test\"\nto = [\"postmaster@healthy.test\"]\nmin_severity = \"info\"\n",
+        jsonl = jsonl.display().to_string(),
+        syslog = syslog.local_addr().unwrap(),
+    );
+    let cfg = config(&dir, &lab, &sinks);
+
+    // First sight: the baseline, no alert.
+    once(&cfg);
+    assert!(hook_got.lock().unwrap().is_empty());
+    assert!(changes(&dir).is_empty());
+
+    // The MX set changes: two changes, each alerted once; the first webhook POST gets a 500.
+    set_healthy(&lab, CHANGED);
+    once(&cfg);
+    let recorded = changes(&dir);
+    let kinds: Vec<(&str, &str)> = recorded
+        .iter()
+        .map(|c| (c["kind"].as_str().unwrap(), c["subject"].as_str().unwrap()))
+        .collect();
+    assert!(
+        kinds.contains(&("mx-added", "mx1.provider.test")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("mx-removed", "mx2.healthy.test")),
+        "{kinds:?}"
+    );
+    assert!(
+        recorded.iter().all(|c| c["domain"] == "healthy.test"),
+        "nothing for customer1.test: {recorded:?}"
+    );
+
+    // The next run retries the refused alert; nothing new is recorded.
+    once(&cfg);
+    assert_eq!(changes(&dir).len(), recorded.len(), "no duplicate change");
+    let hooks = delivered(&hook_got);
+    assert_eq!(
+        hooks.len(),
+        recorded.len(),
+        "each change delivered once: {hooks:#?}"
+    );
+    let mut ids: Vec<i64> = hooks.iter().map(|h| h["id"].as_i64().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), recorded.len());
+    let added = hooks.iter().find(|h| h["kind"] == "mx-added").unwrap();
+    assert_eq!(
+        (added["event"].as_str(), added["new"].as_str()),
+        (Some("change"), Some("30"))
+    );
+    let removed = hooks.iter().find(|h| h["kind"] == "mx-removed").unwrap();
+    assert_eq!(removed["old"], "20");
+    for request in hook_got.lock().unwrap().iter() {
+        let expected = format!("sha256={}", hmac_hex("s3cret", &request.body));
+        assert_eq!(
+            request.header("X-Mxwatch-Signature"),
+            Some(expected.as_str()),
+            "signed body"
+        );
+    }
+    assert_eq!(slack_got.lock().unwrap().len(), recorded.len());
+    assert!(
+        slack_got.lock().unwrap()[0].json()["text"]
+            .as_str()
+            .unwrap()
+            .contains("healthy.test")
+    );
+    assert_eq!(
+        teams_got.lock().unwrap()[0].json()["attachments"][0]["content"]["type"],
+        "AdaptiveCard"
+    );
+    let lines = std::fs::read_to_string(&jsonl).unwrap();
+    assert_eq!(lines.lines().count(), recorded.len());
+    let mut datagram = [0u8; 8192];
+    let n = syslog.recv(&mut datagram).unwrap();
+    let message = String::from_utf8_lossy(&datagram[..n]);
+    assert!(
+        message.starts_with('<') && message.contains(" mxwatch "),
+        "{message}"
+    );
+    let mails = mail_got.lock().unwrap().clone();
+    assert_eq!(mails.len(), recorded.len());
+    assert!(mails[0].contains("Subject: mxwatch: "), "{}", mails[0]);
+
+    // A resolver outage is never "MX removed".
+    lab.dns.set_behaviour(Behaviour::Silent);
+    once(&cfg);
+    lab.dns.set_behaviour(Behaviour::ServFail);
+    once(&cfg);
+    lab.dns.set_behaviour(Behaviour::Resolver);
+    assert_eq!(
+        changes(&dir).len(),
+        recorded.len(),
+        "no change from an outage"
+    );
+    assert_eq!(
+        delivered(&hook_got).len(),
+        recorded.len(),
+        "no alert from an outage"
+    );
+
+    // Back as it was: each change is resolved, and said so once.
+    set_healthy(&lab, HEALTHY);
+    once(&cfg);
+    let after = changes(&dir);
+    assert_eq!(
+        after.len(),
+        recorded.len(),
+        "a return is a resolution, not a new change"
+    );
+    assert!(
+        after.iter().all(|c| !c["resolved_at"].is_null()),
+        "{after:#?}"
+    );
+    let resolved: Vec<Value> = delivered(&hook_got)
+        .into_iter()
+        .filter(|h| h["event"] == "resolved")
+        .collect();
+    assert_eq!(resolved.len(), recorded.len(), "{resolved:#?}");
+
+    // History and approval.
+    let db = dir.path("mxwatch.db");
+    let history = run(&[
+        "history",
+        "healthy.test",
+        "--format",
+        "json",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    let history: Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert!(history["observations"].as_array().unwrap().len() >= 4);
+    let id = after[0]["id"].as_i64().unwrap().to_string();
+    let approve = run(&[
+        "approve",
+        &id,
+        "--by",
+        "alice",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&approve), 0, "{}", stderr(&approve));
+    assert_eq!(changes(&dir)[0]["approved_by"], "alice");
+    assert_eq!(
+        code(&run(&["approve", "999", "--db", db.to_str().unwrap()])),
+        2
+    );
+}
+
+fn hmac_hex(key: &str, body: &[u8]) -> String {
+    // HMAC-SHA256 (RFC 2104) written out, so the test does not trust the code it checks.
+    use sha2::{Digest, Sha256};
+    let mut k = key.as_bytes().to_vec();
+    k.resize(64, 0);
+    let inner: Vec<u8> = k
+        .iter()
+        .map(|b| b ^ 0x36)
+        .chain(body.iter().copied())
+        .collect();
+    let inner = Sha256::digest(&inner);
+    let outer: Vec<u8> = k
+        .iter()
+        .map(|b| b ^ 0x5c)
+        .chain(inner.iter().copied())
+        .collect();
+    Sha256::digest(&outer)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn a_flap_that_the_second_look_does_not_confirm_is_not_a_change() {
+    let lab = Lab::builtin();
+    let dir = Scratch::new("watch-flap");
+    let (hook, hook_got) = http_receiver(0);
+    let cfg = config(
+        &dir,
+        &lab,
+        &format!("[[alert]]\nkind = \"webhook\"\nurl = {hook:?}\nmin_severity = \"info\"\n"),
+    );
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("confirm_after = \"0s\"", "confirm_after = \"3s\"");
+    std::fs::write(&cfg, text).unwrap();
+    once(&cfg);
+    set_healthy(&lab, CHANGED);
+    let child = Command::new(BIN)
+        .args(["watch", "--once", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first look sees the change; it is gone before the second look.
+    std::thread::sleep(Duration::from_millis(1200));
+    set_healthy(&lab, HEALTHY);
+    let status = wait(child, Duration::from_secs(20));
+    assert_eq!(status, Some(0));
+    assert!(changes(&dir).is_empty(), "{:?}", changes(&dir));
+    assert!(hook_got.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_change_in_a_maintenance_window_is_recorded_as_expected_and_not_alerted() {
+    let lab = Lab::builtin();
+    let dir = Scratch::new("watch-maintenance");
+    let (hook, hook_got) = http_receiver(0);
+    let window = "[[maintenance]]\ndomains = [\"healthy.test\"]\nstart = \"2020-01-01T00:00:00Z\"\nend = \"2100-01-01T00:00:00Z\"\nreason = \"provider move\"\n";
+    let cfg = config(
+        &dir,
+        &lab,
+        &format!(
+            "{window}[[alert]]\nkind = \"webhook\"\nurl = {hook:?}\nmin_severity = \"info\"\n"
+        ),
+    );
+    once(&cfg);
+    set_healthy(&lab, CHANGED);
+    once(&cfg);
+    let recorded = changes(&dir);
+    assert!(!recorded.is_empty());
+    assert!(
+        recorded.iter().all(|c| c["expected"]
+            .as_str()
+            .unwrap_or("")
+            .contains("provider move")),
+        "{recorded:#?}"
+    );
+    assert!(hook_got.lock().unwrap().is_empty());
+}
+
+#[test]
+fn expected_mx_drift_is_a_finding_and_a_matching_change_is_expected() {
+    let lab = Lab::builtin();
+    let dir = Scratch::new("watch-expect");
+    let cfg = config(&dir, &lab, "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "name = \"healthy.test\"\n",
+        "name = \"healthy.test\"\nexpect_mx = [\"10 mx1.healthy.test\", \"30 mx1.provider.test\"]\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    once(&cfg);
+    let db = dir.path("mxwatch.db");
+    let history = run(&[
+        "history",
+        "healthy.test",
+        "--format",
+        "json",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    let history: Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(
+        history["observations"][0]["finding_ids"][0], "MX-UNEXPECTED",
+        "{history:#}"
+    );
+    set_healthy(&lab, CHANGED);
+    once(&cfg);
+    let recorded = changes(&dir);
+    let mx: Vec<&Value> = recorded
+        .iter()
+        .filter(|c| c["kind"].as_str().unwrap().starts_with("mx-"))
+        .collect();
+    assert!(!mx.is_empty());
+    assert!(
+        mx.iter()
+            .all(|c| c["expected"].as_str().unwrap_or("").contains("expect_mx")),
+        "{recorded:#?}"
+    );
+}
+
+fn wait(mut child: Child, limit: Duration) -> Option<i32> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    None
+}
+
+fn observations(db: &Path, domain: &str) -> usize {
+    let output = run(&[
+        "history",
+        domain,
+        "--format",
+        "json",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    if code(&output) != 0 {
+        return 0;
+    }
+    serde_json::from_slice::<Value>(&output.stdout)
+        .map(|v| v["observations"].as_array().map_or(0, Vec::len))
+        .unwrap_or(0)
+}
+
+fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_cleanly_and_sigkill_loses_nothing_already_recorded() {
+    let lab = Lab::builtin();
+    let dir = Scratch::new("watch-signals");
+    let cfg = config(&dir, &lab, "");
+    let db = dir.path("mxwatch.db");
+    let spawn = || {
+        Command::new(BIN)
+            .args(["watch", "--config", cfg.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let child = spawn();
+    assert!(wait_for(Duration::from_secs(20), || observations(
+        &db,
+        "healthy.test"
+    ) >= 2));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(
+        wait(child, Duration::from_secs(10)),
+        Some(0),
+        "SIGTERM: exit 0"
+    );
+
+    let child = spawn();
+    let before = observations(&db, "healthy.test");
+    assert!(wait_for(Duration::from_secs(20), || observations(
+        &db,
+        "healthy.test"
+    ) > before + 1));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _ = wait(child, Duration::from_secs(10));
+    let kept = observations(&db, "healthy.test");
+    assert!(
+        kept > before,
+        "what was recorded before the kill is still there"
+    );
+    once(&cfg);
+    assert!(
+        observations(&db, "healthy.test") > kept,
+        "the next start carries on"
+    );
+    assert!(observations(&db, "customer1.test") >= 1);
+}
