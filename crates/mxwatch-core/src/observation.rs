@@ -28,6 +28,48 @@ pub struct Observation {
     pub implicit: Option<AddressLookups>,
     /// One entry per distinct exchange, ordered by best preference then name.
     pub exchanges: Vec<ExchangeObservation>,
+    /// What each authoritative nameserver of the domain answers, asked directly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nameservers: Vec<NameserverObservation>,
+}
+
+/// One address of one NS of the domain, asked directly (no recursion).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NameserverObservation {
+    pub name: String,
+    /// `None` when the NS name itself has no address.
+    pub address: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<AuthAnswer>,
+}
+
+/// One question put to one authoritative server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuthAnswer {
+    /// `MX example.com`, `TXT _dmarc.example.com` …
+    pub question: String,
+    /// The AA bit: the server answered as an authority for the name.
+    pub authoritative: bool,
+    /// The records in presentation form, sorted (TTL left out: only data is compared).
+    pub result: Lookup<Vec<String>>,
+}
+
+impl NameserverObservation {
+    pub fn answer(&self, question: &str) -> Option<&AuthAnswer> {
+        self.answers.iter().find(|a| a.question == question)
+    }
+
+    /// Every question failed with a timeout or a network error: nothing answers there.
+    pub fn unreachable(&self) -> bool {
+        self.address.is_none()
+            || (!self.answers.is_empty()
+                && self.answers.iter().all(|a| {
+                    matches!(
+                        a.result.failure().map(|(f, _)| f),
+                        Some(crate::lookup::Failure::Timeout | crate::lookup::Failure::Network)
+                    )
+                }))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

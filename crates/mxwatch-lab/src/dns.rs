@@ -35,6 +35,8 @@ pub enum Behaviour {
     TruncatedOnly,
     /// Answer with a reply whose ID does not match the query (a spoofing attempt).
     WrongId,
+    /// Answer as an authoritative server for the zones (AA set; REFUSED outside them).
+    Authoritative,
 }
 
 /// Counts of the questions the server was asked, for tests of caching.
@@ -101,7 +103,47 @@ impl LabDns {
     /// Starts a server on `ip` (a loopback address), a random port, UDP and TCP.
     pub async fn start(zones: LabZones, behaviour: Behaviour, ip: IpAddr) -> io::Result<LabDns> {
         let (udp, tcp) = bind_pair(ip).await?;
-        let addr = udp.local_addr()?;
+        Ok(Self::serve(udp, tcp, zones, behaviour))
+    }
+
+    /// Starts several servers on one port (the lab's nameservers, reached with `--ns-port`).
+    pub async fn start_on_one_port(
+        servers: Vec<(LabZones, Behaviour, IpAddr)>,
+    ) -> io::Result<(u16, Vec<LabDns>)> {
+        let mut last = None;
+        'port: for _ in 0..50 {
+            let probe = UdpSocket::bind(("127.0.0.1", 0)).await?;
+            let port = probe.local_addr()?.port();
+            drop(probe);
+            let mut sockets = Vec::new();
+            for (_, _, ip) in &servers {
+                let bound = async {
+                    Ok::<_, io::Error>((
+                        UdpSocket::bind((*ip, port)).await?,
+                        TcpListener::bind((*ip, port)).await?,
+                    ))
+                }
+                .await;
+                match bound {
+                    Ok(pair) => sockets.push(pair),
+                    Err(e) => {
+                        last = Some(e);
+                        continue 'port;
+                    }
+                }
+            }
+            let started = servers
+                .into_iter()
+                .zip(sockets)
+                .map(|((zones, behaviour, _), (udp, tcp))| Self::serve(udp, tcp, zones, behaviour))
+                .collect();
+            return Ok((port, started));
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("no common free port")))
+    }
+
+    fn serve(udp: UdpSocket, tcp: TcpListener, zones: LabZones, behaviour: Behaviour) -> LabDns {
+        let addr = udp.local_addr().expect("a bound socket has an address");
         let zones = Arc::new(RwLock::new(zones));
         let log = Arc::new(QueryLog::default());
         let behaviour = Arc::new(RwLock::new(behaviour));
@@ -112,13 +154,13 @@ impl LabDns {
         });
         let udp_task = tokio::spawn(serve_udp(udp, server.clone()));
         let tcp_task = tokio::spawn(serve_tcp(tcp, server));
-        Ok(LabDns {
+        LabDns {
             addr,
             zones,
             log,
             behaviour,
             tasks: vec![udp_task, tcp_task],
-        })
+        }
     }
 }
 
@@ -181,6 +223,23 @@ impl Server {
                 response.metadata.truncation = true;
             }
             Behaviour::WrongId => response.metadata.id = query.metadata.id.wrapping_add(1),
+            Behaviour::Authoritative => {
+                response.metadata.recursion_available = false;
+                let answer = self
+                    .zones
+                    .read()
+                    .unwrap()
+                    .authoritative(question.name(), question.query_type());
+                match answer {
+                    Some(answer) => {
+                        response.metadata.authoritative = true;
+                        response.metadata.response_code = answer.rcode;
+                        response.insert_answers(answer.answers);
+                        response.insert_authorities(answer.authorities);
+                    }
+                    None => response.metadata.response_code = ResponseCode::Refused,
+                }
+            }
             _ => {
                 let answer = self
                     .zones

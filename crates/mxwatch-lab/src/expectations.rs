@@ -92,3 +92,14 @@ mod tests {
         assert!(parse("x.test bogus").is_err());
     }
 }
+
+/// Every lab domain once, in the order of the two expectation files (what `mxwatch demo` audits).
+pub fn lab_domains() -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for exp in expectations().into_iter().chain(expectations_smtp()) {
+        if !out.contains(&exp.domain) {
+            out.push(exp.domain);
+        }
+    }
+    out
+}

@@ -11,16 +11,22 @@ pub mod smtp;
 pub mod zones;
 
 pub use dns::{Behaviour, LabDns};
-pub use expectations::{Expectation, expectations, expectations_smtp};
+pub use expectations::{Expectation, expectations, expectations_smtp, lab_domains};
 pub use pki::LabPki;
 pub use smtp::{LabSmtp, SmtpBehaviour};
 pub use zones::{LabZones, ZoneError};
 
-/// The whole lab: DNS, a CA, and SMTP hosts on every lab address.
+/// The stale copy of nsdiff.test that ns2.lab.test serves.
+pub static SECONDARY_NSDIFF: &str = include_str!("../zones/secondary/nsdiff.test.zone");
+
+/// The whole lab: a resolver, the authoritative nameservers, a CA, and SMTP hosts on every lab address.
 pub struct Lab {
     pub dns: LabDns,
     pub pki: LabPki,
     pub smtp: LabSmtp,
+    /// ns1 (127.53.0.1), ns2 (127.53.0.3, a stale nsdiff.test), ns3 (127.53.0.4, lame), all on `ns_port`.
+    pub nameservers: Vec<LabDns>,
+    pub ns_port: u16,
 }
 
 impl Lab {
@@ -30,7 +36,24 @@ impl Lab {
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let pki = LabPki::new().map_err(std::io::Error::other)?;
         let smtp = LabSmtp::start(&zones, &pki).await?;
-        let dns = LabDns::start(zones, Behaviour::Resolver, "127.0.0.1".parse().unwrap()).await?;
-        Ok(Lab { dns, pki, smtp })
+        let mut stale = zones.clone();
+        stale
+            .set_zone("nsdiff.test.zone", SECONDARY_NSDIFF)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("literal address");
+        let (ns_port, nameservers) = LabDns::start_on_one_port(vec![
+            (zones.clone(), Behaviour::Authoritative, ip("127.53.0.1")),
+            (stale, Behaviour::Authoritative, ip("127.53.0.3")),
+            (LabZones::default(), Behaviour::Refused, ip("127.53.0.4")),
+        ])
+        .await?;
+        let dns = LabDns::start(zones, Behaviour::Resolver, ip("127.0.0.1")).await?;
+        Ok(Lab {
+            dns,
+            pki,
+            smtp,
+            nameservers,
+            ns_port,
+        })
     }
 }

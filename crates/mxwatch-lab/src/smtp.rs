@@ -103,7 +103,9 @@ impl LabSmtp {
         let plan = lab_behaviours();
         let mut hosts = Vec::new();
         for (ip, names) in zones.address_names() {
-            if !ip.is_loopback() {
+            // Mail hosts live in 127.0.0.0/16; 127.53.0.0/24 is the nameservers'.
+            let in_mail_range = matches!(ip, IpAddr::V4(v4) if v4.octets()[..2] == [127, 0]);
+            if !in_mail_range {
                 continue;
             }
             let behaviour = match plan.get(&ip) {

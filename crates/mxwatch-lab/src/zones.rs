@@ -203,6 +203,40 @@ impl LabZones {
         }
     }
 
+    /// Answers `qname qtype` as an authoritative server for the lab zones would:
+    /// no CNAME chasing across zones; `None` for a name no zone here is authoritative for.
+    pub fn authoritative(&self, qname: &Name, qtype: RecordType) -> Option<Answer> {
+        let name = LowerName::new(qname);
+        let zone = self.zone_for(&name)?;
+        if zone.delegation_covering(&name).is_some() {
+            return None;
+        }
+        if let Some(records) = zone.records.get(&(name.clone(), qtype)) {
+            return Some(Answer {
+                rcode: ResponseCode::NoError,
+                answers: records.clone(),
+                authorities: vec![],
+            });
+        }
+        if let Some(cname) = zone.records.get(&(name.clone(), RecordType::CNAME)) {
+            return Some(Answer {
+                rcode: ResponseCode::NoError,
+                answers: cname.clone(),
+                authorities: vec![],
+            });
+        }
+        let rcode = if zone.names.contains(&name) {
+            ResponseCode::NoError
+        } else {
+            ResponseCode::NXDomain
+        };
+        Some(Answer {
+            rcode,
+            answers: vec![],
+            authorities: vec![zone.soa.clone()],
+        })
+    }
+
     /// Answers `qname qtype` as a recursive resolver would.
     pub fn resolve(&self, qname: &Name, qtype: RecordType) -> Answer {
         let mut answers = Vec::new();

@@ -11,7 +11,9 @@ use futures_util::future::join_all;
 use hickory_proto::rr::RecordType;
 use mxwatch_core::ip;
 use mxwatch_core::name::{looks_like_ipv4, registrable_domain};
-use mxwatch_core::observation::{AddressLookups, OBSERVATION_SCHEMA, PtrForward};
+use mxwatch_core::observation::{
+    AddressLookups, NameserverObservation, OBSERVATION_SCHEMA, PtrForward,
+};
 use mxwatch_core::{
     AddressObservation, DomainName, ExchangeObservation, MxRecord, Observation, Registration,
 };
@@ -21,6 +23,10 @@ use std::sync::Arc;
 
 /// PTR names per address we forward-confirm; more is a sign of abuse, not of care.
 pub const MAX_PTR_NAMES: usize = 10;
+/// NS names asked directly (RFC 2182 suggests a handful; more is a misconfiguration of its own).
+pub const MAX_NAMESERVERS: usize = 13;
+/// In-zone exchanges whose records are compared across nameservers.
+pub const MAX_IN_ZONE_EXCHANGES: usize = 20;
 
 #[derive(Clone, Default)]
 pub struct CollectorOptions {
@@ -28,6 +34,8 @@ pub struct CollectorOptions {
     pub lab: bool,
     /// The SMTP prober; `None` is DNS only (`--no-probe`).
     pub smtp: Option<Arc<SmtpProber>>,
+    /// Ask every NS of the domain directly, on this port (53; the lab uses its own), to compare their answers.
+    pub nameservers: Option<u16>,
 }
 
 #[derive(Clone)]
@@ -62,17 +70,37 @@ impl Collector {
         } else {
             None
         };
-        let exchanges = match mx.value() {
-            Some(records) => {
-                join_all(
-                    group_exchanges(records)
-                        .into_iter()
-                        .map(|(n, p)| self.exchange(n, p)),
-                )
-                .await
+        let exchange_names: Vec<String> = mx
+            .value()
+            .map(|records| {
+                group_exchanges(records)
+                    .into_iter()
+                    .map(|(n, _)| n)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let exchanges = async {
+            match mx.value() {
+                Some(records) => {
+                    join_all(
+                        group_exchanges(records)
+                            .into_iter()
+                            .map(|(n, p)| self.exchange(n, p)),
+                    )
+                    .await
+                }
+                None => vec![],
             }
-            None => vec![],
         };
+        let nameservers = async {
+            match (self.options.nameservers, ns.value()) {
+                (Some(port), Some(names)) => {
+                    self.nameservers(name, names, &exchange_names, port).await
+                }
+                _ => vec![],
+            }
+        };
+        let (exchanges, nameservers) = tokio::join!(exchanges, nameservers);
         Observation {
             schema: OBSERVATION_SCHEMA,
             domain: domain.clone(),
@@ -83,7 +111,79 @@ impl Collector {
             ns,
             implicit,
             exchanges,
+            nameservers,
         }
+    }
+
+    /// Every address of every NS, asked directly for the mail records of the domain.
+    async fn nameservers(
+        &self,
+        domain: &str,
+        ns_names: &[String],
+        exchanges: &[String],
+        port: u16,
+    ) -> Vec<NameserverObservation> {
+        let mut questions: Vec<(String, RecordType)> = vec![
+            (domain.to_string(), RecordType::SOA),
+            (domain.to_string(), RecordType::MX),
+            (domain.to_string(), RecordType::TXT),
+            (format!("_dmarc.{domain}"), RecordType::TXT),
+            (format!("_mta-sts.{domain}"), RecordType::TXT),
+            (format!("_smtp._tls.{domain}"), RecordType::TXT),
+        ];
+        // Exchanges inside the zone: their addresses and TLSA come from the same servers.
+        let suffix = format!(".{domain}");
+        for exchange in exchanges
+            .iter()
+            .filter(|e| e.ends_with(&suffix))
+            .take(MAX_IN_ZONE_EXCHANGES)
+        {
+            questions.push((exchange.clone(), RecordType::A));
+            questions.push((exchange.clone(), RecordType::AAAA));
+            questions.push((format!("_25._tcp.{exchange}"), RecordType::TLSA));
+        }
+        let servers = join_all(ns_names.iter().take(MAX_NAMESERVERS).map(|ns| async move {
+            let (a, aaaa) =
+                tokio::join!(self.dns.addresses(ns, false), self.dns.addresses(ns, true));
+            let mut addresses = Vec::new();
+            for lookup in [&a, &aaaa] {
+                if let Some(ips) = lookup.value() {
+                    addresses.extend(
+                        ips.iter()
+                            .copied()
+                            .filter(|ip| ip::is_routable(*ip, self.options.lab)),
+                    );
+                }
+            }
+            (ns.clone(), addresses)
+        }))
+        .await;
+        let mut out = Vec::new();
+        for (name, addresses) in servers {
+            if addresses.is_empty() {
+                out.push(NameserverObservation {
+                    name,
+                    address: None,
+                    answers: vec![],
+                });
+                continue;
+            }
+            for address in addresses {
+                let server = std::net::SocketAddr::new(address, port);
+                let answers = join_all(
+                    questions
+                        .iter()
+                        .map(|(q, t)| self.dns.authoritative(server, q, *t)),
+                )
+                .await;
+                out.push(NameserverObservation {
+                    name: name.clone(),
+                    address: Some(address),
+                    answers,
+                });
+            }
+        }
+        out
     }
 
     async fn exchange(&self, name: String, preferences: Vec<u16>) -> ExchangeObservation {

@@ -17,6 +17,7 @@ fn collector(lab: &LabDns, timeout_ms: u64) -> Collector {
         CollectorOptions {
             lab: true,
             smtp: None,
+            nameservers: None,
         },
     )
 }

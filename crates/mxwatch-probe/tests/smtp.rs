@@ -32,6 +32,7 @@ fn collector(lab: &Lab, relay: bool, trust_lab: bool) -> Collector {
         CollectorOptions {
             lab: true,
             smtp: Some(Arc::new(smtp)),
+            nameservers: Some(lab.ns_port),
         },
     )
 }

@@ -210,6 +210,14 @@ pub struct AuditArgs {
     #[arg(long)]
     pub probe_relay: bool,
 
+    /// Do not ask each NS of the domain directly to compare their answers (NS-* checks).
+    #[arg(long)]
+    pub no_ns_check: bool,
+
+    /// Port of the nameservers asked directly (the lab serves them on another port).
+    #[arg(long, default_value_t = 53, value_name = "PORT")]
+    pub ns_port: u16,
+
     /// Domains audited at once.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub concurrency: u16,

@@ -52,6 +52,12 @@ pub struct Defaults {
     /// Treat 127.0.0.0/8 and ::1 as routable (the loopback lab). Default: false.
     #[serde(default)]
     pub lab: bool,
+    /// Ask every NS of each domain directly and compare their answers (NS-* checks). Default: true.
+    #[serde(default = "yes")]
+    pub compare_nameservers: bool,
+    /// Port of the nameservers asked directly. Default: 53.
+    #[serde(default = "default_ns_port")]
+    pub ns_port: u16,
     /// SMTP port. Default: 25.
     #[serde(default = "default_smtp_port")]
     pub smtp_port: u16,
@@ -92,6 +98,9 @@ fn default_confirm() -> String {
 }
 fn yes() -> bool {
     true
+}
+fn default_ns_port() -> u16 {
+    53
 }
 fn default_smtp_port() -> u16 {
     25

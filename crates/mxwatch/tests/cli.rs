@@ -244,6 +244,7 @@ fn a_resolver_that_never_answers_is_could_not_determine() {
     let output = run(&[
         "check",
         "--no-probe",
+        "--no-ns-check",
         "--resolver",
         &resolver,
         "--timeout",
@@ -303,7 +304,16 @@ fn demo_runs_without_any_network_and_probes_the_lab_smtp_hosts() {
     let output = run(&["demo", "--format", "json", "--smtp-timeout", "3"]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let reports = json_reports(&output);
-    assert_eq!(reports.len(), expectations().len());
+    assert_eq!(reports.len(), mxwatch_lab::lab_domains().len());
+    let nsdiff = reports
+        .iter()
+        .find(|r| r["domain"] == "nsdiff.test")
+        .unwrap();
+    assert!(
+        ids(nsdiff).contains(&"NS-INCONSISTENT-MX".to_string()),
+        "{:?}",
+        ids(nsdiff)
+    );
     let notls = reports
         .iter()
         .find(|r| r["domain"] == "smtp-notls.test")

@@ -7,6 +7,7 @@
 
 mod expected;
 mod indeterminate;
+mod nameservers;
 mod presence;
 mod redundancy;
 mod reverse;
@@ -112,6 +113,10 @@ pub static CHECKS: &[&Check] = &[
     &ttl::MX_TTL,
     &reverse::MX_PTR_MISSING,
     &reverse::MX_PTR_MISMATCH,
+    &nameservers::NS_LAME,
+    &nameservers::NS_INCONSISTENT_MX,
+    &nameservers::NS_SERIAL_MISMATCH,
+    &nameservers::NS_UNREACHABLE,
     &smtp::SMTP_ALL_UNREACHABLE,
     &smtp::SMTP_PRIMARY_DOWN,
     &smtp::SMTP_UNREACHABLE,

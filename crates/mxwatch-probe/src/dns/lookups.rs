@@ -4,6 +4,7 @@ use super::cache::{self, Cache};
 use super::transport::{DnsOptions, Reply, Transport};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
+use mxwatch_core::observation::AuthAnswer;
 use mxwatch_core::{Absence, Failure, Lookup, MxRecord, Soa};
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -182,6 +183,97 @@ impl Dns {
     pub async fn ptr(&self, ip: IpAddr) -> Lookup<Vec<String>> {
         let name = Name::from(ip);
         self.names(&name.to_ascii(), RecordType::PTR).await
+    }
+
+    /// `name rtype` asked straight at an authoritative `server` (no recursion, no cache).
+    pub async fn authoritative(
+        &self,
+        server: std::net::SocketAddr,
+        name: &str,
+        rtype: RecordType,
+    ) -> AuthAnswer {
+        let question = format!("{rtype} {}", name.trim_end_matches('.'));
+        let Ok(qname) = Name::from_ascii(fqdn(name)) else {
+            return AuthAnswer {
+                question,
+                authoritative: false,
+                result: failed(
+                    Failure::Malformed,
+                    format!("{name:?} cannot be asked"),
+                    vec![],
+                    0,
+                ),
+            };
+        };
+        let (reply, took) = self.transport.ask_at(server, &qname, rtype, false).await;
+        let elapsed_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        let message = match reply {
+            Reply::Failed { failure, detail } => {
+                return AuthAnswer {
+                    question,
+                    authoritative: false,
+                    result: failed(failure, detail, vec![], elapsed_ms),
+                };
+            }
+            Reply::Message { message, .. } => message,
+        };
+        let authoritative = message.metadata.authoritative;
+        let result = match message.metadata.response_code {
+            ResponseCode::NoError | ResponseCode::NXDomain => {
+                let owner = qname.to_ascii();
+                let mut data: Vec<String> = message
+                    .answers
+                    .iter()
+                    .filter(|r| {
+                        r.record_type() == rtype && r.name.to_ascii().eq_ignore_ascii_case(&owner)
+                    })
+                    .map(|r| {
+                        let text = r.data.to_string();
+                        // Host names compare without case; TXT content does not.
+                        if rtype == RecordType::TXT {
+                            text
+                        } else {
+                            text.to_ascii_lowercase()
+                        }
+                    })
+                    .collect();
+                data.sort();
+                data.dedup();
+                let ttl = message.answers.iter().map(|r| r.ttl).min().unwrap_or(0);
+                if !data.is_empty() {
+                    Lookup::Observed {
+                        value: data,
+                        ttl,
+                        cname_chain: vec![],
+                        elapsed_ms,
+                    }
+                } else {
+                    Lookup::Absent {
+                        absence: if message.metadata.response_code == ResponseCode::NXDomain {
+                            Absence::NxDomain
+                        } else {
+                            Absence::NoData
+                        },
+                        negative_ttl: None,
+                        cname_chain: vec![],
+                        elapsed_ms,
+                    }
+                }
+            }
+            ResponseCode::ServFail => failed(Failure::ServFail, String::new(), vec![], elapsed_ms),
+            ResponseCode::Refused => failed(Failure::Refused, String::new(), vec![], elapsed_ms),
+            other => failed(
+                Failure::ErrorRcode,
+                format!("RCODE {other}"),
+                vec![],
+                elapsed_ms,
+            ),
+        };
+        AuthAnswer {
+            question,
+            authoritative,
+            result,
+        }
     }
 
     pub async fn soa(&self, name: &str) -> Lookup<Soa> {

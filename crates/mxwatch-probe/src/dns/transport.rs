@@ -83,19 +83,36 @@ impl Transport {
 
     /// Asks `name rtype` with recursion desired; returns the reply and the time it took.
     pub async fn ask(&self, name: &Name, rtype: RecordType) -> (Reply, Duration) {
+        self.ask_at(self.options.resolver, name, rtype, true).await
+    }
+
+    /// Asks `server` directly; `recursion_desired` is false for an authoritative server.
+    pub async fn ask_at(
+        &self,
+        server: SocketAddr,
+        name: &Name,
+        rtype: RecordType,
+        recursion_desired: bool,
+    ) -> (Reply, Duration) {
         let _permit = self
             .in_flight
             .acquire()
             .await
             .expect("semaphore is never closed");
         let started = Instant::now();
-        let reply = self.ask_inner(name, rtype).await;
+        let reply = self.ask_inner(server, name, rtype, recursion_desired).await;
         (reply, started.elapsed())
     }
 
-    async fn ask_inner(&self, name: &Name, rtype: RecordType) -> Reply {
+    async fn ask_inner(
+        &self,
+        server: SocketAddr,
+        name: &Name,
+        rtype: RecordType,
+        recursion_desired: bool,
+    ) -> Reply {
         let mut query = Message::query();
-        query.metadata.recursion_desired = true;
+        query.metadata.recursion_desired = recursion_desired;
         query.add_query(Query::query(name.clone(), rtype));
         let mut edns = Edns::new();
         edns.set_max_payload(EDNS_PAYLOAD);
@@ -114,10 +131,10 @@ impl Transport {
             detail: "no try was made".into(),
         };
         for _ in 0..self.options.attempts.max(1) {
-            last = self.try_udp(&query, &bytes).await;
+            last = self.try_udp(server, &query, &bytes).await;
             match &last {
                 Reply::Message { message, .. } if message.metadata.truncation => {
-                    return self.try_tcp(&query, &bytes).await;
+                    return self.try_tcp(server, &query, &bytes).await;
                 }
                 Reply::Message { .. } => return last,
                 Reply::Failed { failure, .. } if failure.is_temporary() => continue,
@@ -127,8 +144,7 @@ impl Transport {
         last
     }
 
-    async fn try_udp(&self, query: &Message, bytes: &[u8]) -> Reply {
-        let resolver = self.options.resolver;
+    async fn try_udp(&self, resolver: SocketAddr, query: &Message, bytes: &[u8]) -> Reply {
         let bind: SocketAddr = if resolver.is_ipv4() {
             "0.0.0.0:0".parse().unwrap()
         } else {
@@ -175,8 +191,7 @@ impl Transport {
         }
     }
 
-    async fn try_tcp(&self, query: &Message, bytes: &[u8]) -> Reply {
-        let resolver = self.options.resolver;
+    async fn try_tcp(&self, resolver: SocketAddr, query: &Message, bytes: &[u8]) -> Reply {
         self.sent.fetch_add(1, Ordering::Relaxed);
         let exchange = async {
             let mut stream = TcpStream::connect(resolver).await?;

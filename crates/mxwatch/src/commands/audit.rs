@@ -19,6 +19,8 @@ pub struct Audit {
     pub roots: TrustRoots,
     /// Overrides `--smtp-port` (the lab serves its hosts on a port of its own).
     pub smtp_port: Option<u16>,
+    /// Overrides `--ns-port` (the lab's nameservers).
+    pub ns_port: Option<u16>,
 }
 
 /// The web PKI roots plus each `--ca-file`.
@@ -107,6 +109,7 @@ pub fn collector(audit: &Audit, args: &AuditArgs) -> Collector {
         CollectorOptions {
             lab: audit.lab,
             smtp,
+            nameservers: (!args.no_ns_check).then(|| audit.ns_port.unwrap_or(args.ns_port)),
         },
     )
 }

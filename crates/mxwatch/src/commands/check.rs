@@ -33,6 +33,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<Code> {
             lab: args.lab,
             roots,
             smtp_port: None,
+            ns_port: None,
         },
         &args.audit,
         domains,

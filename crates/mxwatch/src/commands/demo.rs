@@ -6,16 +6,16 @@ use crate::cli::{DemoArgs, Format};
 use crate::exit::Code;
 use anyhow::Context;
 use mxwatch_core::parse_domain_input;
-use mxwatch_lab::{Lab, expectations};
+use mxwatch_lab::{Lab, lab_domains};
 use mxwatch_probe::smtp::TrustRoots;
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<Code> {
     let lab = Lab::start()
         .await
         .context("starting the lab on 127.0.0.0/8")?;
-    let domains = expectations()
+    let domains = lab_domains()
         .iter()
-        .map(|e| parse_domain_input(&e.domain))
+        .map(|d| parse_domain_input(d))
         .collect::<Result<Vec<_>, _>>()
         .context("the lab's domain list")?;
     if args.audit.format == Format::Table {
@@ -36,6 +36,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Code> {
             lab: true,
             roots,
             smtp_port: Some(lab.smtp.port),
+            ns_port: Some(lab.ns_port),
         },
         &args.audit,
         domains,

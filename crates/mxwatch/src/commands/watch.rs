@@ -42,6 +42,8 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<Code> {
         ca_file: d.ca_file.clone(),
         cert_expiry_days: 14,
         probe_relay: false,
+        no_ns_check: !d.compare_nameservers,
+        ns_port: d.ns_port,
     };
     let lab = d.lab;
     let make = move |confirming: bool| {
@@ -54,6 +56,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<Code> {
             lab,
             roots: roots.clone(),
             smtp_port: None,
+            ns_port: None,
         };
         audit::collector(&audit, &audit_args)
     };
