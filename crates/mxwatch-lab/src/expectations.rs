@@ -76,6 +76,17 @@ impl Expectation {
     }
 }
 
+/// Every lab domain once, in the order of the two expectation files (what `mxwatch demo` audits).
+pub fn lab_domains() -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for exp in expectations().into_iter().chain(expectations_smtp()) {
+        if !out.contains(&exp.domain) {
+            out.push(exp.domain);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,15 +102,4 @@ mod tests {
         assert_eq!(exp[1].violations(&["MX-IMPLICIT".into()]).len(), 2);
         assert!(parse("x.test bogus").is_err());
     }
-}
-
-/// Every lab domain once, in the order of the two expectation files (what `mxwatch demo` audits).
-pub fn lab_domains() -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for exp in expectations().into_iter().chain(expectations_smtp()) {
-        if !out.contains(&exp.domain) {
-            out.push(exp.domain);
-        }
-    }
-    out
 }
