@@ -33,6 +33,21 @@ pub enum Command {
     Changes(ChangesArgs),
     /// Mark a recorded change as expected (approved).
     Approve(ApproveArgs),
+    /// Ask several resolvers for a domain's MX: who still serves the old set, and for how long.
+    Propagation(PropagationArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PropagationArgs {
+    pub domain: String,
+    /// A resolver to ask, IP[:PORT]; give several.
+    #[arg(long = "resolver", value_name = "IP[:PORT]", required = true)]
+    pub resolvers: Vec<String>,
+    /// Time limit for one DNS question, in seconds.
+    #[arg(long, default_value_t = 3.0, value_name = "SECS")]
+    pub timeout: f64,
+    #[arg(long, value_enum, default_value_t = RecordFormat::Table)]
+    pub format: RecordFormat,
 }
 
 #[derive(Debug, Args)]

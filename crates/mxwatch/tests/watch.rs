@@ -600,3 +600,43 @@ fn sigterm_stops_cleanly_and_sigkill_loses_nothing_already_recorded() {
     );
     assert!(observations(&db, "customer1.test") >= 1);
 }
+
+#[test]
+fn propagation_names_the_resolvers_still_serving_the_old_set() {
+    let old = Lab::builtin();
+    let new = Lab::builtin();
+    set_healthy(&new, CHANGED);
+    let (a, b) = (old.dns.addr.to_string(), new.dns.addr.to_string());
+    let output = run(&[
+        "propagation",
+        "healthy.test",
+        "--resolver",
+        &a,
+        "--resolver",
+        &b,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["agree"], false);
+    assert_eq!(
+        value["answers"][0]["mx"],
+        "10 mx1.healthy.test, 20 mx2.healthy.test"
+    );
+    assert_eq!(
+        value["answers"][1]["mx"],
+        "10 mx1.healthy.test, 30 mx1.provider.test"
+    );
+    assert_eq!(value["answers"][0]["ttl_left"], 3600);
+    let same = run(&[
+        "propagation",
+        "healthy.test",
+        "--resolver",
+        &a,
+        "--resolver",
+        &a,
+    ]);
+    assert_eq!(code(&same), 0);
+    assert!(stdout(&same).contains("all resolvers agree"));
+}

@@ -5,6 +5,7 @@ mod check;
 mod demo;
 mod diff;
 mod explain;
+mod propagation;
 mod records;
 mod watch;
 
@@ -21,5 +22,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::History(args) => records::history(args).await,
         Command::Changes(args) => records::changes(args).await,
         Command::Approve(args) => records::approve(args).await,
+        Command::Propagation(args) => propagation::run(args).await,
     }
 }
