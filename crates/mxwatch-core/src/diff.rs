@@ -33,6 +33,12 @@ pub enum ChangeKind {
     TlsVersionChanged,
     FindingAppeared,
     FindingCleared,
+    SpfChanged,
+    DmarcChanged,
+    /// The DMARC policy got weaker (`reject` → `quarantine` → `none`, or a lower `pct`).
+    DmarcWeakened,
+    MtaStsChanged,
+    TlsRptChanged,
 }
 
 impl ChangeKind {
@@ -55,6 +61,11 @@ impl ChangeKind {
             ChangeKind::TlsVersionChanged => "tls-version-changed",
             ChangeKind::FindingAppeared => "finding-appeared",
             ChangeKind::FindingCleared => "finding-cleared",
+            ChangeKind::SpfChanged => "spf-changed",
+            ChangeKind::DmarcChanged => "dmarc-changed",
+            ChangeKind::DmarcWeakened => "dmarc-weakened",
+            ChangeKind::MtaStsChanged => "mta-sts-changed",
+            ChangeKind::TlsRptChanged => "tls-rpt-changed",
         }
     }
 }
@@ -156,8 +167,101 @@ pub fn diff(
             exchange_changes(before, exchange, &mut out);
         }
     }
+    if let (Some(o), Some(n)) = (&old.policy, &new.policy) {
+        policy_changes(domain, o, n, &mut out);
+    }
     finding_changes(old_findings, new_findings, &mut out);
     out
+}
+
+fn policy_changes(
+    domain: &str,
+    old: &crate::observation::PolicyRecords,
+    new: &crate::observation::PolicyRecords,
+    out: &mut Vec<Change>,
+) {
+    let text = |v: Option<&Vec<String>>| {
+        v.map(|records| records.join(" | "))
+            .unwrap_or_else(|| "(none)".into())
+    };
+    for (kind, severity, subject, o, n) in [
+        (
+            ChangeKind::SpfChanged,
+            Severity::Medium,
+            domain.to_string(),
+            &old.spf,
+            &new.spf,
+        ),
+        (
+            ChangeKind::MtaStsChanged,
+            Severity::Medium,
+            format!("_mta-sts.{domain}"),
+            &old.mta_sts,
+            &new.mta_sts,
+        ),
+        (
+            ChangeKind::TlsRptChanged,
+            Severity::Low,
+            format!("_smtp._tls.{domain}"),
+            &old.tls_rpt,
+            &new.tls_rpt,
+        ),
+    ] {
+        if let Some((ov, nv)) = both(o, n)
+            && ov != nv
+        {
+            out.push(Change::new(
+                kind,
+                severity,
+                subject,
+                Some(text(ov)),
+                Some(text(nv)),
+            ));
+        }
+    }
+    if let Some((ov, nv)) = both(&old.dmarc, &new.dmarc)
+        && ov != nv
+    {
+        let strength = |v: Option<&Vec<String>>| {
+            v.and_then(|r| r.first())
+                .map_or((0, 0), |r| dmarc_strength(r))
+        };
+        let weaker = strength(nv) < strength(ov);
+        let (kind, severity) = if weaker {
+            (ChangeKind::DmarcWeakened, Severity::High)
+        } else {
+            (ChangeKind::DmarcChanged, Severity::Low)
+        };
+        out.push(Change::new(
+            kind,
+            severity,
+            format!("_dmarc.{domain}"),
+            Some(text(ov)),
+            Some(text(nv)),
+        ));
+    }
+}
+
+/// (policy rank, pct) of a DMARC record: none/absent 0, quarantine 1, reject 2. Tolerant of
+/// spacing and case; a full DMARC parser (mail-auth) comes with the policy checks.
+fn dmarc_strength(record: &str) -> (u8, u8) {
+    let mut policy = 0;
+    let mut pct = 100;
+    for tag in record.split(';') {
+        let Some((key, value)) = tag.split_once('=') else {
+            continue;
+        };
+        match (
+            key.trim().to_ascii_lowercase().as_str(),
+            value.trim().to_ascii_lowercase(),
+        ) {
+            ("p", v) if v == "reject" => policy = 2,
+            ("p", v) if v == "quarantine" => policy = 1,
+            ("pct", v) => pct = v.parse::<u8>().unwrap_or(100).min(100),
+            _ => {}
+        }
+    }
+    (policy, if policy == 0 { 0 } else { pct })
 }
 
 fn mx_changes(domain: &str, old: &Observation, new: &Observation, out: &mut Vec<Change>) {
@@ -456,6 +560,36 @@ mod tests {
         new.mx = nodata();
         new.exchanges.clear();
         assert_eq!(kinds(&diff(&old, &new, &[], &[])), [ChangeKind::MxSetGone]);
+    }
+
+    #[test]
+    fn dmarc_weakening_is_its_own_change() {
+        use crate::observation::PolicyRecords;
+        let policy = |dmarc: &str| PolicyRecords {
+            spf: observed(vec!["v=spf1 mx -all".into()], 300),
+            dmarc: observed(vec![dmarc.into()], 300),
+            mta_sts: nodata(),
+            tls_rpt: nodata(),
+        };
+        let mut old = healthy();
+        old.policy = Some(policy("v=DMARC1; p=reject; rua=mailto:d@example.com"));
+        let mut new = healthy();
+        new.policy = Some(policy("v=DMARC1; p=none"));
+        let changes = diff(&old, &new, &[], &[]);
+        assert_eq!(kinds(&changes), [ChangeKind::DmarcWeakened]);
+        assert_eq!(changes[0].subject, "_dmarc.example.com");
+        let stronger = diff(&new, &old, &[], &[]);
+        assert_eq!(kinds(&stronger), [ChangeKind::DmarcChanged]);
+        let mut failed_new = healthy();
+        failed_new.policy = Some(PolicyRecords {
+            dmarc: failed(Failure::Timeout),
+            ..policy("v=DMARC1; p=none")
+        });
+        assert!(diff(&old, &failed_new, &[], &[]).is_empty());
+        assert!(
+            super::dmarc_strength("v=DMARC1; p=quarantine; pct=50")
+                < super::dmarc_strength("v=DMARC1; p=quarantine")
+        );
     }
 
     #[test]

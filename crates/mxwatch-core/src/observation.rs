@@ -28,6 +28,9 @@ pub struct Observation {
     pub implicit: Option<AddressLookups>,
     /// One entry per distinct exchange, ordered by best preference then name.
     pub exchanges: Vec<ExchangeObservation>,
+    /// The mail-policy TXT records that go with the MX set (compared over time by `watch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyRecords>,
     /// What each authoritative nameserver of the domain answers, asked directly.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nameservers: Vec<NameserverObservation>,
@@ -205,4 +208,14 @@ pub struct Registration {
     pub delegation: Lookup<Vec<String>>,
     /// SOA of the public suffix: NXDOMAIN means the suffix itself does not exist (no one can register under it).
     pub suffix: Lookup<Soa>,
+}
+
+/// The TXT records of the mail policies, as published (one string per record, its character-strings joined).
+/// Only records with the protocol's version tag are kept (`v=spf1`, `v=DMARC1`, `v=STSv1`, `v=TLSRPTv1`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PolicyRecords {
+    pub spf: Lookup<Vec<String>>,
+    pub dmarc: Lookup<Vec<String>>,
+    pub mta_sts: Lookup<Vec<String>>,
+    pub tls_rpt: Lookup<Vec<String>>,
 }

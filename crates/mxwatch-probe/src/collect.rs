@@ -12,7 +12,7 @@ use hickory_proto::rr::RecordType;
 use mxwatch_core::ip;
 use mxwatch_core::name::{looks_like_ipv4, registrable_domain};
 use mxwatch_core::observation::{
-    AddressLookups, NameserverObservation, OBSERVATION_SCHEMA, PtrForward,
+    AddressLookups, NameserverObservation, OBSERVATION_SCHEMA, PolicyRecords, PtrForward,
 };
 use mxwatch_core::{
     AddressObservation, DomainName, ExchangeObservation, MxRecord, Observation, Registration,
@@ -100,7 +100,26 @@ impl Collector {
                 _ => vec![],
             }
         };
-        let (exchanges, nameservers) = tokio::join!(exchanges, nameservers);
+        let policy = async {
+            let (dmarc_name, sts_name, rpt_name) = (
+                format!("_dmarc.{name}"),
+                format!("_mta-sts.{name}"),
+                format!("_smtp._tls.{name}"),
+            );
+            let (spf, dmarc, mta_sts, tls_rpt) = tokio::join!(
+                self.dns.txt_with_prefix(name, "v=spf1"),
+                self.dns.txt_with_prefix(&dmarc_name, "v=DMARC1"),
+                self.dns.txt_with_prefix(&sts_name, "v=STSv1"),
+                self.dns.txt_with_prefix(&rpt_name, "v=TLSRPTv1"),
+            );
+            PolicyRecords {
+                spf,
+                dmarc,
+                mta_sts,
+                tls_rpt,
+            }
+        };
+        let (exchanges, nameservers, policy) = tokio::join!(exchanges, nameservers, policy);
         Observation {
             schema: OBSERVATION_SCHEMA,
             domain: domain.clone(),
@@ -111,6 +130,7 @@ impl Collector {
             ns,
             implicit,
             exchanges,
+            policy: Some(policy),
             nameservers,
         }
     }

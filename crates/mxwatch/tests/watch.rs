@@ -640,3 +640,191 @@ fn propagation_names_the_resolvers_still_serving_the_old_set() {
     assert_eq!(code(&same), 0);
     assert!(stdout(&same).contains("all resolvers agree"));
 }
+
+#[test]
+fn a_weaker_dmarc_policy_is_its_own_alert() {
+    let lab = Lab::builtin();
+    let dir = Scratch::new("watch-dmarc");
+    let (hook, hook_got) = http_receiver(0);
+    let cfg = config(
+        &dir,
+        &lab,
+        &format!("[[alert]]\nkind = \"webhook\"\nurl = {hook:?}\nmin_severity = \"high\"\n"),
+    );
+    set_healthy(
+        &lab,
+        &format!("{HEALTHY}_dmarc TXT \"v=DMARC1; p=reject; rua=mailto:dmarc@healthy.test\"\n"),
+    );
+    once(&cfg);
+    set_healthy(&lab, &format!("{HEALTHY}_dmarc TXT \"v=DMARC1; p=none\"\n"));
+    once(&cfg);
+    let hooks = delivered(&hook_got);
+    let kinds: Vec<&str> = hooks.iter().map(|h| h["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["dmarc-weakened"], "{hooks:#?}");
+    assert_eq!(
+        hooks[0]["old"],
+        "v=DMARC1; p=reject; rua=mailto:dmarc@healthy.test"
+    );
+    assert_eq!(hooks[0]["new"], "v=DMARC1; p=none");
+}
+
+/// An SMTP submission server with STARTTLS (a lab-CA certificate for 127.0.0.1) that keeps each message.
+fn starttls_receiver(pki: &mxwatch_lab::LabPki) -> (u16, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as TokioBufReader};
+    let identity = pki
+        .leaf(
+            &["127.0.0.1".to_string()],
+            mxwatch_lab::pki::Validity::CURRENT,
+        )
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(identity.chain, identity.key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((mut plain, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    plain
+                        .write_all(b"220 submit.lab.test ESMTP\r\n")
+                        .await
+                        .ok()?;
+                    let mut reader = TokioBufReader::new(plain);
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        reader.read_line(&mut line).await.ok()?;
+                        let verb = line
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or("")
+                            .to_ascii_uppercase();
+                        if verb == "EHLO" {
+                            reader
+                                .get_mut()
+                                .write_all(b"250-submit.lab.test\r\n250 STARTTLS\r\n")
+                                .await
+                                .ok()?;
+                        } else if verb == "STARTTLS" {
+                            reader.get_mut().write_all(b"220 go ahead\r\n").await.ok()?;
+                            break;
+                        } else {
+                            // Refuse anything in clear text: the sink must use TLS.
+                            reader
+                                .get_mut()
+                                .write_all(b"530 must issue STARTTLS first\r\n")
+                                .await
+                                .ok()?;
+                        }
+                    }
+                    let tls = acceptor.accept(reader.into_inner()).await.ok()?;
+                    let mut reader = TokioBufReader::new(tls);
+                    let mut message = String::new();
+                    let mut in_data = false;
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).await.ok()? == 0 {
+                            return Some(());
+                        }
+                        if in_data {
+                            if line == ".\r\n" {
+                                in_data = false;
+                                seen.lock().unwrap().push(std::mem::take(&mut message));
+                                reader.get_mut().write_all(b"250 queued\r\n").await.ok()?;
+                            } else {
+                                message.push_str(&line);
+                            }
+                            continue;
+                        }
+                        let verb = line
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or("")
+                            .to_ascii_uppercase();
+                        let reply: &[u8] = match verb.as_str() {
+                            "EHLO" => b"250-submit.lab.test\r\n250 8BITMIME\r\n",
+                            "DATA" => {
+                                in_data = true;
+                                b"354 go on\r\n"
+                            }
+                            "QUIT" => {
+                                reader.get_mut().write_all(b"221 bye\r\n").await.ok()?;
+                                return Some(());
+                            }
+                            _ => b"250 ok\r\n",
+                        };
+                        reader.get_mut().write_all(reply).await.ok()?;
+                    }
+                });
+            }
+        });
+    });
+    (port, got)
+}
+
+#[test]
+fn the_email_sink_uses_starttls_and_verifies_the_server() {
+    let lab = Lab::builtin();
+    let dir = Scratch::new("watch-email");
+    let pki = mxwatch_lab::LabPki::new().unwrap();
+    let ca = dir.path("ca.pem");
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let (port, mail) = starttls_receiver(&pki);
+    let sink = format!(
+        "[[alert]]\nkind = \"email\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsmtp_ca_file = {ca:?}\n\
+         from = \"mxwatch@lab.test\"\nto = [\"postmaster@healthy.test\"]\nmin_severity = \"info\"\n",
+        ca = ca.display().to_string()
+    );
+    let cfg = config(&dir, &lab, &sink);
+    once(&cfg);
+    set_healthy(&lab, CHANGED);
+    once(&cfg);
+    let messages = mail.lock().unwrap().clone();
+    assert_eq!(
+        messages.len(),
+        changes(&dir).len(),
+        "one message per change, over TLS"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("mx-added")),
+        "{messages:#?}"
+    );
+
+    // Without the CA the server is not trusted: nothing is sent, the alert stays queued.
+    let untrusting = dir.path("untrusting.toml");
+    std::fs::write(
+        &untrusting,
+        std::fs::read_to_string(&cfg).unwrap().replace(
+            &format!("smtp_ca_file = {:?}\n", ca.display().to_string()),
+            "",
+        ),
+    )
+    .unwrap();
+    set_healthy(&lab, HEALTHY);
+    once(&untrusting);
+    assert_eq!(
+        mail.lock().unwrap().len(),
+        messages.len(),
+        "no mail to an unverified server"
+    );
+}

@@ -134,6 +134,7 @@ pub fn domain(name: &str, mx: &[(u16, &str, &[&str])]) -> Observation {
             None
         },
         exchanges,
+        policy: None,
         nameservers: vec![],
     }
 }

@@ -180,6 +180,43 @@ impl Dns {
         })
     }
 
+    /// TXT records whose text starts with `prefix` (case-insensitive), character-strings joined.
+    pub async fn txt_with_prefix(&self, name: &str, prefix: &str) -> Lookup<Vec<String>> {
+        let lookup = self.lookup(name, RecordType::TXT).await;
+        let prefix = prefix.to_ascii_lowercase();
+        let absent = |l: &Lookup<Vec<RData>>| Lookup::Absent {
+            absence: Absence::NoData,
+            negative_ttl: l.ttl(),
+            cname_chain: l.cname_chain().to_vec(),
+            elapsed_ms: l.elapsed_ms(),
+        };
+        match &lookup {
+            Lookup::Observed { value, .. } => {
+                let mut records: Vec<String> = value
+                    .iter()
+                    .filter_map(|r| match r {
+                        RData::TXT(txt) => Some(
+                            txt.txt_data
+                                .iter()
+                                .map(|part| String::from_utf8_lossy(part).into_owned())
+                                .collect::<String>(),
+                        ),
+                        _ => None,
+                    })
+                    .filter(|text| text.to_ascii_lowercase().starts_with(&prefix))
+                    .collect();
+                records.sort();
+                if records.is_empty() {
+                    // Other TXT records only: for this protocol, there is no record.
+                    absent(&lookup)
+                } else {
+                    lookup.map(|_| records)
+                }
+            }
+            _ => lookup.map(|_| Vec::new()),
+        }
+    }
+
     pub async fn ptr(&self, ip: IpAddr) -> Lookup<Vec<String>> {
         let name = Name::from(ip);
         self.names(&name.to_ascii(), RecordType::PTR).await
