@@ -61,29 +61,19 @@ async fn every_lab_domain_meets_its_expectations() {
 }
 
 #[tokio::test]
-async fn every_required_id_fires_somewhere_in_the_lab() {
-    let fired: Vec<String> = expectations().into_iter().flat_map(|e| e.must).collect();
-    for id in [
-        "MX-NONE",
-        "MX-IMPLICIT",
-        "MX-NULL",
-        "MX-NULL-MIXED",
-        "MX-TARGET-IP",
-        "MX-TARGET-CNAME",
-        "MX-TARGET-NXDOMAIN",
-        "MX-TARGET-NO-ADDRESS",
-        "MX-TARGET-UNREGISTERED",
-        "MX-TARGET-PRIVATE",
-        "MX-DUPLICATE",
-        "MX-NO-REDUNDANCY",
-        "MX-TOO-MANY",
-        "MX-TARGET-TYPO",
-        "MX-TTL",
-        "MX-PTR-MISSING",
-        "MX-PTR-MISMATCH",
-        "DNS-INDETERMINATE",
-        "MX-TARGET-SYNTAX",
-    ] {
+async fn every_contract_id_fires_somewhere_in_the_lab() {
+    let fired: Vec<String> = expectations()
+        .into_iter()
+        .chain(mxwatch_lab::expectations_smtp())
+        .flat_map(|e| e.must)
+        .collect();
+    // MX-UNEXPECTED needs a configured expectation (watch tests); TLS-CERT-WEAK-KEY needs a key
+    // rustls cannot serve (the Postfix peer and the unit tests show it).
+    for id in mxwatch_core::checks::CONTRACT_IDS
+        .iter()
+        .chain(["MX-TARGET-SYNTAX"].iter())
+        .filter(|id| !matches!(**id, "MX-UNEXPECTED" | "TLS-CERT-WEAK-KEY"))
+    {
         assert!(
             fired.iter().any(|f| f == id),
             "no lab domain is built to fire {id}"

@@ -227,14 +227,7 @@ fn table_output_is_plain_when_piped_and_escapes_hostile_names() {
     let text = stdout(&output);
     assert!(text.contains("healthy.test"), "{text}");
     assert!(text.contains("MX-TARGET-SYNTAX"), "{text}");
-    let control: Vec<char> = text
-        .chars()
-        .filter(|c| c.is_control() && *c != '\n')
-        .collect();
-    assert!(
-        control.is_empty(),
-        "control characters reached stdout: {control:?}\n{text}"
-    );
+    assert_no_control_characters(&text);
 }
 
 #[test]
@@ -341,14 +334,7 @@ fn table_shows_smtp_and_tls_per_address_without_control_characters() {
     let text = stdout(&output);
     assert!(text.contains("TLSv1.3"), "{text}");
     assert!(text.contains("no STARTTLS"), "{text}");
-    let control: Vec<char> = text
-        .chars()
-        .filter(|c| c.is_control() && *c != '\n')
-        .collect();
-    assert!(
-        control.is_empty(),
-        "control characters reached stdout: {control:?}"
-    );
+    assert_no_control_characters(&text);
 }
 
 #[test]

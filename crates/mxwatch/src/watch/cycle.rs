@@ -64,19 +64,9 @@ impl<S: Store> Watcher<S> {
             Some(value) => Some(serde_json::from_value(value)?),
             None => None,
         };
+        // First sight is the reference; an unchanged look moves the reference on (unless incomplete).
         let Some(base) = baseline else {
-            // First sight: this is the reference; nothing to compare, nothing to alert.
-            self.store
-                .record_cycle(Cycle {
-                    report: &first,
-                    observed_at: started,
-                    baseline: !first.is_indeterminate(),
-                    changes: vec![],
-                    resolutions: vec![],
-                    next_due: self.next_due(entry),
-                })
-                .await?;
-            return Ok(());
+            return self.record_unchanged(entry, &first, started).await;
         };
         let seen = diff(
             &base.observation,
@@ -85,17 +75,7 @@ impl<S: Store> Watcher<S> {
             &first.findings,
         );
         if seen.is_empty() {
-            self.store
-                .record_cycle(Cycle {
-                    report: &first,
-                    observed_at: started,
-                    baseline: !first.is_indeterminate(),
-                    changes: vec![],
-                    resolutions: vec![],
-                    next_due: self.next_due(entry),
-                })
-                .await?;
-            return Ok(());
+            return self.record_unchanged(entry, &first, started).await;
         }
         tracing::info!(domain = %name, changes = seen.len(), "change seen; confirming in {:?}", self.confirm_after);
         tokio::time::sleep(self.confirm_after).await;
@@ -153,6 +133,25 @@ impl<S: Store> Watcher<S> {
                 baseline: stable,
                 changes,
                 resolutions,
+                next_due: self.next_due(entry),
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn record_unchanged(
+        &self,
+        entry: &Entry,
+        report: &Report,
+        observed_at: i64,
+    ) -> anyhow::Result<()> {
+        self.store
+            .record_cycle(Cycle {
+                report,
+                observed_at,
+                baseline: !report.is_indeterminate(),
+                changes: vec![],
+                resolutions: vec![],
                 next_due: self.next_due(entry),
             })
             .await?;

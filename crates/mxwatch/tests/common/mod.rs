@@ -73,3 +73,15 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// Nothing but newlines among the control characters: no escape sequence reached the terminal.
+pub fn assert_no_control_characters(text: &str) {
+    let control: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(
+        control.is_empty(),
+        "control characters reached stdout: {control:?}\n{text}"
+    );
+}
