@@ -325,7 +325,8 @@ fn mx_changes(domain: &str, old: &Observation, new: &Observation, out: &mut Vec<
                     ));
                 }
             }
-            if let (Some(to), Some(tn)) = (old.mx.ttl(), new.mx.ttl())
+            // Only published TTLs are compared: a resolver's cached copy counts down.
+            if let (Some(to), Some(tn)) = (old.published_mx_ttl(), new.published_mx_ttl())
                 && to != tn
             {
                 out.push(Change::new(
@@ -461,6 +462,9 @@ fn smtp_changes(subject: &str, old: &SmtpProbe, new: &SmtpProbe, out: &mut Vec<C
 }
 
 fn finding_changes(old: &[Finding], new: &[Finding], out: &mut Vec<Change>) {
+    // A finding that vanishes from an incomplete observation may only have become unknowable.
+    let incomplete = |fs: &[Finding]| fs.iter().any(|f| f.id == crate::checks::INDETERMINATE_ID);
+    let clearing_is_known = !incomplete(old) && !incomplete(new);
     let key = |f: &Finding| format!("{} {}", f.id, f.subject);
     let before: BTreeMap<String, &Finding> = old.iter().map(|f| (key(f), f)).collect();
     let after: BTreeMap<String, &Finding> = new.iter().map(|f| (key(f), f)).collect();
@@ -476,7 +480,7 @@ fn finding_changes(old: &[Finding], new: &[Finding], out: &mut Vec<Change>) {
         }
     }
     for (k, f) in &before {
-        if !after.contains_key(k) && f.id != crate::checks::INDETERMINATE_ID {
+        if clearing_is_known && !after.contains_key(k) && f.id != crate::checks::INDETERMINATE_ID {
             out.push(Change::new(
                 ChangeKind::FindingCleared,
                 Severity::Info,
@@ -590,6 +594,38 @@ mod tests {
             super::dmarc_strength("v=DMARC1; p=quarantine; pct=50")
                 < super::dmarc_strength("v=DMARC1; p=quarantine")
         );
+    }
+
+    #[test]
+    fn a_resolver_counting_its_cache_down_is_no_ttl_change() {
+        let old = healthy();
+        let mut new = healthy();
+        if let Lookup::Observed { ttl, .. } = &mut new.mx {
+            *ttl -= 2;
+        }
+        assert!(diff(&old, &new, &[], &[]).is_empty());
+    }
+
+    #[test]
+    fn a_finding_that_became_unknowable_is_not_cleared() {
+        let finding = |id: &str| Finding {
+            id: id.into(),
+            severity: Severity::Low,
+            subject: "example.com".into(),
+            title: String::new(),
+            detail: String::new(),
+            fix: String::new(),
+            reference: String::new(),
+        };
+        let changes = diff(
+            &healthy(),
+            &healthy(),
+            &[finding("MX-TTL")],
+            &[finding("DNS-INDETERMINATE")],
+        );
+        assert!(changes.is_empty(), "{changes:?}");
+        let changes = diff(&healthy(), &healthy(), &[finding("MX-TTL")], &[]);
+        assert_eq!(kinds(&changes), [ChangeKind::FindingCleared]);
     }
 
     #[test]

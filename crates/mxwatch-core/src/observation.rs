@@ -82,6 +82,21 @@ pub struct MxRecord {
     pub exchange: String,
 }
 
+impl Observation {
+    /// The MX TTL as published: the largest TTL the authoritative servers gave for the
+    /// MX RRset (a recursive resolver counts its cached copy down, so its TTL is not the
+    /// published one). `None` when no nameserver was asked or none answered.
+    pub fn published_mx_ttl(&self) -> Option<u32> {
+        let question = format!("MX {}", self.domain.ascii);
+        self.nameservers
+            .iter()
+            .filter_map(|ns| ns.answer(&question))
+            .filter(|a| a.authoritative)
+            .filter_map(|a| a.result.ttl())
+            .max()
+    }
+}
+
 impl MxRecord {
     pub fn is_null(&self) -> bool {
         self.exchange == "."

@@ -12,14 +12,19 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-const SOA: &str = "@ SOA ns1.lab.test. hostmaster.lab.test. 1 3600 600 604800 300\n@ NS ns1.lab.test.\n";
+const SOA: &str =
+    "@ SOA ns1.lab.test. hostmaster.lab.test. 1 3600 600 604800 300\n@ NS ns1.lab.test.\n";
 
 fn zones(domains: usize, providers: usize) -> LabZones {
     let mut bench = String::from("$ORIGIN bench.test.\n$TTL 3600\n");
     bench.push_str(SOA);
     for i in 0..domains {
         let p = i % providers;
-        writeln!(bench, "d{i} MX 10 mx1.p{p}.test.\nd{i} MX 20 mx2.p{p}.test.\nd{i} TXT \"v=spf1 mx -all\"").unwrap();
+        writeln!(
+            bench,
+            "d{i} MX 10 mx1.p{p}.test.\nd{i} MX 20 mx2.p{p}.test.\nd{i} TXT \"v=spf1 mx -all\""
+        )
+        .unwrap();
     }
     let mut files = vec![("bench.test.zone".to_string(), bench)];
     let mut reverse = String::from("$ORIGIN 127.in-addr.arpa.\n$TTL 3600\n");
@@ -28,13 +33,19 @@ fn zones(domains: usize, providers: usize) -> LabZones {
         let (hi, lo) = (p / 250 + 2, p % 250 + 1);
         let mut zone = format!("$ORIGIN p{p}.test.\n$TTL 3600\n{SOA}");
         writeln!(zone, "mx1 A 127.{hi}.{lo}.1\nmx2 A 127.{hi}.{lo}.2").unwrap();
-        writeln!(reverse, "1.{lo}.{hi} PTR mx1.p{p}.test.\n2.{lo}.{hi} PTR mx2.p{p}.test.").unwrap();
+        writeln!(
+            reverse,
+            "1.{lo}.{hi} PTR mx1.p{p}.test.\n2.{lo}.{hi} PTR mx2.p{p}.test."
+        )
+        .unwrap();
         files.push((format!("p{p}.test.zone"), zone));
     }
     files.push(("127.in-addr.arpa.zone".to_string(), reverse));
-    let root = format!("$TTL 3600\n. SOA ns1.lab.test. h.lab.test. 1 1 1 1 300\n. NS ns1.lab.test.\n");
+    let root =
+        format!("$TTL 3600\n. SOA ns1.lab.test. h.lab.test. 1 1 1 1 300\n. NS ns1.lab.test.\n");
     files.push(("root.zone".to_string(), root));
-    LabZones::from_files(files.iter().map(|(f, t)| (f.as_str(), t.as_str()))).expect("bench zones parse")
+    LabZones::from_files(files.iter().map(|(f, t)| (f.as_str(), t.as_str())))
+        .expect("bench zones parse")
 }
 
 fn peak_rss_kib() -> u64 {
@@ -50,21 +61,39 @@ fn peak_rss_kib() -> u64 {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let (domains, providers, concurrency) = (
         args.first().copied().unwrap_or(20_000),
         args.get(1).copied().unwrap_or(100),
         args.get(2).copied().unwrap_or(256),
     );
-    let lab = LabDns::start(zones(domains, providers), Behaviour::Resolver, "127.0.0.1".parse().unwrap())
-        .await
-        .expect("lab resolver");
+    let lab = LabDns::start(
+        zones(domains, providers),
+        Behaviour::Resolver,
+        "127.0.0.1".parse().unwrap(),
+    )
+    .await
+    .expect("lab resolver");
     let mut options = DnsOptions::new(lab.addr);
     options.max_in_flight = concurrency;
     let dns = Arc::new(Dns::new(options));
-    let collector = Collector::new(dns.clone(), CollectorOptions { lab: true, smtp: None, nameservers: None });
+    let collector = Collector::new(
+        dns.clone(),
+        CollectorOptions {
+            lab: true,
+            smtp: None,
+            nameservers: None,
+        },
+    );
     let names: Vec<_> = (0..domains)
-        .map(|i| parse_domain_input(&format!("d{i}.bench.test")).unwrap().domain)
+        .map(|i| {
+            parse_domain_input(&format!("d{i}.bench.test"))
+                .unwrap()
+                .domain
+        })
         .collect();
     let started = Instant::now();
     use futures_util::StreamExt;
@@ -87,16 +116,25 @@ async fn main() {
         peak_rss_kib()
     );
     // The named peer, against the same server, now.
-    let peer = std::process::Command::new(std::env::var("PEER_PYTHON").unwrap_or_else(|_| "python3".into()))
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/peer_dnspython.py"))
-        .args([lab.addr.ip().to_string(), lab.addr.port().to_string()])
-        .args([domains.to_string(), concurrency.to_string()])
-        .output();
+    let peer = std::process::Command::new(
+        std::env::var("PEER_PYTHON").unwrap_or_else(|_| "python3".into()),
+    )
+    .arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../bench/peer_dnspython.py"
+    ))
+    .args([lab.addr.ip().to_string(), lab.addr.port().to_string()])
+    .args([domains.to_string(), concurrency.to_string()])
+    .output();
     let before = queries;
     match peer {
         Ok(out) if out.status.success() => {
             let line = String::from_utf8_lossy(&out.stdout);
-            println!("{} server_queries={}", line.trim(), lab.log.total() - before);
+            println!(
+                "{} server_queries={}",
+                line.trim(),
+                lab.log.total() - before
+            );
         }
         Ok(out) => println!("peer failed: {}", String::from_utf8_lossy(&out.stderr)),
         Err(e) => println!("peer not run: {e}"),

@@ -22,8 +22,16 @@ pub static MX_TTL: Check = Check {
 };
 
 fn mx_ttl(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    let Some(ttl) = obs.mx.ttl() else {
-        return vec![];
+    // The published TTL when the nameservers were asked; otherwise the resolver's, which
+    // may have counted down from the published one (so "too high" is certain, "too low" is
+    // said with that caveat).
+    let (ttl, source) = match (obs.published_mx_ttl(), obs.mx.ttl()) {
+        (Some(published), _) => (published, ""),
+        (None, Some(cached)) => (
+            cached,
+            " (as cached by the resolver: the published TTL may be higher)",
+        ),
+        (None, None) => return vec![],
     };
     if obs
         .mx
@@ -33,7 +41,7 @@ fn mx_ttl(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
         return vec![];
     }
     let detail = if ttl < MIN_MX_TTL {
-        format!("the MX TTL is {ttl} s, under {MIN_MX_TTL} s")
+        format!("the MX TTL is {ttl} s, under {MIN_MX_TTL} s{source}")
     } else if ttl > MAX_MX_TTL {
         format!(
             "the MX TTL is {ttl} s ({:.1} days), over {MAX_MX_TTL} s",
