@@ -42,7 +42,7 @@ fn zones(domains: usize, providers: usize) -> LabZones {
     }
     files.push(("127.in-addr.arpa.zone".to_string(), reverse));
     let root =
-        format!("$TTL 3600\n. SOA ns1.lab.test. h.lab.test. 1 1 1 1 300\n. NS ns1.lab.test.\n");
+        "$TTL 3600\n. SOA ns1.lab.test. h.lab.test. 1 1 1 1 300\n. NS ns1.lab.test.\n".to_string();
     files.push(("root.zone".to_string(), root));
     LabZones::from_files(files.iter().map(|(f, t)| (f.as_str(), t.as_str())))
         .expect("bench zones parse")
