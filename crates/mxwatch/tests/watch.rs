@@ -539,6 +539,15 @@ fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
     false
 }
 
+/// Sends a signal with the shell's built-in `kill` (no procps needed).
+#[cfg(unix)]
+fn signal(name: &str, pid: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("kill -{name} {pid}")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 #[cfg(unix)]
 #[test]
 fn sigterm_stops_cleanly_and_sigkill_loses_nothing_already_recorded() {
@@ -560,13 +569,7 @@ fn sigterm_stops_cleanly_and_sigkill_loses_nothing_already_recorded() {
         "healthy.test"
     ) >= 2));
     let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(signal("TERM", &pid));
     assert_eq!(
         wait(child, Duration::from_secs(10)),
         Some(0),
@@ -580,13 +583,7 @@ fn sigterm_stops_cleanly_and_sigkill_loses_nothing_already_recorded() {
         "healthy.test"
     ) > before + 1));
     let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-KILL", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(signal("KILL", &pid));
     let _ = wait(child, Duration::from_secs(10));
     let kept = observations(&db, "healthy.test");
     assert!(
