@@ -44,8 +44,8 @@ impl<S: Store> Watcher<S> {
         }
     }
 
-    async fn look(&self, entry: &Entry, confirming: bool) -> Report {
-        let observation = (self.collector)(confirming).observe(&entry.domain).await;
+    async fn look(&self, entry: &Entry, collector: &Collector) -> Report {
+        let observation = collector.observe(&entry.domain).await;
         Report::new(observation, &self.context(entry), vec![])
     }
 
@@ -56,10 +56,12 @@ impl<S: Store> Watcher<S> {
         now_unix() + (every + spread).max(1.0).round() as i64
     }
 
-    pub async fn cycle(&self, entry: &Entry) -> anyhow::Result<()> {
+    /// One cycle of `entry`. `shared` is the batch's collector (one cache and one SMTP
+    /// prober for every domain of the batch); the confirming look gets fresh ones.
+    pub async fn cycle(&self, entry: &Entry, shared: &Collector) -> anyhow::Result<()> {
         let name = &entry.domain.ascii;
         let started = now_unix();
-        let first = self.look(entry, false).await;
+        let first = self.look(entry, shared).await;
         let baseline: Option<Report> = match self.store.baseline(name).await? {
             Some(value) => Some(serde_json::from_value(value)?),
             None => None,
@@ -79,7 +81,7 @@ impl<S: Store> Watcher<S> {
         }
         tracing::info!(domain = %name, changes = seen.len(), "change seen; confirming in {:?}", self.confirm_after);
         tokio::time::sleep(self.confirm_after).await;
-        let second = self.look(entry, true).await;
+        let second = self.look(entry, &(self.collector)(true)).await;
         let again = diff(
             &base.observation,
             &second.observation,

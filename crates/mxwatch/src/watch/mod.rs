@@ -44,10 +44,13 @@ impl<S: Store> Watcher<S> {
             };
             if !due.is_empty() {
                 tracing::info!(domains = due.len(), "checking");
+                // One collector per batch: a provider shared by many domains is asked once.
+                let shared = (self.collector)(false);
+                let shared = &shared;
                 let batch = futures_util::stream::iter(due).for_each_concurrent(
                     self.concurrency,
                     |entry| async move {
-                        if let Err(e) = self.cycle(entry).await {
+                        if let Err(e) = self.cycle(entry, shared).await {
                             tracing::error!(domain = %entry.domain.ascii, "cycle failed: {e:#}");
                         }
                     },
