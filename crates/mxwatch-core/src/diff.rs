@@ -170,7 +170,8 @@ pub fn diff(
     if let (Some(o), Some(n)) = (&old.policy, &new.policy) {
         policy_changes(domain, o, n, &mut out);
     }
-    finding_changes(old_findings, new_findings, &mut out);
+    let incomplete = old.has_failures() || new.has_failures();
+    finding_changes(old_findings, new_findings, incomplete, &mut out);
     out
 }
 
@@ -461,10 +462,11 @@ fn smtp_changes(subject: &str, old: &SmtpProbe, new: &SmtpProbe, out: &mut Vec<C
     }
 }
 
-fn finding_changes(old: &[Finding], new: &[Finding], out: &mut Vec<Change>) {
+fn finding_changes(old: &[Finding], new: &[Finding], incomplete: bool, out: &mut Vec<Change>) {
     // A finding that vanishes from an incomplete observation may only have become unknowable.
-    let incomplete = |fs: &[Finding]| fs.iter().any(|f| f.id == crate::checks::INDETERMINATE_ID);
-    let clearing_is_known = !incomplete(old) && !incomplete(new);
+    let has_indeterminate =
+        |fs: &[Finding]| fs.iter().any(|f| f.id == crate::checks::INDETERMINATE_ID);
+    let clearing_is_known = !incomplete && !has_indeterminate(old) && !has_indeterminate(new);
     let key = |f: &Finding| format!("{} {}", f.id, f.subject);
     let before: BTreeMap<String, &Finding> = old.iter().map(|f| (key(f), f)).collect();
     let after: BTreeMap<String, &Finding> = new.iter().map(|f| (key(f), f)).collect();

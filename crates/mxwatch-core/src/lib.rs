@@ -13,6 +13,7 @@ pub mod ip;
 pub mod lookup;
 pub mod name;
 pub mod observation;
+pub mod reference;
 pub mod report;
 pub mod sanitize;
 pub mod smtp;

@@ -40,8 +40,12 @@ pub struct Observation {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NameserverObservation {
     pub name: String,
-    /// `None` when the NS name itself has no address.
+    /// `None` when the NS name gave no usable address (see `address_failure`).
     pub address: Option<IpAddr>,
+    /// Why there is no address when its lookup failed (a timeout, SERVFAIL): could not determine,
+    /// not "unreachable". `None` with no address means the name has no routable address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_failure: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub answers: Vec<AuthAnswer>,
 }
@@ -64,7 +68,7 @@ impl NameserverObservation {
 
     /// Every question failed with a timeout or a network error: nothing answers there.
     pub fn unreachable(&self) -> bool {
-        self.address.is_none()
+        (self.address.is_none() && self.address_failure.is_none())
             || (!self.answers.is_empty()
                 && self.answers.iter().all(|a| {
                     matches!(

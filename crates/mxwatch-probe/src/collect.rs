@@ -166,7 +166,8 @@ impl Collector {
             let (a, aaaa) =
                 tokio::join!(self.dns.addresses(ns, false), self.dns.addresses(ns, true));
             let mut addresses = Vec::new();
-            for lookup in [&a, &aaaa] {
+            let mut failures = Vec::new();
+            for (family, lookup) in [("A", &a), ("AAAA", &aaaa)] {
                 if let Some(ips) = lookup.value() {
                     addresses.extend(
                         ips.iter()
@@ -174,16 +175,21 @@ impl Collector {
                             .filter(|ip| ip::is_routable(*ip, self.options.lab)),
                     );
                 }
+                if let Some((failure, _)) = lookup.failure() {
+                    failures.push(format!("{family} {ns}: {}", failure.describe()));
+                }
             }
-            (ns.clone(), addresses)
+            (ns.clone(), addresses, failures)
         }))
         .await;
         let mut out = Vec::new();
-        for (name, addresses) in servers {
+        for (name, addresses, failures) in servers {
             if addresses.is_empty() {
                 out.push(NameserverObservation {
                     name,
                     address: None,
+                    // No address because the lookup failed: could not determine, not "unreachable".
+                    address_failure: (!failures.is_empty()).then(|| failures.join("; ")),
                     answers: vec![],
                 });
                 continue;
@@ -199,6 +205,7 @@ impl Collector {
                 out.push(NameserverObservation {
                     name: name.clone(),
                     address: Some(address),
+                    address_failure: None,
                     answers,
                 });
             }

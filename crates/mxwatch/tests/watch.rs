@@ -825,3 +825,60 @@ fn the_email_sink_uses_starttls_and_verifies_the_server() {
         "no mail to an unverified server"
     );
 }
+
+#[test]
+fn a_part_that_keeps_failing_does_not_stop_monitoring_and_never_hides_a_change() {
+    let lab = Lab::builtin();
+    let dir = Scratch::new("watch-failing-part");
+    let (hook, hook_got) = http_receiver(0);
+    let cfg = config(
+        &dir,
+        &lab,
+        &format!("[[alert]]\nkind = \"webhook\"\nurl = {hook:?}\nmin_severity = \"info\"\n"),
+    );
+    // _dmarc is delegated to a server that is not there (SERVFAIL) in the middle look.
+    let with = |dmarc: &str| format!("{HEALTHY}{dmarc}\n");
+    set_healthy(&lab, &with("_dmarc TXT \"v=DMARC1; p=reject\""));
+    once(&cfg);
+    set_healthy(&lab, &with("_dmarc NS ns.nowhere.test."));
+    once(&cfg);
+    assert!(delivered(&hook_got).is_empty(), "a failure is not a change");
+    set_healthy(&lab, &with("_dmarc TXT \"v=DMARC1; p=none\""));
+    once(&cfg);
+    let kinds: Vec<String> = delivered(&hook_got)
+        .iter()
+        .map(|h| h["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["dmarc-weakened"],
+        "compared with the last observed p=reject"
+    );
+
+    // A PTR zone that always fails: the domain is still monitored.
+    let reverse = mxwatch_lab::zones::ZONE_FILES
+        .iter()
+        .find(|(f, _)| *f == "127.in-addr.arpa.zone")
+        .map(|(_, t)| format!("{t}\n11.1.0 NS ns.nowhere.test.\n"))
+        .unwrap();
+    lab.dns
+        .zones
+        .write()
+        .unwrap()
+        .set_zone("127.in-addr.arpa.zone", &reverse)
+        .unwrap();
+    once(&cfg);
+    set_healthy(
+        &lab,
+        &with("_dmarc TXT \"v=DMARC1; p=none\"").replace(
+            "@ MX 20 mx2.healthy.test.",
+            "@ MX 20 mx2.healthy.test.\n@ MX 40 mx1.provider.test.",
+        ),
+    );
+    once(&cfg);
+    let kinds: Vec<String> = delivered(&hook_got)
+        .iter()
+        .map(|h| h["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert!(kinds.contains(&"mx-added".to_string()), "{kinds:?}");
+}

@@ -36,7 +36,7 @@ fn ns_unreachable(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
         .filter(|ns| ns.unreachable())
         .map(|ns| {
             let detail = match ns.address {
-                None => format!("{} has no address", ns.name),
+                None => format!("{} has no routable address", ns.name),
                 Some(_) => {
                     let why = ns
                         .answers
@@ -204,6 +204,7 @@ mod tests {
         NameserverObservation {
             name: name.into(),
             address: Some(ip.parse().unwrap()),
+            address_failure: None,
             answers: vec![
                 AuthAnswer {
                     question: "SOA example.com".into(),
@@ -256,6 +257,7 @@ mod tests {
         let unresolved = NameserverObservation {
             name: "ns5.gone.example".into(),
             address: None,
+            address_failure: None,
             answers: vec![],
         };
         obs.nameservers = vec![

@@ -4,6 +4,7 @@ use crate::commands::audit::now_unix;
 use crate::config::{AlertConfig, Config, DomainConfig};
 use mxwatch_core::diff::{Change, ChangeKind, diff};
 use mxwatch_core::expect::MxExpectation;
+use mxwatch_core::reference::carry_forward;
 use mxwatch_core::{CheckContext, DomainName, Report};
 use mxwatch_probe::Collector;
 use mxwatch_store::{Cycle, NewChange, Resolution, Store, StoredChange};
@@ -58,17 +59,22 @@ impl<S: Store> Watcher<S> {
 
     /// One cycle of `entry`. `shared` is the batch's collector (one cache and one SMTP
     /// prober for every domain of the batch); the confirming look gets fresh ones.
+    ///
+    /// The stored baseline is the reference, part by part (`reference::carry_forward`):
+    /// a part that failed in a look keeps its last observed value, so a failure is never
+    /// a change and never hides the next one.
     pub async fn cycle(&self, entry: &Entry, shared: &Collector) -> anyhow::Result<()> {
         let name = &entry.domain.ascii;
-        let started = now_unix();
-        let first = self.look(entry, shared).await;
+        // Read the reference first: an unreadable one fails the cycle before any probing.
         let baseline: Option<Report> = match self.store.baseline(name).await? {
             Some(value) => Some(serde_json::from_value(value)?),
             None => None,
         };
-        // First sight is the reference; an unchanged look moves the reference on (unless incomplete).
+        let started = now_unix();
+        let first = self.look(entry, shared).await;
         let Some(base) = baseline else {
-            return self.record_unchanged(entry, &first, started).await;
+            // First sight is the reference.
+            return self.record_unchanged(entry, &first, None, started).await;
         };
         let seen = diff(
             &base.observation,
@@ -77,7 +83,9 @@ impl<S: Store> Watcher<S> {
             &first.findings,
         );
         if seen.is_empty() {
-            return self.record_unchanged(entry, &first, started).await;
+            return self
+                .record_unchanged(entry, &first, Some(&base), started)
+                .await;
         }
         tracing::info!(domain = %name, changes = seen.len(), "change seen; confirming in {:?}", self.confirm_after);
         tokio::time::sleep(self.confirm_after).await;
@@ -88,13 +96,20 @@ impl<S: Store> Watcher<S> {
             &base.findings,
             &second.findings,
         );
-        // Confirmed: seen twice, with the same new value. A flap or a hiccup is not.
+        // Confirmed: seen by both looks (findings by ID and subject: their details carry
+        // timings and counters; records by their new value too). A flap or a hiccup is not.
         let confirmed: Vec<Change> = again
             .iter()
-            .filter(|c| seen.iter().any(|s| s.key() == c.key() && s.new == c.new))
+            .filter(|c| seen.iter().any(|s| same_change(s, c)))
             .cloned()
             .collect();
-        let stable = confirmed.len() == again.len() && !second.is_indeterminate();
+        // A record change that only the second look saw must not slip into the reference
+        // unrecorded: keep the old reference, the next cycle sees it again and confirms it.
+        let stable = again.iter().all(|c| {
+            confirmed.contains(c)
+                || is_finding(c.kind)
+                || c.severity == mxwatch_core::Severity::Info
+        });
         let open = self.store.open_changes(name).await?;
         let now = now_unix();
         let expected = self.expected(entry, &second, now);
@@ -108,10 +123,18 @@ impl<S: Store> Watcher<S> {
                 });
                 continue;
             }
-            if open.iter().any(|o| {
-                o.kind == change.kind.as_str() && o.subject == change.subject && o.new == change.new
-            }) {
-                continue; // Already recorded (the baseline could not move on last time).
+            if open.iter().any(|o| already_recorded(o, &change)) {
+                continue;
+            }
+            // A newer value of the same thing supersedes the open change (nothing left to revert to).
+            for older in open
+                .iter()
+                .filter(|o| o.kind == change.kind.as_str() && o.subject == change.subject)
+            {
+                resolutions.push(Resolution {
+                    change_id: older.id,
+                    alert: vec![],
+                });
             }
             let why = match change.kind {
                 ChangeKind::MxAdded
@@ -128,9 +151,17 @@ impl<S: Store> Watcher<S> {
                 expected: why,
             });
         }
+        let reference = if stable {
+            with_observation(
+                &second,
+                carry_forward(&base.observation, &second.observation),
+            )
+        } else {
+            second.clone()
+        };
         self.store
             .record_cycle(Cycle {
-                report: &second,
+                report: &reference,
                 observed_at: now,
                 baseline: stable,
                 changes,
@@ -141,17 +172,27 @@ impl<S: Store> Watcher<S> {
         Ok(())
     }
 
+    /// Records a look that changed nothing as the new reference (its failed parts carried
+    /// forward from `base`).
     async fn record_unchanged(
         &self,
         entry: &Entry,
         report: &Report,
+        base: Option<&Report>,
         observed_at: i64,
     ) -> anyhow::Result<()> {
+        let reference = match base {
+            Some(base) => with_observation(
+                report,
+                carry_forward(&base.observation, &report.observation),
+            ),
+            None => report.clone(),
+        };
         self.store
             .record_cycle(Cycle {
-                report,
+                report: &reference,
                 observed_at,
-                baseline: !report.is_indeterminate(),
+                baseline: true,
                 changes: vec![],
                 resolutions: vec![],
                 next_due: self.next_due(entry),
@@ -184,10 +225,46 @@ impl<S: Store> Watcher<S> {
     }
 }
 
+/// The look's findings (what was judged) with the reference observation (failed parts carried).
+fn with_observation(report: &Report, observation: mxwatch_core::Observation) -> Report {
+    Report {
+        observation,
+        ..report.clone()
+    }
+}
+
+fn is_finding(kind: ChangeKind) -> bool {
+    matches!(
+        kind,
+        ChangeKind::FindingAppeared | ChangeKind::FindingCleared
+    )
+}
+
+/// Two looks saw the same change.
+fn same_change(a: &Change, b: &Change) -> bool {
+    a.key() == b.key() && (is_finding(a.kind) || a.new == b.new)
+}
+
+/// `change` is already an open change (the reference could not move on last time).
+fn already_recorded(open: &StoredChange, change: &Change) -> bool {
+    open.kind == change.kind.as_str()
+        && open.subject == change.subject
+        && (is_finding(change.kind) || open.new == change.new)
+}
+
 /// `change` undoes the open change `original`: the inverse event, or the old value back.
 fn reverts(original: &StoredChange, change: &Change) -> bool {
     if original.subject != change.subject {
         return false;
+    }
+    // A finding that clears undoes its appearance whatever its detail said (timings, counts).
+    if is_finding(change.kind) {
+        let inverse = if change.kind == ChangeKind::FindingAppeared {
+            "finding-cleared"
+        } else {
+            "finding-appeared"
+        };
+        return original.kind == inverse;
     }
     let inverse = match change.kind {
         ChangeKind::MxAdded => Some(ChangeKind::MxRemoved),

@@ -1,0 +1,193 @@
+//! The reference a monitor compares new looks with, part by part.
+//!
+//! A look in which some part failed (a timeout, SERVFAIL, a greeting that never
+//! came) says nothing about that part. The reference therefore keeps, for each
+//! part, the last value that was actually observed: a PTR zone that always
+//! fails does not stop the domain being monitored, and a `_dmarc` lookup that
+//! timed out once does not hide the `p=reject` → `p=none` that follows.
+
+use crate::lookup::Lookup;
+use crate::observation::{ExchangeObservation, NameserverObservation, Observation};
+use crate::smtp::SmtpProbe;
+
+impl Observation {
+    /// Whether any part of the observation could not be had (any failed lookup, an
+    /// unanswered authoritative question, an SMTP dialogue that stopped before EHLO).
+    pub fn has_failures(&self) -> bool {
+        let mut failed = self.mx.is_failed() || self.soa.is_failed() || self.ns.is_failed();
+        if let Some(implicit) = &self.implicit {
+            failed |= implicit.any_failed();
+        }
+        if let Some(policy) = &self.policy {
+            failed |= policy.spf.is_failed()
+                || policy.dmarc.is_failed()
+                || policy.mta_sts.is_failed()
+                || policy.tls_rpt.is_failed();
+        }
+        for exchange in &self.exchanges {
+            failed |= exchange.lookups.any_failed();
+            for addr in &exchange.addresses {
+                failed |= addr.ptr.as_ref().is_some_and(Lookup::is_failed);
+                failed |= addr.ptr_forward.iter().any(|f| f.addresses.is_failed());
+                failed |= addr.smtp.as_ref().is_some_and(incomplete_dialogue);
+            }
+            if let Some(reg) = &exchange.registration {
+                failed |= reg.delegation.is_failed() || reg.suffix.is_failed();
+            }
+        }
+        for ns in &self.nameservers {
+            failed |=
+                ns.address_failure.is_some() || ns.answers.iter().any(|a| a.result.is_failed());
+        }
+        failed
+    }
+}
+
+/// A dialogue that connected but did not get as far as the EHLO reply: its TLS state is unknown.
+fn incomplete_dialogue(probe: &SmtpProbe) -> bool {
+    probe.connect.is_connected() && probe.offers_starttls().is_none()
+}
+
+fn keep<T: Clone>(previous: &Lookup<T>, current: &Lookup<T>) -> Lookup<T> {
+    if current.is_failed() && !previous.is_failed() {
+        previous.clone()
+    } else {
+        current.clone()
+    }
+}
+
+/// `current`, with each part that failed replaced by the same part of `previous` (when that was had).
+pub fn carry_forward(previous: &Observation, current: &Observation) -> Observation {
+    let mut merged = current.clone();
+    if current.mx.is_failed() && !previous.mx.is_failed() {
+        merged.mx = previous.mx.clone();
+        merged.exchanges = previous.exchanges.clone();
+        merged.implicit = previous.implicit.clone();
+    } else {
+        for exchange in &mut merged.exchanges {
+            if let Some(before) = previous.exchanges.iter().find(|e| e.name == exchange.name) {
+                carry_exchange(before, exchange);
+            }
+        }
+        if let (Some(prev), Some(cur)) = (&previous.implicit, &mut merged.implicit) {
+            cur.a = keep(&prev.a, &cur.a);
+            cur.aaaa = keep(&prev.aaaa, &cur.aaaa);
+        }
+    }
+    merged.soa = keep(&previous.soa, &current.soa);
+    merged.ns = keep(&previous.ns, &current.ns);
+    if let (Some(prev), Some(cur)) = (&previous.policy, &mut merged.policy) {
+        cur.spf = keep(&prev.spf, &cur.spf);
+        cur.dmarc = keep(&prev.dmarc, &cur.dmarc);
+        cur.mta_sts = keep(&prev.mta_sts, &cur.mta_sts);
+        cur.tls_rpt = keep(&prev.tls_rpt, &cur.tls_rpt);
+    }
+    if merged.policy.is_none() {
+        merged.policy = previous.policy.clone();
+    }
+    for ns in &mut merged.nameservers {
+        if let Some(before) = previous
+            .nameservers
+            .iter()
+            .find(|p| p.name == ns.name && p.address == ns.address)
+        {
+            carry_nameserver(before, ns);
+        }
+    }
+    merged
+}
+
+fn carry_exchange(before: &ExchangeObservation, current: &mut ExchangeObservation) {
+    if current.lookups.any_failed() && !before.lookups.any_failed() {
+        current.lookups = before.lookups.clone();
+        current.addresses = before.addresses.clone();
+        current.registration = before.registration.clone();
+        return;
+    }
+    for addr in &mut current.addresses {
+        let Some(prev) = before.addresses.iter().find(|a| a.ip == addr.ip) else {
+            continue;
+        };
+        if let (Some(p), Some(c)) = (&prev.ptr, &addr.ptr)
+            && c.is_failed()
+            && !p.is_failed()
+        {
+            addr.ptr = prev.ptr.clone();
+            addr.ptr_forward = prev.ptr_forward.clone();
+        }
+        if let (Some(p), Some(c)) = (&prev.smtp, &addr.smtp)
+            && incomplete_dialogue(c)
+            && !incomplete_dialogue(p)
+        {
+            addr.smtp = prev.smtp.clone();
+        }
+    }
+}
+
+fn carry_nameserver(before: &NameserverObservation, current: &mut NameserverObservation) {
+    for answer in &mut current.answers {
+        if let Some(prev) = before
+            .answers
+            .iter()
+            .find(|a| a.question == answer.question)
+            && answer.result.is_failed()
+            && !prev.result.is_failed()
+        {
+            *answer = prev.clone();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testkit::*;
+    use crate::lookup::Failure;
+    use crate::observation::PolicyRecords;
+
+    #[test]
+    fn failed_parts_keep_their_last_observed_value() {
+        let policy = |dmarc: Lookup<Vec<String>>| PolicyRecords {
+            spf: nodata(),
+            dmarc,
+            mta_sts: nodata(),
+            tls_rpt: nodata(),
+        };
+        let mut before = healthy();
+        before.policy = Some(policy(observed(vec!["v=DMARC1; p=reject".into()], 300)));
+        let mut now = healthy();
+        now.policy = Some(policy(failed(Failure::Timeout)));
+        now.exchanges[1].addresses[0].ptr = Some(failed(Failure::ServFail));
+        assert!(now.has_failures());
+        let merged = carry_forward(&before, &now);
+        assert!(!merged.has_failures());
+        assert_eq!(
+            merged.policy.as_ref().unwrap().dmarc,
+            before.policy.as_ref().unwrap().dmarc
+        );
+        assert_eq!(
+            merged.exchanges[1].addresses[0].ptr,
+            before.exchanges[1].addresses[0].ptr
+        );
+
+        let mut gone = healthy();
+        gone.mx = failed(Failure::ServFail);
+        gone.exchanges.clear();
+        let merged = carry_forward(&before, &gone);
+        assert_eq!(merged.exchanges.len(), before.exchanges.len());
+        assert!(merged.mx.value().is_some());
+    }
+
+    #[test]
+    fn observed_values_replace_the_old_ones() {
+        let before = healthy();
+        let mut now = healthy();
+        now.mx = nodata();
+        now.exchanges.clear();
+        let merged = carry_forward(&before, &now);
+        assert!(
+            merged.mx.is_absent(),
+            "an observed absence is kept, not papered over"
+        );
+    }
+}
