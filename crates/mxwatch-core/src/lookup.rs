@@ -33,6 +33,8 @@ pub enum Failure {
     Malformed,
     /// A socket error (connection refused, network unreachable …).
     Network,
+    /// The server is not a recursive resolver: it sent a referral, or no recursion.
+    Referral,
     /// The CNAME chain loops back on itself.
     CnameLoop,
     /// The CNAME chain is longer than we follow.
@@ -56,6 +58,9 @@ impl Failure {
             Failure::ErrorRcode => "the server answered with an error code",
             Failure::Malformed => "the reply was malformed or did not match the question",
             Failure::Network => "a network error",
+            Failure::Referral => {
+                "the server is not a recursive resolver (referral or no recursion)"
+            }
             Failure::CnameLoop => "the CNAME chain loops",
             Failure::CnameChainTooLong => "the CNAME chain is too long to follow",
         }

@@ -37,6 +37,10 @@ pub enum Behaviour {
     WrongId,
     /// Answer as an authoritative server for the zones (AA set; REFUSED outside them).
     Authoritative,
+    /// Answer like a non-recursive server: NOERROR, no answer, a referral to the root (RA clear).
+    Referral,
+    /// Send every query straight back (a reflector).
+    Echo,
 }
 
 /// Counts of the questions the server was asked, for tests of caching.
@@ -194,6 +198,9 @@ impl Server {
         if behaviour == Behaviour::Silent {
             return None;
         }
+        if behaviour == Behaviour::Echo {
+            return Some(request.to_vec());
+        }
         if behaviour == Behaviour::Garbage {
             return Some(b"\xde\xad\xbe\xef not a DNS message".to_vec());
         }
@@ -223,6 +230,17 @@ impl Server {
                 response.metadata.truncation = true;
             }
             Behaviour::WrongId => response.metadata.id = query.metadata.id.wrapping_add(1),
+            Behaviour::Referral => {
+                response.metadata.recursion_available = false;
+                let root = hickory_proto::rr::Name::root();
+                let ns = hickory_proto::rr::Name::from_ascii("a.root-servers.invalid.")
+                    .expect("literal name");
+                response.insert_authorities(vec![hickory_proto::rr::Record::from_rdata(
+                    root,
+                    518_400,
+                    hickory_proto::rr::RData::NS(hickory_proto::rr::rdata::NS(ns)),
+                )]);
+            }
             Behaviour::Authoritative => {
                 response.metadata.recursion_available = false;
                 let answer = self

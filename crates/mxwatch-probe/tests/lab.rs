@@ -145,6 +145,8 @@ async fn hostile_resolvers_give_could_not_determine_never_missing() {
         (Behaviour::Refused, Failure::Refused),
         (Behaviour::TruncatedOnly, Failure::Network),
         (Behaviour::WrongId, Failure::Malformed),
+        (Behaviour::Referral, Failure::Referral),
+        (Behaviour::Echo, Failure::Malformed),
     ] {
         let report = hostile(behaviour).await;
         assert_eq!(

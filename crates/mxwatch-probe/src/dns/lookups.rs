@@ -345,21 +345,21 @@ impl Dns {
                 cname_chain,
                 elapsed_ms,
             },
-            (other, _) => other.map(|_| unreachable_soa()),
+            (
+                Lookup::Observed {
+                    cname_chain,
+                    elapsed_ms,
+                    ..
+                },
+                None,
+            ) => Lookup::Failed {
+                failure: Failure::Malformed,
+                detail: "an SOA answer without an SOA record".into(),
+                cname_chain,
+                elapsed_ms,
+            },
+            (other, _) => other.map(|_| unreachable!("only Observed lookups carry a value")),
         }
-    }
-}
-
-/// Only reached for an Observed lookup with no SOA in it, which `interpret` never produces.
-fn unreachable_soa() -> Soa {
-    Soa {
-        mname: String::new(),
-        rname: String::new(),
-        serial: 0,
-        refresh: 0,
-        retry: 0,
-        expire: 0,
-        minimum: 0,
     }
 }
 
@@ -453,6 +453,30 @@ fn interpret(qname: &Name, rtype: RecordType, reply: Reply, took: Duration) -> L
         }
     }
     let (chain, owner, ttl) = follow_in_reply(&message, qname);
+    // Not an answer from a recursive resolver: a referral (NS in the authority section, no SOA)
+    // or "recursion not available" means the server we were given does not resolve for us.
+    let referral = message.answers.is_empty()
+        && !message
+            .authorities
+            .iter()
+            .any(|r| r.record_type() == RecordType::SOA)
+        && message
+            .authorities
+            .iter()
+            .any(|r| r.record_type() == RecordType::NS);
+    if referral
+        || (message.answers.is_empty()
+            && !message.metadata.recursion_available
+            && rcode == ResponseCode::NoError
+            && message.authorities.is_empty())
+    {
+        return failed(
+            Failure::Referral,
+            "the server answered with a referral or without recursion: it is not a recursive resolver".into(),
+            chain,
+            elapsed_ms,
+        );
+    }
     let records: Vec<RData> = message
         .answers
         .iter()
@@ -476,6 +500,15 @@ fn interpret(qname: &Name, rtype: RecordType, reply: Reply, took: Duration) -> L
             cname_chain: chain,
             elapsed_ms,
         };
+    }
+    // Answers, but none for the name and type asked (nor a CNAME leading on): not a valid reply.
+    if chain.is_empty() && !message.answers.is_empty() {
+        return failed(
+            Failure::Malformed,
+            "the answer section holds no record for the name and type asked".into(),
+            chain,
+            elapsed_ms,
+        );
     }
     if rcode == ResponseCode::NoError && !chain.is_empty() && rtype != RecordType::CNAME {
         // The reply stops at an alias: hand the last CNAME back so the caller asks again.

@@ -137,7 +137,7 @@ impl Transport {
                     return self.try_tcp(server, &query, &bytes).await;
                 }
                 Reply::Message { .. } => return last,
-                Reply::Failed { failure, .. } if failure.is_temporary() => continue,
+                // Every failure is tried again (a malformed reply may have been a spoofing attempt).
                 Reply::Failed { .. } => continue,
             }
         }
@@ -243,6 +243,15 @@ fn check_reply(query: &Message, bytes: &[u8]) -> Result<Message, Reply> {
             bytes.len()
         ),
     })?;
+    // A reflector sending our query back, or another opcode, is not an answer.
+    if message.metadata.message_type != hickory_proto::op::MessageType::Response
+        || message.metadata.op_code != hickory_proto::op::OpCode::Query
+    {
+        return Err(Reply::Failed {
+            failure: Failure::Malformed,
+            detail: "the reply is not a response to a query (QR or OPCODE)".into(),
+        });
+    }
     let same_question = message.queries.first().is_some_and(|q| {
         let asked = &query.queries[0];
         q.query_type() == asked.query_type() && same_name(q.name(), asked.name())
