@@ -359,7 +359,10 @@ leaf() { # file-name dns-name key-file [openssl ca validity options...]
         -extensions v3_root -subj "/CN=mxwatch lab root CA" -out "$LAB_ROOT"
     ossl req -new -config "$HERE/lab-ca.cnf" -key "$PF/ca/intermediate.key" \
         -subj "/CN=mxwatch lab intermediate CA" -out "$PF/ca/intermediate.csr"
-    ossl ca -batch -config "$HERE/lab-ca.cnf" -notext -extensions v3_intermediate -days 3650 \
+    # The intermediate is back-dated, like a real one that has been issuing for years: the
+    # expired leaf below was issued while it was valid (a chain valid at one moment).
+    ossl ca -batch -config "$HERE/lab-ca.cnf" -notext -extensions v3_intermediate \
+        -startdate 20190101000000Z -enddate "$(date -u -d '+3650 days' +%Y%m%d%H%M%SZ)" \
         -cert "$LAB_ROOT" -keyfile "$PF/ca/root.key" -in "$PF/ca/intermediate.csr" -out "$PF/ca/intermediate.pem"
     for name in mx1.smtp-ok.test mx2.smtp-ok.test mx1.smtp-notls.test mx1.smtp-banner.test \
         mx1.smtp-oldtls.test mx1.smtp-weakcipher.test mx1.smtp-relay.test; do

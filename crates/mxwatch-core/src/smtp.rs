@@ -282,8 +282,12 @@ impl SmtpProbe {
     }
 
     /// The TCP connection itself failed: nothing answered on the port.
+    /// (A local failure, e.g. no route from the auditing host, is not "unreachable".)
     pub fn unreachable(&self) -> bool {
-        !self.connect.is_connected()
+        matches!(
+            self.connect,
+            Connect::Refused { .. } | Connect::TimedOut { .. } | Connect::Unreachable { .. }
+        )
     }
 
     /// Whether STARTTLS is known to be offered (`None`: the dialogue did not get that far).

@@ -48,7 +48,9 @@ impl LabPki {
             .distinguished_name
             .push(DnType::OrganizationName, "mxwatch lab");
         let now = OffsetDateTime::now_utc();
-        params.not_before = now - Duration::days(2);
+        // Back-dated like a CA that has been issuing for years: the lab's expired leaf was
+        // issued while the CA was valid, so the chain is valid at one moment.
+        params.not_before = now - Duration::days(3650);
         params.not_after = now + Duration::days(3650);
         let ca = CertifiedIssuer::self_signed(params, KeyPair::generate()?)?;
         Ok(LabPki { ca })

@@ -229,8 +229,15 @@ impl Collector {
         let missing = (lookups.a.is_nxdomain() || lookups.aaaa.is_nxdomain())
             && lookups.a.value().is_none()
             && lookups.aaaa.value().is_none();
-        let registration = if missing && !looks_like_ipv4(&name) {
-            self.registration(&name).await
+        // Where the name really leads: the end of its CNAME chain (a dangling alias into a
+        // lapsed domain is the takeover case too).
+        let target = lookups
+            .cname_chain()
+            .last()
+            .cloned()
+            .unwrap_or_else(|| name.clone());
+        let registration = if missing && !looks_like_ipv4(&target) {
+            self.registration(&target).await
         } else {
             None
         };

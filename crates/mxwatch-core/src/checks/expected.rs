@@ -18,8 +18,15 @@ pub static MX_UNEXPECTED: Check = Check {
 };
 
 fn mx_unexpected(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
-    let (Some(expected), Some(records)) = (ctx.expected_mx.as_ref(), obs.mx.value()) else {
+    let Some(expected) = ctx.expected_mx.as_ref() else {
         return vec![];
+    };
+    // An observed absence of MX is an empty set, and every expected MX is missing from it.
+    let none = Vec::new();
+    let records = match obs.mx.value() {
+        Some(records) => records,
+        None if obs.mx.is_absent() => &none,
+        None => return vec![],
     };
     let found = expected.discrepancies(records);
     if found.is_empty() {

@@ -20,6 +20,10 @@ pub(crate) fn probes(exchange: &ExchangeObservation) -> impl Iterator<Item = (Ip
 /// `Some(true)` when some address of the exchange greeted us, `Some(false)` when
 /// every probed address failed to connect, `None` when not probed or in between.
 fn exchange_up(exchange: &ExchangeObservation) -> Option<bool> {
+    // An address family that could not be resolved may hold the address that answers.
+    if exchange.lookups.any_failed() {
+        return None;
+    }
     let all: Vec<_> = probes(exchange).collect();
     if all.is_empty() {
         return None;

@@ -23,6 +23,14 @@ fn does_not_exist(exchange: &ExchangeObservation) -> bool {
     (l.a.is_nxdomain() || l.aaaa.is_nxdomain()) && l.a.value().is_none() && l.aaaa.value().is_none()
 }
 
+/// "x does not exist", or "x is an alias of y, which does not exist" for a dangling CNAME.
+fn missing_name(e: &ExchangeObservation) -> String {
+    match e.lookups.cname_chain().last() {
+        Some(target) => format!("{} is an alias of {target}, which does not exist", e.name),
+        None => format!("{} does not exist", e.name),
+    }
+}
+
 /// The registrable domain of a non-existent exchange is free for anyone to register.
 fn is_unregistered(exchange: &ExchangeObservation) -> bool {
     exchange
@@ -132,7 +140,7 @@ fn mx_target_typo(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
 pub static MX_TARGET_UNREGISTERED: Check = Check {
     id: "MX-TARGET-UNREGISTERED",
     severity: Severity::Critical,
-    title: "An exchange's domain is not registered: anyone can register it and receive the mail",
+    title: "An exchange's domain is not registered: anyone may register it and receive the mail",
     explanation: "The MX points into a domain that does not exist in its parent zone (typically an old provider's \
                   domain that lapsed). Whoever registers that domain next can publish the exchange's address and \
                   receive, read and keep this domain's mail, and obtain certificates for it.",
@@ -149,8 +157,11 @@ fn mx_target_unregistered(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
             Some(Hit::new(
                 exchange_label(&e.name),
                 format!(
-                    "{} does not exist and its domain {} is not delegated under .{} (NXDOMAIN): it can be registered",
-                    e.name, reg.registrable_domain, reg.public_suffix
+                    "{}, and its domain {} is not delegated under .{} (NXDOMAIN at the registry): unless it is \
+                     on hold or in redemption, anyone can register it",
+                    missing_name(e),
+                    reg.registrable_domain,
+                    reg.public_suffix
                 ),
             ))
         })
@@ -173,7 +184,7 @@ fn mx_target_nxdomain(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     exchanges(obs)
         .filter(|e| !is_address_literal(&e.name) && does_not_exist(e) && !is_unregistered(e))
         .map(|e| {
-            let mut detail = format!("{} does not exist (NXDOMAIN)", e.name);
+            let mut detail = format!("{} (NXDOMAIN)", missing_name(e));
             if let Some(reg) = &e.registration
                 && reg.suffix.is_nxdomain()
             {
@@ -183,11 +194,8 @@ fn mx_target_nxdomain(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
                 ));
             }
             let chain = e.lookups.cname_chain();
-            if !chain.is_empty() {
-                detail.push_str(&format!(
-                    " (reached through the CNAME chain {})",
-                    chain.join(" → ")
-                ));
+            if chain.len() > 1 {
+                detail.push_str(&format!(" (through {})", chain.join(" → ")));
             }
             Hit::new(exchange_label(&e.name), detail)
         })

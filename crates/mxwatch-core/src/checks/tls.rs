@@ -129,7 +129,9 @@ fn tls_weak_cipher(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
         StartTls::HandshakeFailed {
             kind: TlsFailure::NoCommonCipher,
             detail,
-        } => Some(format!("no AEAD cipher suite in common: {detail}")),
+        } => Some(format!(
+            "the server refused a modern handshake (no ECDHE/AEAD suite in common, or it cannot use its certificate): {detail}"
+        )),
         _ => None,
     })
 }
@@ -147,22 +149,28 @@ pub static TLS_CERT_EXPIRED: Check = Check {
 
 fn tls_cert_expired(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
     per_probe(obs, |_, _, p| {
-        let cert = leaf(p)?;
-        if cert.not_after < ctx.now_unix {
-            Some(format!(
-                "expired on {} ({})",
-                date(cert.not_after),
-                cert.subject
-            ))
-        } else if cert.not_before > ctx.now_unix {
-            Some(format!(
-                "not valid before {} ({})",
-                date(cert.not_before),
-                cert.subject
-            ))
-        } else {
-            None
+        let mut problems = Vec::new();
+        for (i, cert) in p.certificates.iter().enumerate() {
+            let which = if i == 0 {
+                "the certificate".to_string()
+            } else {
+                format!("CA certificate {}", cert.subject)
+            };
+            if cert.not_after < ctx.now_unix {
+                problems.push(format!(
+                    "{which} expired on {} ({})",
+                    date(cert.not_after),
+                    cert.subject
+                ));
+            } else if cert.not_before > ctx.now_unix {
+                problems.push(format!(
+                    "{which} is not valid before {} ({})",
+                    date(cert.not_before),
+                    cert.subject
+                ));
+            }
         }
+        (!problems.is_empty()).then(|| problems.join("; "))
     })
 }
 
@@ -244,6 +252,10 @@ fn tls_cert_name_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
             let (Some(verdict), Some(cert)) = (p.verdict.as_ref(), leaf(p)) else {
                 continue;
             };
+            // A dialogue held for another name sent another SNI: the certificate may differ.
+            if p.shared_with.is_some() {
+                continue;
+            }
             if verdict.name_matches {
                 continue;
             }

@@ -332,8 +332,12 @@ fn classify_connect_error(e: &std::io::Error) -> Connect {
         ErrorKind::ConnectionRefused => Connect::Refused {
             detail: e.to_string(),
         },
-        ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => Connect::Unreachable {
+        ErrorKind::HostUnreachable => Connect::Unreachable {
             detail: e.to_string(),
+        },
+        // No route from here (e.g. no IPv6 on the auditing host): says nothing about the MX.
+        ErrorKind::NetworkUnreachable => Connect::Failed {
+            detail: format!("{e} (no route from this host)"),
         },
         ErrorKind::TimedOut => Connect::TimedOut { ms: 0 },
         _ => Connect::Failed {
@@ -370,7 +374,6 @@ fn classify_tls_error(e: &std::io::Error, seen: &SmtpProbe) -> (TlsFailure, Stri
         rustls::Error::InvalidCertificate(_) | rustls::Error::PeerMisbehaved(_) if weak_leaf => {
             TlsFailure::WeakKey
         }
-        _ if weak_leaf => TlsFailure::WeakKey,
         _ => TlsFailure::Other,
     };
     (kind, detail)

@@ -88,20 +88,27 @@ impl TrustRoots {
             self.verifier
                 .verify_server_cert(end_entity, intermediates, &server_name, &[], moment)
         };
-        // Dates are judged apart (TLS-CERT-EXPIRED): when the chain fails only on a date
-        // now, judge it again inside the leaf's validity, and a date failure then (an
-        // intermediate that did not exist yet) still means "leads to a trusted root".
+        // Dates are judged apart (TLS-CERT-EXPIRED): when the chain fails only on a date now,
+        // judge it again at a moment when every certificate of the chain is valid. If there is
+        // no such moment, the chain is broken, and it is not trusted.
         let mut result = verify(UnixTime::now());
         if is_date_error(&result) {
-            let middle = leaf.not_before.max(0) / 2 + leaf.not_after.max(0) / 2;
-            let moment = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-                u64::try_from(middle).unwrap_or(0),
-            ));
-            result = match verify(moment) {
-                again if is_date_error(&again) => {
-                    Ok(rustls::client::danger::ServerCertVerified::assertion())
-                }
-                again => again,
+            let dates: Vec<(i64, i64)> = chain
+                .iter()
+                .filter_map(|der| super::certs::parse_certificate(der))
+                .map(|c| (c.not_before, c.not_after))
+                .collect();
+            let start = dates.iter().map(|d| d.0).max().unwrap_or(0).max(0);
+            let end = dates.iter().map(|d| d.1).min().unwrap_or(0);
+            result = if start < end {
+                let moment = start + (end - start) / 2;
+                verify(UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                    u64::try_from(moment).unwrap_or(0),
+                )))
+            } else {
+                Err(Error::General(
+                    "the certificates of the chain are never valid at the same time".into(),
+                ))
             };
         }
         let (trusted, failure, detail) = match result {
@@ -127,6 +134,16 @@ impl TrustRoots {
                 other => (false, Some(TrustFailure::Other), Some(format!("{other:?}"))),
             },
             Err(other) => (false, Some(TrustFailure::Other), Some(other.to_string())),
+        };
+        // A date failure even at a moment when every certificate is valid: not trusted.
+        let (trusted, failure, detail) = if trusted || failure.is_some() {
+            (trusted, failure, detail)
+        } else {
+            (
+                false,
+                Some(TrustFailure::Other),
+                Some("chain dates do not verify".into()),
+            )
         };
         CertVerdict {
             trusted,
