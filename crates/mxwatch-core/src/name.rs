@@ -100,7 +100,16 @@ pub fn parse_domain_input(input: &str) -> Result<ParsedInput, NameError> {
         return Err(NameError::IpAddress(ascii));
     }
     if psl::domain(ascii.as_bytes()).is_none() {
-        return Err(NameError::PublicSuffix(ascii));
+        // A suffix in the list's private section (github.io, blogspot.com …) is also a real
+        // domain its operator runs; only ICANN suffixes and bare labels are refused.
+        let private =
+            psl::suffix(ascii.as_bytes()).is_some_and(|s| s.typ() == Some(psl::Type::Private));
+        if !private {
+            return Err(NameError::PublicSuffix(ascii));
+        }
+        notes.push(format!(
+            "{ascii} is a suffix in the private section of the public suffix list"
+        ));
     }
     let unicode = to_unicode(&ascii);
     if unicode != ascii {

@@ -44,7 +44,7 @@ pub struct PropagationArgs {
     #[arg(long = "resolver", value_name = "IP[:PORT]", required = true)]
     pub resolvers: Vec<String>,
     /// Time limit for one DNS question, in seconds.
-    #[arg(long, default_value_t = 3.0, value_name = "SECS")]
+    #[arg(long, default_value_t = 3.0, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: f64,
     #[arg(long, value_enum, default_value_t = RecordFormat::Table)]
     pub format: RecordFormat,
@@ -69,15 +69,25 @@ pub struct WatchArgs {
     pub once: bool,
 
     /// Quick start: how often to check.
-    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    #[arg(
+        long,
+        conflicts_with = "config",
+        default_value = "10m",
+        value_name = "DURATION"
+    )]
     pub every: String,
 
     /// Quick start: delay before the confirming second look.
-    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    #[arg(
+        long,
+        conflicts_with = "config",
+        default_value = "30s",
+        value_name = "DURATION"
+    )]
     pub confirm_after: String,
 
     /// Quick start: send alerts to this webhook (generic JSON).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, conflicts_with = "config", value_name = "URL")]
     pub webhook: Option<String>,
 
     /// Quick start: HMAC secret for the webhook signature.
@@ -85,27 +95,32 @@ pub struct WatchArgs {
     pub webhook_secret: Option<String>,
 
     /// Quick start: append alerts as JSON lines to this file (`-` for stdout).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, conflicts_with = "config", value_name = "FILE")]
     pub jsonl: Option<PathBuf>,
 
     /// Quick start: recursive resolver, IP[:PORT].
-    #[arg(long, value_name = "IP[:PORT]")]
+    #[arg(long, value_name = "IP[:PORT]", conflicts_with = "config")]
     pub resolver: Option<String>,
 
     /// Quick start: treat 127.0.0.0/8 and ::1 as routable.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     pub lab: bool,
 
     /// Quick start: DNS only.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     pub no_probe: bool,
 
     /// Quick start: SMTP port of the probe.
-    #[arg(long, default_value_t = 25, value_name = "PORT")]
+    #[arg(
+        long,
+        conflicts_with = "config",
+        default_value_t = 25,
+        value_name = "PORT"
+    )]
     pub smtp_port: u16,
 
     /// Quick start: extra trusted CA (PEM).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, conflicts_with = "config", value_name = "FILE")]
     pub ca_file: Vec<PathBuf>,
 }
 
@@ -299,7 +314,7 @@ fn parse_severity(s: &str) -> Result<Severity, String> {
     s.parse()
 }
 
-fn parse_timeout(s: &str) -> Result<f64, String> {
+pub fn parse_timeout(s: &str) -> Result<f64, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;

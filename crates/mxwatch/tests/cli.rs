@@ -405,3 +405,30 @@ fn diff_names_what_changed_between_two_saved_audits() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn quick_start_flags_cannot_be_silently_ignored_beside_a_config() {
+    // Parsed and refused before any file is read or any packet sent.
+    let output = run(&[
+        "watch",
+        "--config",
+        "/nonexistent.toml",
+        "--resolver",
+        "127.0.0.1",
+    ]);
+    assert_eq!(code(&output), 2);
+    assert!(
+        stderr(&output).contains("cannot be used with"),
+        "{}",
+        stderr(&output)
+    );
+    let nan = run(&[
+        "propagation",
+        "a.test",
+        "--resolver",
+        "127.0.0.1:9",
+        "--timeout",
+        "NaN",
+    ]);
+    assert_eq!(code(&nan), 2, "{}", stderr(&nan));
+}
