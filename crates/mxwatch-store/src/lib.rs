@@ -89,6 +89,10 @@ pub struct Resolution {
 pub trait Store {
     /// Adds domains to the schedule (due now) unless already there.
     async fn ensure_domains(&self, names: &[String]) -> Result<()>;
+    /// Takes domains that are no longer in the inventory off the schedule (their history stays).
+    async fn retire_others(&self, keep: &[String]) -> Result<u64>;
+    /// Moves a domain's next check to `at` (after a failed cycle: a backoff, not a tight loop).
+    async fn postpone(&self, domain: &str, at: i64) -> Result<()>;
     /// Domains due at `now`, earliest first.
     async fn due_domains(&self, now: i64, limit: i64) -> Result<Vec<String>>;
     /// The earliest `next_due` of any domain.
@@ -112,7 +116,8 @@ pub trait Store {
     async fn alert_delivered(&self, alert_id: i64, now: i64) -> Result<()>;
     async fn alert_failed(&self, alert_id: i64, error: &str, next_attempt: i64) -> Result<()>;
 
-    /// Deletes observations older than `before` (the latest baseline of each domain is kept).
+    /// Deletes what is older than `before`: delivered alerts, resolved changes, and observations
+    /// (the latest baseline of each domain, and observations open changes point at, are kept).
     async fn prune(&self, before: i64) -> Result<u64>;
 }
 

@@ -92,6 +92,32 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn retire_others(&self, keep: &[String]) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM domains")
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut retired = 0;
+        for name in names.iter().filter(|n| !keep.contains(n)) {
+            retired += sqlx::query("DELETE FROM domains WHERE name = ?")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(retired)
+    }
+
+    async fn postpone(&self, domain: &str, at: i64) -> Result<()> {
+        sqlx::query("UPDATE domains SET next_due = ? WHERE name = ?")
+            .bind(at)
+            .bind(domain)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn due_domains(&self, now: i64, limit: i64) -> Result<Vec<String>> {
         let rows = sqlx::query(
             "SELECT name FROM domains WHERE next_due <= ? ORDER BY next_due, name LIMIT ?",
@@ -323,14 +349,27 @@ impl Store for SqliteStore {
     }
 
     async fn prune(&self, before: i64) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM alerts WHERE delivered_at IS NOT NULL AND delivered_at < ?")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "DELETE FROM changes WHERE resolved_at IS NOT NULL AND resolved_at < ? \
+             AND id NOT IN (SELECT change_id FROM alerts WHERE delivered_at IS NULL)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
         let done = sqlx::query(
             "DELETE FROM observations WHERE observed_at < ? AND id NOT IN \
              (SELECT MAX(id) FROM observations WHERE baseline = 1 GROUP BY domain) \
              AND id NOT IN (SELECT observation_id FROM changes WHERE observation_id IS NOT NULL)",
         )
         .bind(before)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 }

@@ -76,6 +76,22 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<Code> {
                 .map(Arc::new),
         });
     }
+    // One watcher per database: two would record and alert every change twice.
+    let lock_path = config.db.with_extension("lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| anyhow::anyhow!("opening {}: {e}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        return Err(UsageError(format!(
+            "another `mxwatch watch` is using {} (lock {})",
+            config.db.display(),
+            lock_path.display()
+        ))
+        .into());
+    }
     let store = SqliteStore::open(&config.db)
         .await
         .map_err(|e| anyhow::anyhow!("opening {}: {e}", config.db.display()))?;
@@ -101,8 +117,10 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<Code> {
         http,
         collector: Box::new(make),
         config,
+        delivery: tokio::sync::Mutex::new(()),
     };
     watcher.run(args.once).await?;
+    drop(lock);
     Ok(Code::Clean)
 }
 

@@ -33,6 +33,8 @@ pub struct Watcher<S: Store> {
     pub retention_secs: i64,
     pub retry_after_secs: i64,
     pub concurrency: usize,
+    /// One alert delivery round at a time.
+    pub delivery: tokio::sync::Mutex<()>,
 }
 
 impl<S: Store> Watcher<S> {

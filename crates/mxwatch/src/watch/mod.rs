@@ -29,6 +29,13 @@ impl<S: Store> Watcher<S> {
             .map(|e| e.domain.ascii.clone())
             .collect();
         self.store.ensure_domains(&names).await?;
+        let retired = self.store.retire_others(&names).await?;
+        if retired > 0 {
+            tracing::info!(
+                retired,
+                "domains no longer in the inventory taken off the schedule"
+            );
+        }
         let mut shutdown = std::pin::pin!(shutdown_signal());
         let mut last_prune = 0;
         loop {
@@ -36,7 +43,14 @@ impl<S: Store> Watcher<S> {
             let due: Vec<&Entry> = if once {
                 self.entries.iter().collect()
             } else {
-                let due = self.store.due_domains(now, 100_000).await?;
+                // A store error is waited out, not fatal: the daemon keeps its place.
+                let due = match self.store.due_domains(now, 100_000).await {
+                    Ok(due) => due,
+                    Err(e) => {
+                        tracing::error!("reading the schedule: {e}; retrying");
+                        vec![]
+                    }
+                };
                 self.entries
                     .iter()
                     .filter(|e| due.contains(&e.domain.ascii))
@@ -52,6 +66,15 @@ impl<S: Store> Watcher<S> {
                     |entry| async move {
                         if let Err(e) = self.cycle(entry, shared).await {
                             tracing::error!(domain = %entry.domain.ascii, "cycle failed: {e:#}");
+                            // Back off instead of retrying every second.
+                            let later = now_unix() + entry.every.as_secs().clamp(60, 3600) as i64;
+                            if let Err(e) = self.store.postpone(&entry.domain.ascii, later).await {
+                                tracing::error!(domain = %entry.domain.ascii, "postponing: {e}");
+                            }
+                        }
+                        // Alerts go out as cycles finish, not when the whole batch is done.
+                        if let Err(e) = self.deliver_due().await {
+                            tracing::error!("delivering alerts: {e:#}");
                         }
                     },
                 );
@@ -63,18 +86,27 @@ impl<S: Store> Watcher<S> {
                     }
                 }
             }
-            self.deliver_due().await?;
+            if let Err(e) = self.deliver_due().await {
+                tracing::error!("delivering alerts: {e:#}");
+            }
             if now - last_prune >= PRUNE_EVERY {
-                let pruned = self.store.prune(now - self.retention_secs).await?;
-                if pruned > 0 {
-                    tracing::info!(pruned, "old observations pruned");
+                match self.store.prune(now - self.retention_secs).await {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "old observations pruned"),
+                    Err(e) => tracing::error!("pruning: {e}"),
                 }
                 last_prune = now;
             }
             if once {
                 return Ok(());
             }
-            let next = self.store.next_due().await?.unwrap_or(now + 60);
+            let next = self
+                .store
+                .next_due()
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(now + 60);
             let wait = Duration::from_secs(u64::try_from((next - now_unix()).max(1)).unwrap_or(1))
                 .min(TICK);
             tokio::select! {
@@ -87,8 +119,10 @@ impl<S: Store> Watcher<S> {
         }
     }
 
-    /// Sends every queued alert that is due; failures stay queued with backoff.
+    /// Sends every queued alert that is due; failures stay queued with backoff. One delivery
+    /// round at a time, so two finishing cycles never send the same alert twice.
     pub async fn deliver_due(&self) -> anyhow::Result<()> {
+        let _round = self.delivery.lock().await;
         let now = now_unix();
         for alert in self.store.due_alerts(now, 1000).await? {
             let Some(sink) = self
