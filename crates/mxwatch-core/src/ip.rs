@@ -192,11 +192,6 @@ fn special_v6(ip: Ipv6Addr) -> Option<SpecialRange> {
             range("3fff::/20", "documentation", "RFC 9637"),
         ),
         (
-            [0x2002, 0, 0, 0, 0, 0, 0, 0],
-            16,
-            range("2002::/16", "6to4", "RFC 3056"),
-        ),
-        (
             [0xfc00, 0, 0, 0, 0, 0, 0, 0],
             7,
             range("fc00::/7", "unique local", "RFC 4193"),

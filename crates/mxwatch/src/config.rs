@@ -212,6 +212,17 @@ impl AlertConfig {
     }
 }
 
+/// Two spellings of one domain (case, trailing dot, Unicode or A-label).
+fn same_domain(a: &str, b: &str) -> bool {
+    match (
+        mxwatch_core::parse_domain_input(a),
+        mxwatch_core::parse_domain_input(b),
+    ) {
+        (Ok(a), Ok(b)) => a.domain.ascii == b.domain.ascii,
+        _ => a.eq_ignore_ascii_case(b),
+    }
+}
+
 pub fn duration(text: &str, what: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim())
         .map_err(|e| format!("{what} = {text:?}: {e} (e.g. \"30s\", \"10m\", \"7d\")"))
@@ -312,6 +323,18 @@ impl Config {
                 SinkKind::Syslog => need(a.address.is_some(), "address")?,
                 SinkKind::Email => {
                     need(a.smtp_host.is_some(), "smtp_host")?;
+                    let loopback = a
+                        .smtp_host
+                        .as_deref()
+                        .and_then(|h| h.parse::<std::net::IpAddr>().ok())
+                        .is_some_and(|ip| ip.is_loopback());
+                    if a.smtp_security.as_deref() == Some("none") && !loopback {
+                        return Err(format!(
+                            "alert {:?}: smtp_security = \"none\" sends the login and the alerts in clear text; \
+                             it is only allowed to a loopback address",
+                            a.sink_name()
+                        ));
+                    }
                     need(a.from.is_some(), "from")?;
                     need(!a.to.is_empty(), "to")?;
                 }
@@ -337,9 +360,7 @@ impl Config {
     pub fn maintenance_at(&self, domain: &DomainConfig, now: i64) -> Option<String> {
         self.maintenance.iter().find_map(|m| {
             let covers = (m.domains.is_empty() && m.tags.is_empty())
-                || m.domains
-                    .iter()
-                    .any(|n| n.eq_ignore_ascii_case(&domain.name))
+                || m.domains.iter().any(|n| same_domain(n, &domain.name))
                 || m.tags.iter().any(|t| domain.tags.contains(t));
             let start = timestamp(&m.start, "").ok()?;
             let end = timestamp(&m.end, "").ok()?;

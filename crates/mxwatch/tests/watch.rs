@@ -571,7 +571,11 @@ fn sigterm_stops_cleanly_and_sigkill_loses_nothing_already_recorded() {
     // A second watcher on the same database is refused while the first runs.
     let second = run(&["watch", "--once", "--config", cfg.to_str().unwrap()]);
     assert_eq!(code(&second), 2, "{}", stderr(&second));
-    assert!(stderr(&second).contains("another `mxwatch watch`"), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("another `mxwatch watch`"),
+        "{}",
+        stderr(&second)
+    );
     let pid = child.id().to_string();
     assert!(signal("TERM", &pid));
     assert_eq!(

@@ -2,8 +2,8 @@
 //! its TTL lasts, however many domains need it, and concurrent askers wait for
 //! the one question in flight instead of sending their own.
 //!
-//! Failures are cached too, briefly, so a dead nameserver costs one timeout per
-//! name per run rather than one per domain that points at it.
+//! Failures are cached too, briefly (`FAILURE_TTL`), so a dead nameserver costs one
+//! timeout per name every 30 seconds rather than one per domain that points at it.
 
 use hickory_proto::rr::{RData, RecordType};
 use mxwatch_core::Lookup;

@@ -44,7 +44,7 @@ impl Default for SmtpOptions {
             port: 25,
             connect_timeout: Duration::from_secs(10),
             reply_timeout: Duration::from_secs(15),
-            total_timeout: Duration::from_secs(30),
+            total_timeout: Duration::from_secs(20),
             helo: None,
             probe_relay: false,
             max_in_flight: 64,

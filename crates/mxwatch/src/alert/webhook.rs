@@ -59,13 +59,23 @@ pub async fn generic(
     post(sink, http, body, signature).await
 }
 
+/// Slack's control characters in message text (`<!channel>`, links) come from `<`, `>` and `&`:
+/// text that came from the network must not be able to ping a channel or forge a link.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 pub async fn slack(
     sink: &AlertConfig,
     http: &reqwest::Client,
     event: &AlertEvent,
 ) -> Result<(), String> {
-    let body = serde_json::to_vec(&json!({ "text": format!("mxwatch: {}", event.summary()) }))
-        .map_err(|e| e.to_string())?;
+    let body = serde_json::to_vec(
+        &json!({ "text": format!("mxwatch: {}", slack_escape(&event.summary())) }),
+    )
+    .map_err(|e| e.to_string())?;
     post(sink, http, body, None).await
 }
 
@@ -96,6 +106,22 @@ pub async fn teams(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn slack_text_cannot_ping_or_link() {
+        assert_eq!(
+            super::slack_escape("<!channel> a&b <http://x|y>"),
+            "&lt;!channel&gt; a&amp;b &lt;http://x|y&gt;"
+        );
+    }
+
+    #[test]
+    fn slack_text_cannot_ping_or_link() {
+        assert_eq!(
+            super::slack_escape("<!channel> a&b <http://x|y>"),
+            "&lt;!channel&gt; a&amp;b &lt;http://x|y&gt;"
+        );
+    }
+
     #[test]
     fn signature_is_the_rfc_4231_hmac() {
         // RFC 4231 test case 2.

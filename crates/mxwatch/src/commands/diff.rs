@@ -25,7 +25,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Code> {
         }
     }
     let missing: Vec<&String> = old.keys().filter(|d| !new.contains_key(*d)).collect();
-    let changed = results.iter().any(|(_, c)| !c.is_empty());
+    let changed = results.iter().any(|(_, c)| !c.is_empty()) || !missing.is_empty();
     let mut out = anstream::stdout().lock();
     match args.format {
         DiffFormat::Json => {
