@@ -31,6 +31,9 @@ pub struct Observation {
     /// The mail-policy TXT records that go with the MX set (compared over time by `watch`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicyRecords>,
+    /// Limits that were reached while collecting (what was not examined, and why).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<String>,
     /// What each authoritative nameserver of the domain answers, asked directly.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nameservers: Vec<NameserverObservation>,
@@ -169,6 +172,14 @@ pub struct ExchangeObservation {
     /// Who holds the exchange's registrable domain; looked up only when the exchange does not exist.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration: Option<Registration>,
+    /// Addresses beyond the per-exchange limit: resolved and listed in `lookups`, but not examined
+    /// (no reverse DNS, no SMTP). A limit is never read as "absent".
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unexamined: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl ExchangeObservation {

@@ -23,6 +23,11 @@ use std::sync::Arc;
 
 /// PTR names per address we forward-confirm; more is a sign of abuse, not of care.
 pub const MAX_PTR_NAMES: usize = 10;
+/// Addresses of one exchange given reverse DNS and an SMTP probe; a zone that lists more is
+/// hostile or broken, and must not make us connect to thousands of hosts.
+pub const MAX_ADDRESSES_PER_EXCHANGE: usize = 32;
+/// Distinct addresses probed over SMTP per domain, whatever its zone says.
+pub const MAX_SMTP_PER_DOMAIN: usize = 64;
 /// NS names asked directly (RFC 2182 suggests a handful; more is a misconfiguration of its own).
 pub const MAX_NAMESERVERS: usize = 13;
 /// In-zone exchanges whose records are compared across nameservers.
@@ -79,13 +84,15 @@ impl Collector {
                     .collect()
             })
             .unwrap_or_default();
+        let budget = Budget::new(MAX_SMTP_PER_DOMAIN);
+        let budget = &budget;
         let exchanges = async {
             match mx.value() {
                 Some(records) => {
                     join_all(
                         group_exchanges(records)
                             .into_iter()
-                            .map(|(n, p)| self.exchange(n, p)),
+                            .map(|(n, p)| self.exchange(n, p, budget)),
                     )
                     .await
                 }
@@ -120,6 +127,19 @@ impl Collector {
             }
         };
         let (exchanges, nameservers, policy) = tokio::join!(exchanges, nameservers, policy);
+        let mut limits = Vec::new();
+        let unexamined: usize = exchanges.iter().map(|e| e.unexamined).sum();
+        if unexamined > 0 {
+            limits.push(format!(
+                "{unexamined} address(es) beyond {MAX_ADDRESSES_PER_EXCHANGE} per exchange were not examined (no reverse DNS, no SMTP)"
+            ));
+        }
+        let skipped = budget.skipped();
+        if skipped > 0 {
+            limits.push(format!(
+                "SMTP is probed on at most {MAX_SMTP_PER_DOMAIN} addresses per domain: {skipped} were not probed"
+            ));
+        }
         Observation {
             schema: OBSERVATION_SCHEMA,
             domain: domain.clone(),
@@ -131,6 +151,7 @@ impl Collector {
             implicit,
             exchanges,
             policy: Some(policy),
+            limits,
             nameservers,
         }
     }
@@ -213,17 +234,23 @@ impl Collector {
         out
     }
 
-    async fn exchange(&self, name: String, preferences: Vec<u16>) -> ExchangeObservation {
+    async fn exchange(
+        &self,
+        name: String,
+        preferences: Vec<u16>,
+        budget: &Budget,
+    ) -> ExchangeObservation {
         let (a, aaaa) = tokio::join!(
             self.dns.addresses(&name, false),
             self.dns.addresses(&name, true)
         );
         let lookups = AddressLookups { a, aaaa };
+        let all = lookups.addresses();
+        let unexamined = all.len().saturating_sub(MAX_ADDRESSES_PER_EXCHANGE);
         let addresses = join_all(
-            lookups
-                .addresses()
-                .into_iter()
-                .map(|ip| self.address(ip, &name)),
+            all.into_iter()
+                .take(MAX_ADDRESSES_PER_EXCHANGE)
+                .map(|ip| self.address(ip, &name, budget)),
         )
         .await;
         let missing = (lookups.a.is_nxdomain() || lookups.aaaa.is_nxdomain())
@@ -247,10 +274,11 @@ impl Collector {
             lookups,
             addresses,
             registration,
+            unexamined,
         }
     }
 
-    async fn address(&self, ip: IpAddr, exchange: &str) -> AddressObservation {
+    async fn address(&self, ip: IpAddr, exchange: &str, budget: &Budget) -> AddressObservation {
         // Non-routable addresses are never probed: no packet leaves for a private range.
         if !ip::is_routable(ip, self.options.lab) {
             return AddressObservation {
@@ -262,8 +290,8 @@ impl Collector {
         }
         let smtp = async {
             match &self.options.smtp {
-                Some(prober) => Some(prober.probe(ip, exchange).await),
-                None => None,
+                Some(prober) if budget.take(ip) => Some(prober.probe(ip, exchange).await),
+                _ => None,
             }
         };
         let (ptr, smtp) = tokio::join!(self.dns.ptr(ip), smtp);
@@ -323,4 +351,41 @@ fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// How many distinct addresses a domain may have probed over SMTP (each costs at most a few
+/// dialogues: see `smtp::MAX_NAMES_PER_ADDRESS`), and how many it was refused.
+struct Budget {
+    limit: usize,
+    seen: std::sync::Mutex<std::collections::HashSet<IpAddr>>,
+    skipped: std::sync::atomic::AtomicUsize,
+}
+
+impl Budget {
+    fn new(limit: usize) -> Self {
+        Budget {
+            limit,
+            seen: std::sync::Mutex::new(std::collections::HashSet::new()),
+            skipped: 0.into(),
+        }
+    }
+
+    /// Whether `ip` may be probed: already admitted, or a new address within the limit.
+    fn take(&self, ip: IpAddr) -> bool {
+        let mut seen = self.seen.lock().unwrap();
+        if seen.contains(&ip) {
+            return true;
+        }
+        if seen.len() < self.limit {
+            seen.insert(ip);
+            return true;
+        }
+        self.skipped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        false
+    }
+
+    fn skipped(&self) -> usize {
+        self.skipped.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }

@@ -199,3 +199,35 @@ async fn an_idn_is_checked_in_ascii_and_shown_in_unicode() {
     assert_eq!(report.domain_unicode, "bücher.test");
     assert!(report.observation.mx.value().is_some());
 }
+
+#[tokio::test]
+async fn a_zone_listing_many_addresses_is_examined_up_to_a_limit_and_says_so() {
+    let mut zones = LabZones::builtin().unwrap();
+    let mut zone = String::from(
+        "$ORIGIN fanout.test.\n$TTL 3600\n@ SOA ns1.lab.test. h.lab.test. 1 1 1 1 300\n@ NS ns1.lab.test.\n@ MX 10 mx\n",
+    );
+    for i in 1..=40 {
+        zone.push_str(&format!("mx A 127.0.3.{i}\n"));
+    }
+    zones.set_zone("fanout.test.zone", &zone).unwrap();
+    let lab = LabDns::start(zones, Behaviour::Resolver, "127.0.0.1".parse().unwrap())
+        .await
+        .unwrap();
+    let report = report(&collector(&lab, 2000), "fanout.test").await;
+    let exchange = &report.observation.exchanges[0];
+    assert_eq!(
+        exchange.lookups.addresses().len(),
+        40,
+        "every address is listed"
+    );
+    assert_eq!(
+        exchange.addresses.len(),
+        mxwatch_probe::collect::MAX_ADDRESSES_PER_EXCHANGE
+    );
+    assert_eq!(exchange.unexamined, 8);
+    assert!(
+        report.observation.limits[0].contains("not examined"),
+        "{:?}",
+        report.observation.limits
+    );
+}

@@ -75,6 +75,7 @@ pub fn exchange(name: &str, preferences: &[u16], addresses: &[&str]) -> Exchange
             })
             .collect(),
         registration: None,
+        unexamined: 0,
     }
 }
 
@@ -135,6 +136,7 @@ pub fn domain(name: &str, mx: &[(u16, &str, &[&str])]) -> Observation {
         },
         exchanges,
         policy: None,
+        limits: vec![],
         nameservers: vec![],
     }
 }

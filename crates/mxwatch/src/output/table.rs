@@ -69,6 +69,9 @@ pub fn render(report: &Report) -> String {
     for note in &report.notes {
         s.push_str(&format!("  note: {}\n", for_terminal(note)));
     }
+    for limit in &obs.limits {
+        s.push_str(&format!("  limit: {}\n", for_terminal(limit)));
+    }
     s.push_str(&format!("  MX: {}\n", mx_summary(&obs.mx)));
     if let Some(ns) = obs.ns.value() {
         s.push_str(&format!("  NS: {}\n", for_terminal(&ns.join(", "))));
