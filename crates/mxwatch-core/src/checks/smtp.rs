@@ -142,14 +142,15 @@ fn smtp_unreachable(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
         .collect()
 }
 
-fn per_probe(
+/// One hit per probed address whose probe `f` finds a problem with (shared by the TLS checks).
+pub(crate) fn per_probe(
     obs: &Observation,
-    mut f: impl FnMut(&ExchangeObservation, IpAddr, &SmtpProbe) -> Option<String>,
+    mut f: impl FnMut(&SmtpProbe) -> Option<String>,
 ) -> Vec<Hit> {
     let mut hits = Vec::new();
     for exchange in &obs.exchanges {
         for (ip, probe) in probes(exchange) {
-            if let Some(detail) = f(exchange, ip, probe) {
+            if let Some(detail) = f(probe) {
                 hits.push(Hit::new(
                     format!("{} ({ip})", exchange_label(&exchange.name)),
                     detail,
@@ -173,7 +174,7 @@ pub static SMTP_NO_GREETING: Check = Check {
 };
 
 fn smtp_no_greeting(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    per_probe(obs, |_, _, p| {
+    per_probe(obs, |p| {
         let timed_out = p.error.as_ref().is_some_and(|e| {
             e.stage == "greeting"
                 && matches!(
@@ -204,7 +205,7 @@ pub static SMTP_PROTOCOL_ERROR: Check = Check {
 };
 
 fn smtp_protocol_error(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    per_probe(obs, |_, _, p| {
+    per_probe(obs, |p| {
         p.error
             .as_ref()
             .filter(|e| e.kind == DialogueErrorKind::Protocol)
@@ -225,7 +226,7 @@ pub static SMTP_SLOW_GREETING: Check = Check {
 };
 
 fn smtp_slow_greeting(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    per_probe(obs, |_, _, p| {
+    per_probe(obs, |p| {
         let ms = p.greeting_ms?;
         (p.greeting.is_some() && ms > SLOW_GREETING_MS)
             .then(|| format!("the greeting took {:.1} s", ms as f64 / 1000.0))
@@ -301,7 +302,7 @@ pub static SMTP_OPEN_RELAY: Check = Check {
 };
 
 fn smtp_open_relay(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    per_probe(obs, |_, _, p| {
+    per_probe(obs, |p| {
         let relay = p.relay.as_ref()?;
         relay.accepted().then(|| {
             let reply = relay

@@ -1,29 +1,10 @@
 //! STARTTLS and certificates of every MX address.
 
-use super::smtp::probes;
+use super::smtp::{per_probe, probes};
 use super::{Check, CheckContext, Hit, exchange_label};
 use crate::finding::Severity;
 use crate::observation::Observation;
 use crate::smtp::{Certificate, SmtpProbe, StartTls, TlsFailure, TrustFailure};
-use std::net::IpAddr;
-
-fn per_probe(
-    obs: &Observation,
-    mut f: impl FnMut(&str, IpAddr, &SmtpProbe) -> Option<String>,
-) -> Vec<Hit> {
-    let mut hits = Vec::new();
-    for exchange in &obs.exchanges {
-        for (ip, probe) in probes(exchange) {
-            if let Some(detail) = f(&exchange.name, ip, probe) {
-                hits.push(Hit::new(
-                    format!("{} ({ip})", exchange_label(&exchange.name)),
-                    detail,
-                ));
-            }
-        }
-    }
-    hits
-}
 
 fn leaf(probe: &SmtpProbe) -> Option<&Certificate> {
     probe.certificates.first()
@@ -56,7 +37,7 @@ pub static TLS_NO_STARTTLS: Check = Check {
 };
 
 fn tls_no_starttls(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    per_probe(obs, |_, _, p| {
+    per_probe(obs, |p| {
         (p.starttls == StartTls::NotOffered).then(|| {
             if p.helo_fallback {
                 "EHLO was refused and HELO has no extensions: no STARTTLS".to_string()
@@ -79,7 +60,7 @@ pub static TLS_STARTTLS_FAILS: Check = Check {
 };
 
 fn tls_starttls_fails(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    per_probe(obs, |_, _, p| match &p.starttls {
+    per_probe(obs, |p| match &p.starttls {
         StartTls::Refused { reply } => {
             Some(format!("STARTTLS was answered with {}", reply.one_line()))
         }
@@ -103,7 +84,7 @@ pub static TLS_OLD_VERSION: Check = Check {
 };
 
 fn tls_old_version(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    per_probe(obs, |_, _, p| match &p.starttls {
+    per_probe(obs, |p| match &p.starttls {
         StartTls::HandshakeFailed {
             kind: TlsFailure::OldVersion,
             detail,
@@ -125,7 +106,7 @@ pub static TLS_WEAK_CIPHER: Check = Check {
 };
 
 fn tls_weak_cipher(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    per_probe(obs, |_, _, p| match &p.starttls {
+    per_probe(obs, |p| match &p.starttls {
         StartTls::HandshakeFailed {
             kind: TlsFailure::NoCommonCipher,
             detail,
@@ -148,7 +129,7 @@ pub static TLS_CERT_EXPIRED: Check = Check {
 };
 
 fn tls_cert_expired(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
-    per_probe(obs, |_, _, p| {
+    per_probe(obs, |p| {
         let mut problems = Vec::new();
         for (i, cert) in p.certificates.iter().enumerate() {
             let which = if i == 0 {
@@ -187,7 +168,7 @@ pub static TLS_CERT_EXPIRING: Check = Check {
 
 fn tls_cert_expiring(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
     let window = i64::from(ctx.expiry_warning_days) * 86_400;
-    per_probe(obs, |_, _, p| {
+    per_probe(obs, |p| {
         let cert = leaf(p)?;
         let left = cert.not_after - ctx.now_unix;
         (left >= 0 && left < window && cert.not_before <= ctx.now_unix).then(|| {
@@ -213,7 +194,7 @@ pub static TLS_CERT_UNTRUSTED: Check = Check {
 };
 
 fn tls_cert_untrusted(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    per_probe(obs, |_, _, p| {
+    per_probe(obs, |p| {
         let verdict = p.verdict.as_ref()?;
         (!verdict.trusted).then(|| {
             let why = match verdict.trust_failure {
@@ -290,7 +271,7 @@ pub static TLS_CERT_WEAK_KEY: Check = Check {
 };
 
 fn tls_cert_weak_key(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    per_probe(obs, |_, _, p| {
+    per_probe(obs, |p| {
         let cert = leaf(p)?;
         let weak = match cert.key_type.as_str() {
             "RSA" | "DSA" => cert.key_bits < 2048,

@@ -96,10 +96,7 @@ fn load(path: &Path) -> anyhow::Result<Audit> {
                 ))
             })?;
             let ctx = CheckContext {
-                now_unix: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs() as i64)
-                    .unwrap_or(0),
+                now_unix: crate::commands::audit::now_unix(),
                 ..CheckContext::default()
             };
             let findings = mxwatch_core::checks::run_all(&obs, &ctx);
