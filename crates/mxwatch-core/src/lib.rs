@@ -13,10 +13,12 @@ pub mod ip;
 pub mod lookup;
 pub mod name;
 pub mod observation;
+pub mod records;
 pub mod reference;
 pub mod report;
 pub mod sanitize;
 pub mod smtp;
+pub mod spf_eval;
 
 pub use checks::{CHECKS, Check, CheckContext, Hit};
 pub use finding::{Finding, Severity};

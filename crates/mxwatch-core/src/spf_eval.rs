@@ -1,0 +1,780 @@
+//! SPF evaluation over recorded DNS answers: the audit walk (every term of every included record,
+//! with the lookup and void-lookup counts of RFC 7208 §4.6.4) and `check_host()` (§4) for one address.
+//!
+//! Both run on a map of answers keyed `"TXT name"`, `"A name"`, `"AAAA name"`, `"MX name"`,
+//! `"PTR address"`. The collector runs the same code to learn which answers it still has to fetch
+//! (a key not in the map is reported as missing), so the walk is written once and the checks stay
+//! pure. Why not mail-auth's evaluator: it has no void-lookup limit and no trace of why (see
+//! DEPENDENCIES.md), and it does its own DNS.
+
+use crate::lookup::Lookup;
+use crate::records::spf::{self, DomainSpec, Mechanism, Qualifier, SpfRecord};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Recorded answers: presentation strings per key (TXT: the SPF records only).
+pub type Answers = BTreeMap<String, Lookup<Vec<String>>>;
+
+/// The DNS-querying terms allowed in one evaluation (§4.6.4).
+pub const LOOKUP_LIMIT: usize = 10;
+/// Lookups that may return nothing before the evaluation is a permerror (§4.6.4).
+pub const VOID_LIMIT: usize = 2;
+/// Names an `mx` mechanism may return (§4.6.4).
+pub const MX_NAME_LIMIT: usize = 10;
+/// How deep the audit follows includes; a real loop is reported, not followed forever.
+const MAX_DEPTH: usize = 12;
+
+pub fn key(rtype: &str, name: &str) -> String {
+    format!(
+        "{rtype} {}",
+        name.trim_end_matches('.').to_ascii_lowercase()
+    )
+}
+
+/// What the audit walk found across the whole include tree.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Audit {
+    /// The DNS-querying terms, in walk order, as `term (in domain)`.
+    pub lookup_terms: Vec<String>,
+    /// Lookups that returned no records.
+    pub voids: Vec<String>,
+    /// `domain: reason` for records that do not parse.
+    pub syntax_errors: Vec<String>,
+    /// Domains in the tree with more than one SPF record.
+    pub multiple: Vec<String>,
+    /// `include`/`redirect` targets that publish no SPF record (a permerror for every receiver).
+    pub broken_includes: Vec<String>,
+    pub ptr_terms: Vec<String>,
+    /// `mx` mechanisms naming more than 10 exchanges, and include loops.
+    pub overflows: Vec<String>,
+    /// Lookups that failed (timeout, SERVFAIL): what depends on them could not be judged.
+    pub failed: Vec<String>,
+    /// Terms whose target depends on the message (macros like `%{i}` or `%{s}`): not walked.
+    pub sender_dependent: Vec<String>,
+    /// Keys the answers do not hold yet (the collector fetches them; a check sees them as not looked up).
+    pub missing: Vec<String>,
+}
+
+impl Audit {
+    pub fn lookups(&self) -> usize {
+        self.lookup_terms.len()
+    }
+}
+
+/// Walks the SPF record of `domain` and everything it includes.
+pub fn audit(domain: &str, answers: &Answers) -> Audit {
+    let mut out = Audit::default();
+    let mut stack = Vec::new();
+    walk(domain, answers, &mut out, &mut stack, true);
+    out.missing.sort();
+    out.missing.dedup();
+    out
+}
+
+/// The SPF records at `domain`, or why there are none to read.
+enum Records<'a> {
+    Missing,
+    Failed(String),
+    None,
+    Some(&'a [String]),
+}
+
+fn records<'a>(domain: &str, answers: &'a Answers) -> Records<'a> {
+    match answers.get(&key("TXT", domain)) {
+        None => Records::Missing,
+        Some(Lookup::Failed { failure, .. }) => Records::Failed(failure.describe().to_string()),
+        Some(Lookup::Absent { .. }) => Records::None,
+        Some(Lookup::Observed { value, .. }) if value.is_empty() => Records::None,
+        Some(Lookup::Observed { value, .. }) => Records::Some(value),
+    }
+}
+
+fn walk(domain: &str, answers: &Answers, out: &mut Audit, stack: &mut Vec<String>, top: bool) {
+    let record = match records(domain, answers) {
+        Records::Missing => {
+            out.missing.push(key("TXT", domain));
+            return;
+        }
+        Records::Failed(why) => {
+            out.failed.push(format!("TXT {domain}: {why}"));
+            return;
+        }
+        Records::None => {
+            if !top {
+                out.broken_includes.push(domain.to_string());
+            }
+            return;
+        }
+        Records::Some(texts) => {
+            if texts.len() > 1 {
+                if !top {
+                    out.multiple.push(domain.to_string());
+                }
+                return;
+            }
+            match spf::parse(&texts[0]) {
+                Ok(record) => record,
+                Err(e) => {
+                    if !top {
+                        out.syntax_errors.push(format!("{domain}: {e}"));
+                    }
+                    return;
+                }
+            }
+        }
+    };
+    stack.push(domain.to_string());
+    for directive in &record.directives {
+        let term = format!("{} (in {domain})", directive.text);
+        if directive.mechanism.needs_lookup() {
+            out.lookup_terms.push(term.clone());
+        }
+        match &directive.mechanism {
+            Mechanism::Include(spec) => {
+                follow(spec, domain, &term, answers, out, stack);
+            }
+            Mechanism::A { domain: spec, .. } => {
+                let Some(target) = target(spec.as_ref(), domain, &term, out) else {
+                    continue;
+                };
+                let (a, aaaa) = (key("A", &target), key("AAAA", &target));
+                match (answers.get(&a), answers.get(&aaaa)) {
+                    (Some(a), Some(aaaa)) => {
+                        if a.is_failed() || aaaa.is_failed() {
+                            out.failed.push(format!("{term}: an address lookup failed"));
+                        } else if a.value().is_none_or(Vec::is_empty)
+                            && aaaa.value().is_none_or(Vec::is_empty)
+                        {
+                            out.voids.push(format!("{term}: {target} has no address"));
+                        }
+                    }
+                    (a_seen, aaaa_seen) => {
+                        if a_seen.is_none() {
+                            out.missing.push(a);
+                        }
+                        if aaaa_seen.is_none() {
+                            out.missing.push(aaaa);
+                        }
+                    }
+                }
+            }
+            Mechanism::Mx { domain: spec, .. } => {
+                let Some(target) = target(spec.as_ref(), domain, &term, out) else {
+                    continue;
+                };
+                match answers.get(&key("MX", &target)) {
+                    None => out.missing.push(key("MX", &target)),
+                    Some(lookup) if lookup.is_failed() => {
+                        out.failed.push(format!("{term}: the MX lookup failed"))
+                    }
+                    Some(lookup) => {
+                        let names = lookup.value().cloned().unwrap_or_default();
+                        if names.is_empty() {
+                            out.voids.push(format!("{term}: {target} has no MX"));
+                        }
+                        if names.len() > MX_NAME_LIMIT {
+                            out.overflows.push(format!(
+                                "{term}: {} MX names, more than {MX_NAME_LIMIT}",
+                                names.len()
+                            ));
+                        }
+                        // Their addresses are what the mechanism matches (fetched for check_host).
+                        for name in names.iter().take(MX_NAME_LIMIT) {
+                            for rtype in ["A", "AAAA"] {
+                                if !answers.contains_key(&key(rtype, name)) {
+                                    out.missing.push(key(rtype, name));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Mechanism::Ptr(_) => out.ptr_terms.push(term.clone()),
+            Mechanism::Exists(spec) => {
+                let Some(target) = target(Some(spec), domain, &term, out) else {
+                    continue;
+                };
+                match answers.get(&key("A", &target)) {
+                    None => out.missing.push(key("A", &target)),
+                    Some(lookup) if lookup.is_failed() => {
+                        out.failed.push(format!("{term}: the A lookup failed"))
+                    }
+                    Some(lookup) if lookup.value().is_none_or(Vec::is_empty) => {
+                        out.voids.push(format!("{term}: {target} does not exist"))
+                    }
+                    Some(_) => {}
+                }
+            }
+            Mechanism::All | Mechanism::Ip4 { .. } | Mechanism::Ip6 { .. } => {}
+        }
+    }
+    if let Some(spec) = record.effective_redirect() {
+        let term = format!("redirect={} (in {domain})", spec.0);
+        out.lookup_terms.push(term.clone());
+        follow(spec, domain, &term, answers, out, stack);
+    }
+    stack.pop();
+}
+
+fn follow(
+    spec: &DomainSpec,
+    domain: &str,
+    term: &str,
+    answers: &Answers,
+    out: &mut Audit,
+    stack: &mut Vec<String>,
+) {
+    let Some(target) = target(Some(spec), domain, term, out) else {
+        return;
+    };
+    if stack.contains(&target) || stack.len() >= MAX_DEPTH {
+        out.overflows
+            .push(format!("{term}: {target} includes itself (a loop)"));
+        return;
+    }
+    walk(&target, answers, out, stack, false);
+}
+
+/// The name a term points at, expanding `%{d}`; `None` (and noted) when it depends on the message.
+fn target(spec: Option<&DomainSpec>, domain: &str, term: &str, out: &mut Audit) -> Option<String> {
+    match spec {
+        None => Some(domain.to_string()),
+        Some(spec) => match expand(spec, domain, None) {
+            Some(name) => Some(name),
+            None => {
+                out.sender_dependent.push(term.to_string());
+                None
+            }
+        },
+    }
+}
+
+/// Expands a domain-spec (§7.3). Only `%{d}` is known without a message, and `%{i}`/`%{v}` with
+/// an address; anything else (`%{s}`, `%{l}`, `%{o}`, `%{h}`, `%{p}`) gives `None`.
+pub fn expand(spec: &DomainSpec, domain: &str, ip: Option<IpAddr>) -> Option<String> {
+    let text = &spec.0;
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    while let Some(pos) = rest.find('%') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        match after.as_bytes().first()? {
+            b'%' => {
+                out.push('%');
+                rest = &after[1..];
+            }
+            b'_' => {
+                out.push(' ');
+                rest = &after[1..];
+            }
+            b'-' => {
+                out.push_str("%20");
+                rest = &after[1..];
+            }
+            b'{' => {
+                let close = after.find('}')?;
+                out.push_str(&expand_macro(&after[1..close], domain, ip)?);
+                rest = &after[close + 1..];
+            }
+            _ => return None,
+        }
+    }
+    out.push_str(rest);
+    let name = out.trim_end_matches('.').to_ascii_lowercase();
+    // §4.8: a name longer than 253 octets is shortened from the left, label by label.
+    let mut name = name.as_str();
+    while name.len() > 253 {
+        name = name.split_once('.').map(|(_, r)| r)?;
+    }
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+fn expand_macro(body: &str, domain: &str, ip: Option<IpAddr>) -> Option<String> {
+    let mut chars = body.chars();
+    let letter = chars.next()?.to_ascii_lowercase();
+    let value = match (letter, ip) {
+        ('d', _) => domain.to_string(),
+        ('i', Some(IpAddr::V4(v4))) => v4.to_string(),
+        ('i', Some(IpAddr::V6(v6))) => v6
+            .octets()
+            .iter()
+            .flat_map(|b| [b >> 4, b & 0xf])
+            .map(|n| format!("{n:x}"))
+            .collect::<Vec<_>>()
+            .join("."),
+        ('v', Some(IpAddr::V4(_))) => "in-addr".into(),
+        ('v', Some(IpAddr::V6(_))) => "ip6".into(),
+        _ => return None,
+    };
+    let rest: String = chars.collect();
+    let digits_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let keep: Option<usize> = rest[..digits_end].parse().ok();
+    let mut tail = &rest[digits_end..];
+    let reverse = tail.starts_with(['r', 'R']);
+    if reverse {
+        tail = &tail[1..];
+    }
+    let delimiters: Vec<char> = if tail.is_empty() {
+        vec!['.']
+    } else {
+        tail.chars().collect()
+    };
+    let mut parts: Vec<&str> = value.split(|c| delimiters.contains(&c)).collect();
+    if reverse {
+        parts.reverse();
+    }
+    if let Some(keep) = keep {
+        let skip = parts.len().saturating_sub(keep);
+        parts.drain(..skip);
+    }
+    Some(parts.join("."))
+}
+
+/// The result of `check_host()` for one address (§2.6), or why it could not be told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Fail,
+    SoftFail,
+    Neutral,
+    /// The domain has no SPF record.
+    None,
+    PermError(String),
+    TempError(String),
+    /// A term depends on the message (sender, HELO): no verdict without one.
+    Undetermined(String),
+    /// An answer the evaluation needs is not recorded (the collector fetches it).
+    Missing(String),
+}
+
+impl Verdict {
+    fn from(qualifier: Qualifier) -> Verdict {
+        match qualifier {
+            Qualifier::Pass => Verdict::Pass,
+            Qualifier::Fail => Verdict::Fail,
+            Qualifier::SoftFail => Verdict::SoftFail,
+            Qualifier::Neutral => Verdict::Neutral,
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            Verdict::Pass => "pass".into(),
+            Verdict::Fail => "fail".into(),
+            Verdict::SoftFail => "softfail".into(),
+            Verdict::Neutral => "neutral".into(),
+            Verdict::None => "none".into(),
+            Verdict::PermError(why) => format!("permerror ({why})"),
+            Verdict::TempError(why) => format!("temperror ({why})"),
+            Verdict::Undetermined(why) => format!("undetermined ({why})"),
+            Verdict::Missing(key) => format!("not looked up ({key})"),
+        }
+    }
+}
+
+struct Counters {
+    lookups: usize,
+    voids: usize,
+}
+
+/// `check_host(ip, domain)`: what a receiver concludes for mail from `ip` with `domain` as its SPF domain.
+pub fn check_host(ip: IpAddr, domain: &str, answers: &Answers) -> Verdict {
+    let mut counters = Counters {
+        lookups: 0,
+        voids: 0,
+    };
+    evaluate(ip, domain, answers, &mut counters, 0)
+}
+
+fn evaluate(
+    ip: IpAddr,
+    domain: &str,
+    answers: &Answers,
+    n: &mut Counters,
+    depth: usize,
+) -> Verdict {
+    if depth > MAX_DEPTH {
+        return Verdict::PermError("includes nest too deep".into());
+    }
+    let record: SpfRecord = match records(domain, answers) {
+        Records::Missing => return Verdict::Missing(key("TXT", domain)),
+        Records::Failed(why) => return Verdict::TempError(format!("TXT {domain}: {why}")),
+        Records::None => return Verdict::None,
+        Records::Some(texts) if texts.len() > 1 => {
+            return Verdict::PermError(format!("{domain} has more than one SPF record"));
+        }
+        Records::Some(texts) => match spf::parse(&texts[0]) {
+            Ok(record) => record,
+            Err(e) => return Verdict::PermError(format!("{domain}: {e}")),
+        },
+    };
+    for directive in &record.directives {
+        if directive.mechanism.needs_lookup() {
+            n.lookups += 1;
+            if n.lookups > LOOKUP_LIMIT {
+                return Verdict::PermError(format!("more than {LOOKUP_LIMIT} DNS lookups"));
+            }
+        }
+        match matches(ip, domain, &directive.mechanism, answers, n, depth) {
+            Ok(true) => return Verdict::from(directive.qualifier),
+            Ok(false) => {}
+            Err(verdict) => return verdict,
+        }
+    }
+    if let Some(spec) = record.effective_redirect() {
+        n.lookups += 1;
+        if n.lookups > LOOKUP_LIMIT {
+            return Verdict::PermError(format!("more than {LOOKUP_LIMIT} DNS lookups"));
+        }
+        let Some(target) = expand(spec, domain, Some(ip)) else {
+            return Verdict::Undetermined(format!("redirect={} depends on the message", spec.0));
+        };
+        return match evaluate(ip, &target, answers, n, depth + 1) {
+            Verdict::None => {
+                Verdict::PermError(format!("redirect to {target}, which has no SPF record"))
+            }
+            other => other,
+        };
+    }
+    Verdict::Neutral
+}
+
+/// Whether a mechanism matches; `Err` carries a verdict that ends the evaluation.
+fn matches(
+    ip: IpAddr,
+    domain: &str,
+    mechanism: &Mechanism,
+    answers: &Answers,
+    n: &mut Counters,
+    depth: usize,
+) -> Result<bool, Verdict> {
+    if let Some(inside) = mechanism.network_contains(ip) {
+        return Ok(inside);
+    }
+    let name_of = |spec: Option<&DomainSpec>| -> Result<String, Verdict> {
+        match spec {
+            None => Ok(domain.to_string()),
+            Some(spec) => expand(spec, domain, Some(ip)).ok_or_else(|| {
+                Verdict::Undetermined(format!("\"{}\" depends on the message", spec.0))
+            }),
+        }
+    };
+    let family = if ip.is_ipv4() { "A" } else { "AAAA" };
+    match mechanism {
+        Mechanism::All => Ok(true),
+        Mechanism::Include(spec) => {
+            let target = name_of(Some(spec))?;
+            match evaluate(ip, &target, answers, n, depth + 1) {
+                Verdict::Pass => Ok(true),
+                Verdict::Fail | Verdict::SoftFail | Verdict::Neutral => Ok(false),
+                Verdict::None => Err(Verdict::PermError(format!(
+                    "include:{target}, which has no SPF record"
+                ))),
+                other => Err(other),
+            }
+        }
+        Mechanism::A {
+            domain: spec,
+            v4,
+            v6,
+        } => {
+            let target = name_of(spec.as_ref())?;
+            let ips = fetch(answers, family, &target, n)?;
+            Ok(in_any(ip, &ips, *v4, *v6))
+        }
+        Mechanism::Mx {
+            domain: spec,
+            v4,
+            v6,
+        } => {
+            let target = name_of(spec.as_ref())?;
+            let names = fetch(answers, "MX", &target, n)?;
+            if names.len() > MX_NAME_LIMIT {
+                return Err(Verdict::PermError(format!(
+                    "mx:{target} has more than {MX_NAME_LIMIT} MX names"
+                )));
+            }
+            for name in &names {
+                let ips = fetch_no_void(answers, family, name)?;
+                if in_any(ip, &ips, *v4, *v6) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        Mechanism::Ptr(spec) => {
+            let target = name_of(spec.as_ref())?;
+            let names = fetch(answers, "PTR", &ip.to_string(), n)?;
+            for name in names.iter().take(10) {
+                let ips = fetch_no_void(answers, family, name)?;
+                let validated = ips.iter().any(|s| s.parse::<IpAddr>() == Ok(ip));
+                let suffix = format!(".{target}");
+                if validated
+                    && (name.eq_ignore_ascii_case(&target)
+                        || name.to_ascii_lowercase().ends_with(&suffix))
+                {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        Mechanism::Exists(spec) => {
+            let target = name_of(Some(spec))?;
+            Ok(!fetch(answers, "A", &target, n)?.is_empty())
+        }
+        Mechanism::Ip4 { .. } | Mechanism::Ip6 { .. } => Ok(false),
+    }
+}
+
+/// A recorded answer; an empty one counts as a void lookup.
+fn fetch(
+    answers: &Answers,
+    rtype: &str,
+    name: &str,
+    n: &mut Counters,
+) -> Result<Vec<String>, Verdict> {
+    let values = fetch_no_void(answers, rtype, name)?;
+    if values.is_empty() {
+        n.voids += 1;
+        if n.voids > VOID_LIMIT {
+            return Err(Verdict::PermError(format!(
+                "more than {VOID_LIMIT} lookups returned nothing"
+            )));
+        }
+    }
+    Ok(values)
+}
+
+fn fetch_no_void(answers: &Answers, rtype: &str, name: &str) -> Result<Vec<String>, Verdict> {
+    let k = key(rtype, name);
+    match answers.get(&k) {
+        None => Err(Verdict::Missing(k)),
+        Some(Lookup::Failed { failure, .. }) => {
+            Err(Verdict::TempError(format!("{k}: {}", failure.describe())))
+        }
+        Some(lookup) => Ok(lookup.value().cloned().unwrap_or_default()),
+    }
+}
+
+fn in_any(ip: IpAddr, addresses: &[String], v4: u8, v6: u8) -> bool {
+    addresses
+        .iter()
+        .filter_map(|s| s.parse::<IpAddr>().ok())
+        .any(|a| match (a, ip) {
+            (IpAddr::V4(a), IpAddr::V4(ip)) => {
+                spf::prefix_match(u32::from(a).into(), u32::from(ip).into(), v4, 32)
+            }
+            (IpAddr::V6(a), IpAddr::V6(ip)) => {
+                spf::prefix_match(u128::from(a), u128::from(ip), v6, 128)
+            }
+            _ => false,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lookup::Absence;
+
+    fn seen(values: &[&str]) -> Lookup<Vec<String>> {
+        Lookup::Observed {
+            value: values.iter().map(|s| s.to_string()).collect(),
+            ttl: 300,
+            cname_chain: vec![],
+            elapsed_ms: 1,
+        }
+    }
+
+    fn none() -> Lookup<Vec<String>> {
+        Lookup::Absent {
+            absence: Absence::NxDomain,
+            negative_ttl: None,
+            cname_chain: vec![],
+            elapsed_ms: 1,
+        }
+    }
+
+    fn answers(entries: &[(&str, Lookup<Vec<String>>)]) -> Answers {
+        entries
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn evaluates_includes_mx_and_networks_in_order() {
+        let a = answers(&[
+            (
+                "TXT example.test",
+                seen(&["v=spf1 -ip4:192.0.2.66 mx include:_spf.provider.test -all"]),
+            ),
+            (
+                "TXT _spf.provider.test",
+                seen(&["v=spf1 ip4:198.51.100.0/24 ip6:2001:db8::/32 ~all"]),
+            ),
+            ("MX example.test", seen(&["mx1.example.test"])),
+            ("A mx1.example.test", seen(&["192.0.2.10"])),
+            ("AAAA mx1.example.test", none()),
+        ]);
+        assert_eq!(
+            check_host(ip("192.0.2.10"), "example.test", &a),
+            Verdict::Pass
+        );
+        assert_eq!(
+            check_host(ip("192.0.2.66"), "example.test", &a),
+            Verdict::Fail
+        );
+        assert_eq!(
+            check_host(ip("198.51.100.7"), "example.test", &a),
+            Verdict::Pass
+        );
+        // The include answers softfail: no match, and the outer -all decides.
+        assert_eq!(
+            check_host(ip("203.0.113.1"), "example.test", &a),
+            Verdict::Fail
+        );
+        // The exchange has no AAAA; the include's ip6 network matches.
+        assert_eq!(
+            check_host(ip("2001:db8::9"), "example.test", &a),
+            Verdict::Pass
+        );
+        let partial = answers(&[("TXT example.test", seen(&["v=spf1 mx -all"]))]);
+        assert_eq!(
+            check_host(ip("192.0.2.10"), "example.test", &partial),
+            Verdict::Missing("MX example.test".into())
+        );
+    }
+
+    #[test]
+    fn audit_counts_lookups_voids_and_broken_includes() {
+        let a = answers(&[
+            (
+                "TXT example.test",
+                seen(&[
+                    "v=spf1 a mx include:one.test include:gone.test exists:%{i}.bl.test ptr a:void1.test a:void2.test a:void3.test -all",
+                ]),
+            ),
+            ("TXT one.test", seen(&["v=spf1 include:two.test ?all"])),
+            ("TXT two.test", seen(&["v=spf1 ipv4:192.0.2.1 -all"])),
+            ("TXT gone.test", none()),
+            ("A example.test", seen(&["192.0.2.1"])),
+            ("AAAA example.test", none()),
+            ("MX example.test", seen(&["mx.example.test"])),
+            ("A mx.example.test", seen(&["192.0.2.2"])),
+            ("AAAA mx.example.test", none()),
+            ("A void1.test", none()),
+            ("AAAA void1.test", none()),
+            ("A void2.test", none()),
+            ("AAAA void2.test", none()),
+            ("A void3.test", none()),
+            ("AAAA void3.test", none()),
+        ]);
+        let audit = audit("example.test", &a);
+        assert!(audit.missing.is_empty(), "{:?}", audit.missing);
+        // a, mx, include×2, exists, ptr, a×3 in the top record, include in one.test.
+        assert_eq!(audit.lookups(), 10, "{:?}", audit.lookup_terms);
+        assert_eq!(audit.voids.len(), 3);
+        assert_eq!(audit.broken_includes, ["gone.test"]);
+        assert_eq!(audit.syntax_errors.len(), 1);
+        assert!(audit.syntax_errors[0].starts_with("two.test"));
+        assert_eq!(audit.ptr_terms.len(), 1);
+        assert_eq!(audit.sender_dependent.len(), 1);
+    }
+
+    #[test]
+    fn audit_reports_what_it_still_needs_and_loops() {
+        let a = answers(&[(
+            "TXT example.test",
+            seen(&["v=spf1 include:%{d}.x.test mx -all"]),
+        )]);
+        let audit = audit("example.test", &a);
+        assert_eq!(
+            audit.missing,
+            ["MX example.test", "TXT example.test.x.test"]
+        );
+        let a = answers(&[
+            ("TXT a.test", seen(&["v=spf1 include:b.test -all"])),
+            ("TXT b.test", seen(&["v=spf1 include:a.test -all"])),
+        ]);
+        assert!(audit_loop(&a));
+    }
+
+    fn audit_loop(a: &Answers) -> bool {
+        audit("a.test", a)
+            .overflows
+            .iter()
+            .any(|o| o.contains("loop"))
+    }
+
+    #[test]
+    fn limits_end_in_permerror_and_failures_in_temperror() {
+        let mut entries = vec![(
+            "TXT example.test".to_string(),
+            seen(&["v=spf1 a:v1.test a:v2.test a:v3.test ip4:192.0.2.1 -all"]),
+        )];
+        for v in ["v1.test", "v2.test", "v3.test"] {
+            entries.push((format!("A {v}"), none()));
+        }
+        let a: Answers = entries.into_iter().collect();
+        assert!(
+            matches!(check_host(ip("192.0.2.1"), "example.test", &a), Verdict::PermError(why) if why.contains("nothing"))
+        );
+        let failed = Lookup::Failed {
+            failure: crate::lookup::Failure::Timeout,
+            detail: String::new(),
+            cname_chain: vec![],
+            elapsed_ms: 1,
+        };
+        let a = answers(&[("TXT example.test", failed)]);
+        assert!(matches!(
+            check_host(ip("192.0.2.1"), "example.test", &a),
+            Verdict::TempError(_)
+        ));
+        let many: Vec<String> = (0..11).map(|i| format!("include:i{i}.test")).collect();
+        let mut entries = vec![(
+            "TXT example.test".to_string(),
+            seen(&[&format!("v=spf1 {} -all", many.join(" "))]),
+        )];
+        for i in 0..11 {
+            entries.push((format!("TXT i{i}.test"), seen(&["v=spf1 -all"])));
+        }
+        let a: Answers = entries.into_iter().collect();
+        assert!(
+            matches!(check_host(ip("192.0.2.1"), "example.test", &a), Verdict::PermError(why) if why.contains("lookups"))
+        );
+        assert_eq!(audit("example.test", &a).lookups(), 11);
+    }
+
+    #[test]
+    fn expands_macros_it_can_and_refuses_the_rest() {
+        let spec = |s: &str| DomainSpec(s.to_string());
+        assert_eq!(
+            expand(&spec("_spf.%{d}"), "example.test", None).as_deref(),
+            Some("_spf.example.test")
+        );
+        assert_eq!(
+            expand(&spec("%{d2}"), "a.b.example.test", None).as_deref(),
+            Some("example.test")
+        );
+        assert_eq!(
+            expand(
+                &spec("%{ir}.%{v}._spf.%{d}"),
+                "example.test",
+                Some(ip("192.0.2.3"))
+            )
+            .as_deref(),
+            Some("3.2.0.192.in-addr._spf.example.test")
+        );
+        assert_eq!(
+            expand(&spec("%{s}.x.test"), "example.test", Some(ip("192.0.2.3"))),
+            None
+        );
+        assert_eq!(expand(&spec("%{i}.x.test"), "example.test", None), None);
+    }
+}
