@@ -11,6 +11,7 @@ pub mod expect;
 pub mod finding;
 pub mod ip;
 pub mod lookup;
+pub mod mailauth;
 pub mod name;
 pub mod observation;
 pub mod records;

@@ -37,6 +37,9 @@ pub struct Observation {
     /// What each authoritative nameserver of the domain answers, asked directly.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nameservers: Vec<NameserverObservation>,
+    /// SPF walk, organisational DMARC, report authorisations, DKIM, BIMI, DNS blocklists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail_auth: Option<crate::mailauth::MailAuthObservation>,
 }
 
 /// One address of one NS of the domain, asked directly (no recursion).

@@ -117,6 +117,11 @@ impl LabZones {
         Self::from_files(ZONE_FILES.iter().map(|(f, t)| (*f, *t)))
     }
 
+    /// The text of one built-in zone file (`healthy.test.zone`), for tests that edit a copy of it.
+    pub fn builtin_zone_text(file: &str) -> Option<&'static str> {
+        ZONE_FILES.iter().find(|(f, _)| *f == file).map(|(_, t)| *t)
+    }
+
     pub fn from_files<'a>(
         files: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<LabZones, ZoneError> {

@@ -86,6 +86,7 @@ async fn main() {
             lab: true,
             smtp: None,
             nameservers: None,
+            mail_auth: Default::default(),
         },
     );
     let names: Vec<_> = (0..domains)

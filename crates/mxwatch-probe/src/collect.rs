@@ -41,6 +41,8 @@ pub struct CollectorOptions {
     pub smtp: Option<Arc<SmtpProber>>,
     /// Ask every NS of the domain directly, on this port (53; the lab uses its own), to compare their answers.
     pub nameservers: Option<u16>,
+    /// DKIM selectors and DNS blocklists (the SPF walk, DMARC and BIMI are always collected).
+    pub mail_auth: crate::mail_auth::MailAuthOptions,
 }
 
 #[derive(Clone)]
@@ -119,19 +121,49 @@ impl Collector {
                 self.dns.txt_with_prefix(&sts_name, "v=STSv1"),
                 self.dns.txt_with_prefix(&rpt_name, "v=TLSRPTv1"),
             );
-            PolicyRecords {
+            let policy = PolicyRecords {
                 spf,
                 dmarc,
                 mta_sts,
                 tls_rpt,
-            }
+            };
+            let null_mx = mx.value().is_some_and(|r| r.iter().any(MxRecord::is_null));
+            let mail_auth = crate::mail_auth::collect(
+                &self.dns,
+                name,
+                &policy,
+                null_mx,
+                &self.options.mail_auth,
+            )
+            .await;
+            (policy, mail_auth)
         };
-        let (exchanges, nameservers, policy) = tokio::join!(exchanges, nameservers, policy);
+        let (exchanges, nameservers, (policy, mut mail_auth)) =
+            tokio::join!(exchanges, nameservers, policy);
+        let mx_addresses: Vec<IpAddr> = exchanges
+            .iter()
+            .flat_map(|e| e.addresses.iter().map(|a| a.ip))
+            .filter(|ip| ip::is_routable(*ip, self.options.lab))
+            .collect();
+        crate::mail_auth::collect_for_addresses(
+            &self.dns,
+            name,
+            &mx_addresses,
+            &mut mail_auth,
+            &self.options.mail_auth,
+        )
+        .await;
         let mut limits = Vec::new();
         let unexamined: usize = exchanges.iter().map(|e| e.unexamined).sum();
         if unexamined > 0 {
             limits.push(format!(
                 "{unexamined} address(es) beyond {MAX_ADDRESSES_PER_EXCHANGE} per exchange were not examined (no reverse DNS, no SMTP)"
+            ));
+        }
+        if mail_auth.spf_truncated {
+            limits.push(format!(
+                "the SPF walk stopped at {} DNS answers: terms beyond were not judged",
+                crate::mail_auth::MAX_SPF_ANSWERS
             ));
         }
         let skipped = budget.skipped();
@@ -153,6 +185,7 @@ impl Collector {
             policy: Some(policy),
             limits,
             nameservers,
+            mail_auth: Some(mail_auth),
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod collect;
 pub mod dns;
+pub mod mail_auth;
 pub mod smtp;
 
 pub use collect::{Collector, CollectorOptions};

@@ -18,6 +18,10 @@ fn collector(lab: &LabDns, timeout_ms: u64) -> Collector {
             lab: true,
             smtp: None,
             nameservers: None,
+            mail_auth: mxwatch_probe::mail_auth::MailAuthOptions {
+                guess_dkim: true,
+                ..Default::default()
+            },
         },
     )
 }

@@ -33,6 +33,10 @@ fn collector(lab: &Lab, relay: bool, trust_lab: bool) -> Collector {
             lab: true,
             smtp: Some(Arc::new(smtp)),
             nameservers: Some(lab.ns_port),
+            mail_auth: mxwatch_probe::mail_auth::MailAuthOptions {
+                guess_dkim: true,
+                ..Default::default()
+            },
         },
     )
 }

@@ -255,6 +255,20 @@ pub struct AuditArgs {
     /// DNS questions in flight at once, across all domains.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=8192))]
     pub max_queries: u16,
+
+    /// A DKIM selector to check (the `s=` of your DKIM-Signature headers); may be given more than once.
+    /// A named selector without a key is DKIM-SELECTOR-MISSING.
+    #[arg(long, value_name = "SELECTOR", value_parser = parse_dns_label_path)]
+    pub dkim_selector: Vec<String>,
+
+    /// Do not also ask the common DKIM selectors (default, selector1, selector2, google, k1 …).
+    #[arg(long)]
+    pub no_dkim_guess: bool,
+
+    /// Look every MX address up in this DNS blocklist zone (e.g. `zen.spamhaus.org`); may be given more
+    /// than once. Off by default: many lists refuse queries from public resolvers or without an account.
+    #[arg(long, value_name = "ZONE", value_parser = parse_dns_label_path)]
+    pub dnsbl: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -308,6 +322,24 @@ pub struct ExplainArgs {
 
     #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
     pub format: ExplainFormat,
+}
+
+/// A DKIM selector or blocklist zone: dot-separated DNS labels (letters, digits, `-`, `_`).
+fn parse_dns_label_path(s: &str) -> Result<String, String> {
+    let name = s.trim_end_matches('.').to_ascii_lowercase();
+    let valid_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if name.is_empty() || name.len() > 200 || !name.split('.').all(valid_label) {
+        return Err(format!(
+            "{:?} is not a DNS name (labels of letters, digits, '-' and '_')",
+            mxwatch_core::sanitize::for_terminal(s)
+        ));
+    }
+    Ok(name)
 }
 
 fn parse_severity(s: &str) -> Result<Severity, String> {

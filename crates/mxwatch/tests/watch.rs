@@ -14,10 +14,32 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const HEALTHY: &str = "$ORIGIN healthy.test.\n$TTL 3600\n@ SOA ns1.lab.test. hostmaster.lab.test. 2026112301 3600 600 604800 300\n\
-                       @ NS ns1.lab.test.\n@ MX 10 mx1.healthy.test.\n@ MX 20 mx2.healthy.test.\nmx1 A 127.0.1.10\nmx2 A 127.0.1.11\n";
-const CHANGED: &str = "$ORIGIN healthy.test.\n$TTL 3600\n@ SOA ns1.lab.test. hostmaster.lab.test. 2026112301 3600 600 604800 300\n\
-                       @ NS ns1.lab.test.\n@ MX 10 mx1.healthy.test.\n@ MX 30 mx1.provider.test.\nmx1 A 127.0.1.10\nmx2 A 127.0.1.11\n";
+/// healthy.test as the lab builds it.
+fn healthy() -> String {
+    mxwatch_lab::LabZones::builtin_zone_text("healthy.test.zone")
+        .expect("healthy.test.zone")
+        .to_string()
+}
+
+/// healthy.test without its DMARC record (tests add their own).
+fn healthy_without_dmarc() -> String {
+    healthy()
+        .lines()
+        .filter(|l| !l.starts_with("_dmarc"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// healthy.test with its backup MX moved to the provider.
+fn changed() -> String {
+    let text = healthy();
+    let moved = text.replace(
+        "@\tIN\tMX\t20 mx2.healthy.test.",
+        "@\tIN\tMX\t30 mx1.provider.test.",
+    );
+    assert_ne!(moved, text, "the healthy.test zone changed shape");
+    moved
+}
 
 fn set_healthy(lab: &Lab, text: &str) {
     lab.dns
@@ -241,7 +263,7 @@ fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
     assert!(changes(&dir).is_empty());
 
     // The MX set changes: two changes, each alerted once; the first webhook POST gets a 500.
-    set_healthy(&lab, CHANGED);
+    set_healthy(&lab, &changed());
     once(&cfg);
     let recorded = changes(&dir);
     let kinds: Vec<(&str, &str)> = recorded
@@ -331,7 +353,7 @@ fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
     );
 
     // Back as it was: each change is resolved, and said so once.
-    set_healthy(&lab, HEALTHY);
+    set_healthy(&lab, &healthy());
     once(&cfg);
     let after = changes(&dir);
     assert_eq!(
@@ -415,7 +437,7 @@ fn a_flap_that_the_second_look_does_not_confirm_is_not_a_change() {
         .replace("confirm_after = \"0s\"", "confirm_after = \"3s\"");
     std::fs::write(&cfg, text).unwrap();
     once(&cfg);
-    set_healthy(&lab, CHANGED);
+    set_healthy(&lab, &changed());
     let child = Command::new(BIN)
         .args(["watch", "--once", "--config", cfg.to_str().unwrap()])
         .stdout(Stdio::null())
@@ -424,7 +446,7 @@ fn a_flap_that_the_second_look_does_not_confirm_is_not_a_change() {
         .unwrap();
     // The first look sees the change; it is gone before the second look.
     std::thread::sleep(Duration::from_millis(1200));
-    set_healthy(&lab, HEALTHY);
+    set_healthy(&lab, &healthy());
     let status = wait(child, Duration::from_secs(20));
     assert_eq!(status, Some(0));
     assert!(changes(&dir).is_empty(), "{:?}", changes(&dir));
@@ -445,7 +467,7 @@ fn a_change_in_a_maintenance_window_is_recorded_as_expected_and_not_alerted() {
         ),
     );
     once(&cfg);
-    set_healthy(&lab, CHANGED);
+    set_healthy(&lab, &changed());
     once(&cfg);
     let recorded = changes(&dir);
     assert!(!recorded.is_empty());
@@ -484,7 +506,7 @@ fn expected_mx_drift_is_a_finding_and_a_matching_change_is_expected() {
         history["observations"][0]["finding_ids"][0], "MX-UNEXPECTED",
         "{history:#}"
     );
-    set_healthy(&lab, CHANGED);
+    set_healthy(&lab, &changed());
     once(&cfg);
     let recorded = changes(&dir);
     let mx: Vec<&Value> = recorded
@@ -610,7 +632,7 @@ fn sigterm_stops_cleanly_and_sigkill_loses_nothing_already_recorded() {
 fn propagation_names_the_resolvers_still_serving_the_old_set() {
     let old = Lab::builtin();
     let new = Lab::builtin();
-    set_healthy(&new, CHANGED);
+    set_healthy(&new, &changed());
     let (a, b) = (old.dns.addr.to_string(), new.dns.addr.to_string());
     let output = run(&[
         "propagation",
@@ -658,10 +680,19 @@ fn a_weaker_dmarc_policy_is_its_own_alert() {
     );
     set_healthy(
         &lab,
-        &format!("{HEALTHY}_dmarc TXT \"v=DMARC1; p=reject; rua=mailto:dmarc@healthy.test\"\n"),
+        &format!(
+            "{}_dmarc TXT \"v=DMARC1; p=reject; rua=mailto:dmarc@healthy.test\"\n",
+            healthy_without_dmarc()
+        ),
     );
     once(&cfg);
-    set_healthy(&lab, &format!("{HEALTHY}_dmarc TXT \"v=DMARC1; p=none\"\n"));
+    set_healthy(
+        &lab,
+        &format!(
+            "{}_dmarc TXT \"v=DMARC1; p=none\"\n",
+            healthy_without_dmarc()
+        ),
+    );
     once(&cfg);
     let hooks = delivered(&hook_got);
     let kinds: Vec<&str> = hooks.iter().map(|h| h["kind"].as_str().unwrap()).collect();
@@ -802,7 +833,7 @@ fn the_email_sink_uses_starttls_and_verifies_the_server() {
     );
     let cfg = config(&dir, &lab, &sink);
     once(&cfg);
-    set_healthy(&lab, CHANGED);
+    set_healthy(&lab, &changed());
     once(&cfg);
     let messages = mail.lock().unwrap().clone();
     assert_eq!(
@@ -825,7 +856,7 @@ fn the_email_sink_uses_starttls_and_verifies_the_server() {
         ),
     )
     .unwrap();
-    set_healthy(&lab, HEALTHY);
+    set_healthy(&lab, &healthy());
     once(&untrusting);
     assert_eq!(
         mail.lock().unwrap().len(),
@@ -845,7 +876,7 @@ fn a_part_that_keeps_failing_does_not_stop_monitoring_and_never_hides_a_change()
         &format!("[[alert]]\nkind = \"webhook\"\nurl = {hook:?}\nmin_severity = \"info\"\n"),
     );
     // _dmarc is delegated to a server that is not there (SERVFAIL) in the middle look.
-    let with = |dmarc: &str| format!("{HEALTHY}{dmarc}\n");
+    let with = |dmarc: &str| format!("{}{dmarc}\n", healthy_without_dmarc());
     set_healthy(&lab, &with("_dmarc TXT \"v=DMARC1; p=reject\""));
     once(&cfg);
     set_healthy(&lab, &with("_dmarc NS ns.nowhere.test."));
@@ -853,13 +884,25 @@ fn a_part_that_keeps_failing_does_not_stop_monitoring_and_never_hides_a_change()
     assert!(delivered(&hook_got).is_empty(), "a failure is not a change");
     set_healthy(&lab, &with("_dmarc TXT \"v=DMARC1; p=none\""));
     once(&cfg);
-    let kinds: Vec<String> = delivered(&hook_got)
+    let mut kinds: Vec<String> = delivered(&hook_got)
         .iter()
-        .map(|h| h["kind"].as_str().unwrap().to_string())
+        .map(|h| {
+            format!(
+                "{} {}",
+                h["kind"].as_str().unwrap(),
+                h["subject"].as_str().unwrap_or_default()
+            )
+        })
         .collect();
+    kinds.sort();
     assert_eq!(
         kinds,
-        ["dmarc-weakened"],
+        [
+            "dmarc-weakened _dmarc.healthy.test",
+            // What p=none means, said by the checks (the lab's healthy.test also publishes BIMI).
+            "finding-appeared BIMI-DMARC-NOT-ENFORCED healthy.test",
+            "finding-appeared DMARC-NONE healthy.test",
+        ],
         "compared with the last observed p=reject"
     );
 
@@ -879,8 +922,8 @@ fn a_part_that_keeps_failing_does_not_stop_monitoring_and_never_hides_a_change()
     set_healthy(
         &lab,
         &with("_dmarc TXT \"v=DMARC1; p=none\"").replace(
-            "@ MX 20 mx2.healthy.test.",
-            "@ MX 20 mx2.healthy.test.\n@ MX 40 mx1.provider.test.",
+            "@\tIN\tMX\t20 mx2.healthy.test.",
+            "@\tIN\tMX\t20 mx2.healthy.test.\n@ MX 40 mx1.provider.test.",
         ),
     );
     once(&cfg);

@@ -80,5 +80,46 @@ fn dns_indeterminate(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
             describe(&reg.suffix, format!("SOA {}", reg.public_suffix), &mut hits);
         }
     }
+    if let Some(policy) = &obs.policy {
+        describe(&policy.spf, format!("TXT {domain}"), &mut hits);
+        describe(&policy.dmarc, format!("TXT _dmarc.{domain}"), &mut hits);
+        describe(&policy.mta_sts, format!("TXT _mta-sts.{domain}"), &mut hits);
+        describe(
+            &policy.tls_rpt,
+            format!("TXT _smtp._tls.{domain}"),
+            &mut hits,
+        );
+    }
+    if let Some(mail_auth) = &obs.mail_auth {
+        let own_spf = format!("TXT {domain}");
+        for (key, lookup) in &mail_auth.spf_answers {
+            if *key != own_spf {
+                describe(lookup, format!("{key} (SPF)"), &mut hits);
+            }
+        }
+        if let Some(org) = &mail_auth.dmarc_org {
+            describe(&org.record, format!("TXT _dmarc.{}", org.domain), &mut hits);
+        }
+        for auth in &mail_auth.report_authorizations {
+            describe(&auth.record, format!("TXT {}", auth.name), &mut hits);
+        }
+        for selector in &mail_auth.dkim {
+            describe(
+                &selector.record,
+                format!("TXT {}._domainkey.{domain}", selector.selector),
+                &mut hits,
+            );
+        }
+        if let Some(bimi) = &mail_auth.bimi {
+            describe(bimi, format!("TXT default._bimi.{domain}"), &mut hits);
+        }
+        for answer in &mail_auth.dnsbl {
+            describe(
+                &answer.listing,
+                format!("{} on {}", answer.address, answer.zone),
+                &mut hits,
+            );
+        }
+    }
     hits
 }

@@ -5,17 +5,25 @@
 //! rule table are generated from [`CHECKS`], so they cannot drift. Adding a
 //! check is a `static` in one of the topic files plus one line in [`CHECKS`].
 
+mod bimi;
+mod dkim;
+mod dmarc;
+mod dnsbl;
 mod expected;
 mod indeterminate;
+mod mail_common;
 mod nameservers;
+mod nullmx;
 mod presence;
 mod redundancy;
 mod reverse;
 mod smtp;
+mod spf;
 mod targets;
 #[cfg(test)]
 pub(crate) mod testkit;
 mod tls;
+mod tlsrpt;
 mod ttl;
 
 use crate::finding::{Finding, Severity};
@@ -135,6 +143,32 @@ pub static CHECKS: &[&Check] = &[
     &tls::TLS_CERT_NAME_MISMATCH,
     &tls::TLS_CERT_WEAK_KEY,
     &tls::TLS_INCONSISTENT,
+    &spf::SPF_MISSING,
+    &spf::SPF_MULTIPLE,
+    &spf::SPF_SYNTAX,
+    &spf::SPF_INCLUDE_MISSING,
+    &spf::SPF_TOO_MANY_LOOKUPS,
+    &spf::SPF_VOID_LOOKUPS,
+    &spf::SPF_PERMISSIVE,
+    &spf::SPF_NEUTRAL,
+    &spf::SPF_PTR,
+    &spf::SPF_MX_NOT_COVERED,
+    &dmarc::DMARC_MISSING,
+    &dmarc::DMARC_SYNTAX,
+    &dmarc::DMARC_NONE,
+    &dmarc::DMARC_EXTERNAL_UNAUTHORISED,
+    &nullmx::NULLMX_SPF,
+    &nullmx::NULLMX_DMARC,
+    &dkim::DKIM_SELECTOR_MISSING,
+    &dkim::DKIM_SYNTAX,
+    &dkim::DKIM_WEAK_KEY,
+    &dkim::DKIM_REVOKED,
+    &dkim::DKIM_NONE_FOUND,
+    &tlsrpt::TLSRPT_MISSING,
+    &tlsrpt::TLSRPT_SYNTAX,
+    &bimi::BIMI_SYNTAX,
+    &bimi::BIMI_DMARC_NOT_ENFORCED,
+    &dnsbl::DNSBL_LISTED,
     &indeterminate::DNS_INDETERMINATE,
 ];
 
@@ -178,6 +212,26 @@ pub const CONTRACT_IDS: &[&str] = &[
     "NS-LAME",
     "NS-UNREACHABLE",
     "MX-UNEXPECTED",
+    "SPF-MISSING",
+    "SPF-MULTIPLE",
+    "SPF-SYNTAX",
+    "SPF-TOO-MANY-LOOKUPS",
+    "SPF-VOID-LOOKUPS",
+    "SPF-PERMISSIVE",
+    "SPF-MX-NOT-COVERED",
+    "SPF-PTR",
+    "DMARC-MISSING",
+    "DMARC-SYNTAX",
+    "DMARC-NONE",
+    "DMARC-EXTERNAL-UNAUTHORISED",
+    "DKIM-WEAK-KEY",
+    "DKIM-SYNTAX",
+    "DKIM-REVOKED",
+    "DKIM-NONE-FOUND",
+    "NULLMX-SPF",
+    "NULLMX-DMARC",
+    "TLSRPT-MISSING",
+    "TLSRPT-SYNTAX",
 ];
 
 /// The ID of the check that reports what could not be determined.

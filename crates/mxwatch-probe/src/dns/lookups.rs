@@ -203,7 +203,7 @@ impl Dns {
                         ),
                         _ => None,
                     })
-                    .filter(|text| text.to_ascii_lowercase().starts_with(&prefix))
+                    .filter(|text| has_tag_prefix(text, &prefix))
                     .collect();
                 records.sort();
                 if records.is_empty() {
@@ -561,4 +561,34 @@ fn follow_in_reply(message: &Message, qname: &Name) -> (Vec<String>, Name, u32) 
         owner = target;
     }
     (chain, owner, ttl)
+}
+
+/// Whether a TXT record starts with a version tag (`v=spf1`, `v=DMARC1`), case-insensitively, and
+/// the tag ends there: `v=spf10` is not `v=spf1`. An empty prefix takes every record.
+fn has_tag_prefix(text: &str, prefix_lower: &str) -> bool {
+    if prefix_lower.is_empty() {
+        return true;
+    }
+    let Some(head) = text.get(..prefix_lower.len()) else {
+        return false;
+    };
+    head.eq_ignore_ascii_case(prefix_lower)
+        && !text[prefix_lower.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tag_prefix_tests {
+    #[test]
+    fn a_version_tag_ends_where_it_ends() {
+        use super::has_tag_prefix;
+        assert!(has_tag_prefix("v=spf1 -all", "v=spf1"));
+        assert!(has_tag_prefix("V=SPF1", "v=spf1"));
+        assert!(!has_tag_prefix("v=spf10 -all", "v=spf1"));
+        assert!(has_tag_prefix("v=DMARC1;p=none", "v=dmarc1"));
+        assert!(has_tag_prefix("anything", ""));
+        assert!(!has_tag_prefix("v=", "v=spf1"));
+    }
 }

@@ -110,6 +110,11 @@ pub fn collector(audit: &Audit, args: &AuditArgs) -> Collector {
             lab: audit.lab,
             smtp,
             nameservers: (!args.no_ns_check).then(|| audit.ns_port.unwrap_or(args.ns_port)),
+            mail_auth: mxwatch_probe::mail_auth::MailAuthOptions {
+                dkim_selectors: args.dkim_selector.clone(),
+                guess_dkim: !args.no_dkim_guess,
+                dnsbl_zones: args.dnsbl.clone(),
+            },
         },
     )
 }

@@ -44,6 +44,9 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<Code> {
         probe_relay: false,
         no_ns_check: !d.compare_nameservers,
         ns_port: d.ns_port,
+        dkim_selector: vec![],
+        no_dkim_guess: false,
+        dnsbl: vec![],
     };
     let lab = d.lab;
     let make = move |confirming: bool| {
