@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod diff;
+pub mod dnssec;
 pub mod expect;
 pub mod finding;
 pub mod ip;
@@ -17,6 +18,7 @@ pub mod reference;
 pub mod report;
 pub mod sanitize;
 pub mod smtp;
+pub mod tlsa;
 
 pub use checks::{CHECKS, Check, CheckContext, Hit};
 pub use finding::{Finding, Severity};

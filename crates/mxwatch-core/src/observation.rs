@@ -37,6 +37,9 @@ pub struct Observation {
     /// What each authoritative nameserver of the domain answers, asked directly.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nameservers: Vec<NameserverObservation>,
+    /// DNSSEC validation of the domain and its exchanges, and their TLSA records (DANE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnssec: Option<crate::dnssec::DnssecObservation>,
 }
 
 /// One address of one NS of the domain, asked directly (no recursion).

@@ -5,6 +5,8 @@
 //! rule table are generated from [`CHECKS`], so they cannot drift. Adding a
 //! check is a `static` in one of the topic files plus one line in [`CHECKS`].
 
+mod dane;
+mod dnssec;
 mod expected;
 mod indeterminate;
 mod nameservers;
@@ -135,6 +137,13 @@ pub static CHECKS: &[&Check] = &[
     &tls::TLS_CERT_NAME_MISMATCH,
     &tls::TLS_CERT_WEAK_KEY,
     &tls::TLS_INCONSISTENT,
+    &dnssec::DNSSEC_BOGUS,
+    &dnssec::DNSSEC_UNSIGNED,
+    &dnssec::DNSSEC_MX_UNSIGNED,
+    &dane::DANE_MISMATCH,
+    &dane::DANE_UNSIGNED,
+    &dane::DANE_PARTIAL,
+    &dane::DANE_SYNTAX,
     &indeterminate::DNS_INDETERMINATE,
 ];
 
@@ -178,6 +187,13 @@ pub const CONTRACT_IDS: &[&str] = &[
     "NS-LAME",
     "NS-UNREACHABLE",
     "MX-UNEXPECTED",
+    "DNSSEC-UNSIGNED",
+    "DNSSEC-BOGUS",
+    "DNSSEC-MX-UNSIGNED",
+    "DANE-MISMATCH",
+    "DANE-UNSIGNED",
+    "DANE-PARTIAL",
+    "DANE-SYNTAX",
 ];
 
 /// The ID of the check that reports what could not be determined.
