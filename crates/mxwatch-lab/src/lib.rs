@@ -7,6 +7,7 @@
 pub mod dns;
 pub mod expectations;
 pub mod pki;
+pub mod signing;
 pub mod smtp;
 pub mod zones;
 
