@@ -338,6 +338,19 @@ impl LabZones {
         self.resign_if_signed().is_ok()
     }
 
+    /// Replaces the RRset of `record`'s owner and type with this one record (signed again if
+    /// the lab is signed); `false` when no zone holds the owner.
+    pub fn replace_rrset(&mut self, record: Record) -> bool {
+        let owner = LowerName::new(&record.name);
+        let Some(origin) = self.zone_for(&owner).map(|z| z.origin.clone()) else {
+            return false;
+        };
+        if let Some(zone) = self.zones.get_mut(&origin) {
+            zone.records.remove(&(owner, record.record_type()));
+        }
+        self.add_record(record)
+    }
+
     pub fn remove_zone(&mut self, origin: &str) {
         if let Ok(name) = Name::from_ascii(origin) {
             self.zones.remove(&LowerName::new(&name));

@@ -41,6 +41,8 @@ pub struct CollectorOptions {
     pub smtp: Option<Arc<SmtpProber>>,
     /// Ask every NS of the domain directly, on this port (53; the lab uses its own), to compare their answers.
     pub nameservers: Option<u16>,
+    /// Validate DNSSEC (domain, exchanges, TLSA) from this validator's trust anchor; `None` skips it.
+    pub dnssec: Option<Arc<crate::dns::dnssec::Validator>>,
 }
 
 #[derive(Clone)]
@@ -126,7 +128,17 @@ impl Collector {
                 tls_rpt,
             }
         };
-        let (exchanges, nameservers, policy) = tokio::join!(exchanges, nameservers, policy);
+        let dnssec = async {
+            match &self.options.dnssec {
+                Some(validator) if !mx.is_failed() => Some(
+                    crate::collect_dnssec::observe(&self.dns, validator, name, &exchange_names)
+                        .await,
+                ),
+                _ => None,
+            }
+        };
+        let (exchanges, nameservers, policy, dnssec) =
+            tokio::join!(exchanges, nameservers, policy, dnssec);
         let mut limits = Vec::new();
         let unexamined: usize = exchanges.iter().map(|e| e.unexamined).sum();
         if unexamined > 0 {
@@ -153,6 +165,7 @@ impl Collector {
             policy: Some(policy),
             limits,
             nameservers,
+            dnssec,
         }
     }
 

@@ -33,6 +33,10 @@ fn collector(lab: &Lab, relay: bool, trust_lab: bool) -> Collector {
             lab: true,
             smtp: Some(Arc::new(smtp)),
             nameservers: Some(lab.ns_port),
+            dnssec: lab.dns.trust_anchor().map(|anchor| {
+                mxwatch_probe::dns::dnssec::Validator::from_anchor_text(&anchor, "lab root")
+                    .unwrap()
+            }),
         },
     )
 }
