@@ -104,7 +104,7 @@ impl TlsaRecord {
         };
         let (usage, selector, matching) = (field()?, field()?, field()?);
         let data: String = words.collect::<String>().to_ascii_lowercase();
-        if data.len() % 2 != 0 || !data.chars().all(|c| c.is_ascii_hexdigit()) {
+        if !data.len().is_multiple_of(2) || !data.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(bad());
         }
         if data.len() / 2 > MAX_TLSA_DATA {
