@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod diff;
+pub mod dnssec;
 pub mod expect;
 pub mod finding;
 pub mod ip;
@@ -20,6 +21,7 @@ pub mod report;
 pub mod sanitize;
 pub mod smtp;
 pub mod spf_eval;
+pub mod tlsa;
 
 pub use checks::{CHECKS, Check, CheckContext, Hit};
 pub use finding::{Finding, Severity};

@@ -40,6 +40,9 @@ pub struct Observation {
     /// SPF walk, organisational DMARC, report authorisations, DKIM, BIMI, DNS blocklists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail_auth: Option<crate::mailauth::MailAuthObservation>,
+    /// DNSSEC validation of the domain and its exchanges, and their TLSA records (DANE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnssec: Option<crate::dnssec::DnssecObservation>,
 }
 
 /// One address of one NS of the domain, asked directly (no recursion).

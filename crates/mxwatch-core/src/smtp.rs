@@ -187,6 +187,12 @@ pub struct Certificate {
     pub sha256: String,
     /// SHA-256 of the SubjectPublicKeyInfo, hex (for DANE 3 1 1 and pinning).
     pub spki_sha256: String,
+    /// SHA-512 of the DER certificate, hex (DANE matching type 2).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sha512: String,
+    /// SHA-512 of the SubjectPublicKeyInfo, hex (DANE x 1 2).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub spki_sha512: String,
 }
 
 /// Why the chain did not verify to a trusted root.

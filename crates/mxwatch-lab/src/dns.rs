@@ -92,6 +92,15 @@ impl Drop for LabDns {
 }
 
 impl LabDns {
+    /// The root trust anchor of the zones served (DS and DNSKEY lines), when they are signed.
+    pub fn trust_anchor(&self) -> Option<String> {
+        self.zones
+            .read()
+            .unwrap()
+            .trust_anchor()
+            .map(str::to_string)
+    }
+
     /// Changes how the running server behaves (a resolver outage in the middle of a test).
     pub fn set_behaviour(&self, behaviour: Behaviour) {
         *self.behaviour.write().unwrap() = behaviour;
@@ -259,11 +268,13 @@ impl Server {
                 }
             }
             _ => {
-                let answer = self
-                    .zones
-                    .read()
-                    .unwrap()
-                    .resolve(question.name(), question.query_type());
+                // The DO bit (RFC 3225): RRSIGs and NSEC proofs come with the answer.
+                let dnssec_ok = query.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+                let answer = self.zones.read().unwrap().resolve_dnssec(
+                    question.name(),
+                    question.query_type(),
+                    dnssec_ok,
+                );
                 response.metadata.response_code = answer.rcode;
                 response.insert_answers(answer.answers);
                 response.insert_authorities(answer.authorities);

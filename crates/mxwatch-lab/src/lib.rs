@@ -4,9 +4,11 @@
 //! tests serve with Knot and Unbound (`tests/peers/`), so the in-process lab
 //! and the real peers answer the same questions the same way.
 
+pub mod dane;
 pub mod dns;
 pub mod expectations;
 pub mod pki;
+pub mod signing;
 pub mod smtp;
 pub mod zones;
 
@@ -32,10 +34,15 @@ pub struct Lab {
 impl Lab {
     /// Starts the built-in lab on loopback (DNS on 127.0.0.1, SMTP hosts on their 127.0.x.x addresses).
     pub async fn start() -> std::io::Result<Lab> {
-        let zones = LabZones::builtin()
+        let mut zones = LabZones::builtin_unsigned()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let pki = LabPki::new().map_err(std::io::Error::other)?;
         let smtp = LabSmtp::start(&zones, &pki).await?;
+        // The DANE records match certificates made just now; then the zones are signed.
+        dane::add_dynamic_tlsa(&mut zones, &smtp).map_err(std::io::Error::other)?;
+        zones
+            .sign()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let mut stale = zones.clone();
         stale
             .set_zone("nsdiff.test.zone", SECONDARY_NSDIFF)

@@ -12,6 +12,8 @@ pub struct LabPki {
 pub struct Identity {
     pub chain: Vec<CertificateDer<'static>>,
     pub key: PrivateKeyDer<'static>,
+    /// The leaf's SubjectPublicKeyInfo (DER), for the lab's DANE records.
+    pub spki_der: Vec<u8>,
 }
 
 impl Clone for Identity {
@@ -19,6 +21,7 @@ impl Clone for Identity {
         Identity {
             chain: self.chain.clone(),
             key: self.key.clone_key(),
+            spki_der: self.spki_der.clone(),
         }
     }
 }
@@ -71,6 +74,7 @@ impl LabPki {
         let cert = params.signed_by(&key, &self.ca)?;
         Ok(Identity {
             chain: vec![cert.der().clone(), self.ca_der()],
+            spki_der: rcgen::PublicKeyData::subject_public_key_info(&key),
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         })
     }
@@ -81,6 +85,7 @@ impl LabPki {
         let cert = leaf_params(names, Validity::CURRENT)?.self_signed(&key)?;
         Ok(Identity {
             chain: vec![cert.der().clone()],
+            spki_der: rcgen::PublicKeyData::subject_public_key_info(&key),
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         })
     }

@@ -80,6 +80,8 @@ pub fn lab_behaviours() -> BTreeMap<IpAddr, Option<SmtpBehaviour>> {
 /// The running SMTP hosts. Dropping it stops them.
 pub struct LabSmtp {
     pub port: u16,
+    /// The SubjectPublicKeyInfo (DER) of the certificate each TLS host presents (for DANE records).
+    pub spki: BTreeMap<IpAddr, Vec<u8>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -102,6 +104,7 @@ impl LabSmtp {
     pub async fn start(zones: &LabZones, pki: &LabPki) -> io::Result<LabSmtp> {
         let plan = lab_behaviours();
         let mut hosts = Vec::new();
+        let mut spki = BTreeMap::new();
         for (ip, names) in zones.address_names() {
             // Mail hosts live in 127.0.0.0/16; 127.53.0.0/24 is the nameservers'.
             let in_mail_range = matches!(ip, IpAddr::V4(v4) if v4.octets()[..2] == [127, 0]);
@@ -113,7 +116,10 @@ impl LabSmtp {
                 Some(Some(b)) => b.clone(),
                 None => SmtpBehaviour::Healthy,
             };
-            let tls = acceptor(&behaviour, &names, pki).map_err(io::Error::other)?;
+            let (tls, leaf_spki) = acceptor(&behaviour, &names, pki).map_err(io::Error::other)?;
+            if let Some(leaf_spki) = leaf_spki {
+                spki.insert(ip, leaf_spki);
+            }
             hosts.push((
                 ip,
                 Arc::new(Host {
@@ -129,7 +135,7 @@ impl LabSmtp {
             .zip(hosts)
             .map(|(listener, (_, host))| tokio::spawn(serve(listener, host)))
             .collect();
-        Ok(LabSmtp { port, tasks })
+        Ok(LabSmtp { port, spki, tasks })
     }
 }
 
@@ -137,11 +143,11 @@ fn acceptor(
     behaviour: &SmtpBehaviour,
     names: &[String],
     pki: &LabPki,
-) -> Result<Option<TlsAcceptor>, String> {
+) -> Result<(Option<TlsAcceptor>, Option<Vec<u8>>), String> {
     use SmtpBehaviour::*;
     let identity: Identity = match behaviour {
         NoStartTls | Silent | Drip | Garbage | LongLine | OldTls | WeakCipher | TlsRefused => {
-            return Ok(None);
+            return Ok((None, None));
         }
         Expired => pki.leaf(
             names,
@@ -162,6 +168,7 @@ fn acceptor(
         _ => pki.leaf(names, Validity::CURRENT),
     }
     .map_err(|e| e.to_string())?;
+    let spki = identity.spki_der.clone();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
@@ -170,7 +177,7 @@ fn acceptor(
     .with_no_client_auth()
     .with_single_cert(identity.chain, identity.key)
     .map_err(|e| e.to_string())?;
-    Ok(Some(TlsAcceptor::from(Arc::new(config))))
+    Ok((Some(TlsAcceptor::from(Arc::new(config))), Some(spki)))
 }
 
 /// One listener per address, all on the same port.

@@ -1,9 +1,11 @@
 //! The lab's zone data, and how a recursive resolver would answer from it.
 
+use crate::signing::{LabKey, Signing};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use hickory_proto::serialize::txt::Parser;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use thiserror::Error;
 
 include!(concat!(env!("OUT_DIR"), "/zones.rs"));
@@ -14,6 +16,8 @@ pub enum ZoneError {
     Parse { file: String, message: String },
     #[error("zone file {file} has no SOA record")]
     NoSoa { file: String },
+    #[error("signing the lab zones: {message}")]
+    Signing { message: String },
 }
 
 /// One authoritative zone.
@@ -26,6 +30,12 @@ pub struct Zone {
     /// Owners of NS records below the apex: where this zone hands over to another.
     delegations: HashSet<LowerName>,
     soa: Record,
+    /// How the zone file asks to be signed (`; lab:unsigned`, `; lab:bogus=…`).
+    pub signing: Signing,
+    /// RRSIGs per RRset (owner, covered type); empty while the zone is unsigned.
+    rrsigs: HashMap<(LowerName, RecordType), Vec<Record>>,
+    /// The NSEC chain, by owner in canonical order; empty while the zone is unsigned.
+    nsec: BTreeMap<LowerName, Record>,
 }
 
 impl Zone {
@@ -52,6 +62,9 @@ impl Zone {
             records: HashMap::new(),
             names: HashSet::new(),
             delegations: HashSet::new(),
+            signing: Signing::from_zone_text(text),
+            rrsigs: HashMap::new(),
+            nsec: BTreeMap::new(),
             soa: Record::from_rdata(
                 Name::root(),
                 0,
@@ -78,6 +91,103 @@ impl Zone {
         Ok(zone)
     }
 
+    /// Whether `owner` is glue or other data below a zone cut (not authoritative here).
+    fn below_cut(&self, owner: &LowerName) -> bool {
+        self.delegation_covering(owner)
+            .is_some_and(|cut| &cut != owner)
+    }
+
+    /// Signs the zone with `key`: DNSKEY at the apex, the NSEC chain, an RRSIG per RRset.
+    fn sign(&mut self, key: &LabKey, now: time::OffsetDateTime) -> Result<(), String> {
+        let origin = Name::from(&self.origin);
+        self.records
+            .retain(|(_, t), _| !matches!(t, RecordType::NSEC | RecordType::DNSKEY));
+        self.records.insert(
+            (self.origin.clone(), RecordType::DNSKEY),
+            vec![key.dnskey_record(&origin)],
+        );
+        self.rrsigs.clear();
+        self.nsec.clear();
+        let mut types: BTreeMap<LowerName, Vec<RecordType>> = BTreeMap::new();
+        for (owner, rtype) in self.records.keys() {
+            if !self.below_cut(owner) {
+                types.entry(owner.clone()).or_default().push(*rtype);
+            }
+        }
+        let owners: Vec<LowerName> = types.keys().cloned().collect();
+        let negative_ttl = match &self.soa.data {
+            RData::SOA(soa) => soa.minimum.min(self.soa.ttl),
+            _ => 300,
+        };
+        for (i, owner) in owners.iter().enumerate() {
+            let next = owners.get(i + 1).unwrap_or(&self.origin);
+            let mut at = types[owner].clone();
+            at.sort();
+            let record = crate::signing::nsec(owner, next, at, negative_ttl);
+            self.records
+                .insert((owner.clone(), RecordType::NSEC), vec![record.clone()]);
+            self.nsec.insert(owner.clone(), record);
+        }
+        for ((owner, rtype), records) in &self.records {
+            let delegation_ns = *rtype == RecordType::NS && owner != &self.origin;
+            if self.below_cut(owner) || delegation_ns || records.is_empty() {
+                continue;
+            }
+            let rrsig = key.sign(owner, records, self.signing, now)?;
+            self.rrsigs.insert((owner.clone(), *rtype), vec![rrsig]);
+        }
+        Ok(())
+    }
+
+    /// The RRSIGs over `(owner, rtype)`, when the zone is signed.
+    fn rrsigs_of(&self, owner: &LowerName, rtype: RecordType) -> Vec<Record> {
+        self.rrsigs
+            .get(&(owner.clone(), rtype))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The signed proof that `name` has no data of the asked type (NODATA) or does not exist
+    /// (NXDOMAIN, with the wildcard denied too): the SOA's RRSIG and the NSEC records.
+    fn denial(&self, name: &LowerName, nxdomain: bool) -> Vec<Record> {
+        if self.nsec.is_empty() {
+            return vec![];
+        }
+        let mut out = self.rrsigs_of(&self.origin, RecordType::SOA);
+        let add = |owner: &LowerName, out: &mut Vec<Record>| {
+            if let Some(nsec) = self.nsec.get(owner)
+                && !out.contains(nsec)
+            {
+                out.push(nsec.clone());
+                out.extend(self.rrsigs_of(owner, RecordType::NSEC));
+            }
+        };
+        let covering = |target: &LowerName| {
+            self.nsec
+                .range(..target.clone())
+                .next_back()
+                .map(|(owner, _)| owner.clone())
+                .or_else(|| self.nsec.keys().next_back().cloned())
+        };
+        if self.nsec.contains_key(name) {
+            add(name, &mut out);
+        } else if let Some(owner) = covering(name) {
+            add(&owner, &mut out);
+        }
+        if nxdomain {
+            let mut encloser = name.base_name();
+            while !self.names.contains(&encloser) && encloser != self.origin {
+                encloser = encloser.base_name();
+            }
+            if let Ok(wildcard) = Name::from(&encloser).prepend_label("*")
+                && let Some(owner) = covering(&LowerName::new(&wildcard))
+            {
+                add(&owner, &mut out);
+            }
+        }
+        out
+    }
+
     /// The delegation point at or above `name` inside this zone, if any.
     fn delegation_covering(&self, name: &LowerName) -> Option<LowerName> {
         let mut cur = name.clone();
@@ -98,6 +208,10 @@ impl Zone {
 #[derive(Clone, Debug, Default)]
 pub struct LabZones {
     zones: BTreeMap<LowerName, Zone>,
+    /// One key per signed zone, kept so a zone changed during a test is signed again alike.
+    keys: BTreeMap<LowerName, Arc<LabKey>>,
+    /// The root's trust anchor (DS and DNSKEY lines) once the lab is signed.
+    anchor: Option<String>,
 }
 
 /// What a resolver would send back.
@@ -112,14 +226,82 @@ pub struct Answer {
 const MAX_CHAIN: usize = 8;
 
 impl LabZones {
-    /// The zones built into the lab (`zones/*.zone`).
+    /// The zones built into the lab (`zones/*.zone`), signed with keys made now.
     pub fn builtin() -> Result<LabZones, ZoneError> {
+        let mut lab = Self::builtin_unsigned()?;
+        lab.sign()?;
+        Ok(lab)
+    }
+
+    /// The zones built into the lab, not yet signed (records may be added, then [`Self::sign`]).
+    pub fn builtin_unsigned() -> Result<LabZones, ZoneError> {
         Self::from_files(ZONE_FILES.iter().map(|(f, t)| (*f, *t)))
     }
 
     /// The text of one built-in zone file (`healthy.test.zone`), for tests that edit a copy of it.
     pub fn builtin_zone_text(file: &str) -> Option<&'static str> {
         ZONE_FILES.iter().find(|(f, _)| *f == file).map(|(_, t)| *t)
+    }
+
+    /// Signs every zone but those marked `; lab:unsigned`: a key per zone (made once, kept),
+    /// DS records in the parents, NSEC chains and RRSIGs. Call again after a change.
+    pub fn sign(&mut self) -> Result<(), ZoneError> {
+        let failed = |message: String| ZoneError::Signing { message };
+        let now = time::OffsetDateTime::now_utc();
+        let signed: Vec<LowerName> = self
+            .zones
+            .values()
+            .filter(|z| z.signing != Signing::Unsigned)
+            .map(|z| z.origin.clone())
+            .collect();
+        for origin in &signed {
+            if !self.keys.contains_key(origin) {
+                let key = LabKey::generate(&Name::from(origin)).map_err(failed)?;
+                self.keys.insert(origin.clone(), key);
+            }
+        }
+        // DS records first: they are part of the parents' signed data.
+        for zone in self.zones.values_mut() {
+            zone.records.retain(|(_, t), _| *t != RecordType::DS);
+        }
+        for origin in signed.iter().filter(|o| !o.is_root()) {
+            let corrupt = self.zones[origin].signing == Signing::BogusDs;
+            let ds = self.keys[origin]
+                .ds_record(&Name::from(origin), corrupt)
+                .map_err(failed)?;
+            let Some(parent) = self.zone_for(&origin.base_name()).map(|z| z.origin.clone()) else {
+                continue;
+            };
+            if let Some(parent) = self.zones.get_mut(&parent) {
+                parent
+                    .records
+                    .insert((origin.clone(), RecordType::DS), vec![ds]);
+            }
+        }
+        for origin in &signed {
+            let key = self.keys[origin].clone();
+            if let Some(zone) = self.zones.get_mut(origin) {
+                zone.sign(&key, now).map_err(failed)?;
+            }
+        }
+        self.anchor = match self.keys.get(&LowerName::from(Name::root())) {
+            Some(root) => Some(crate::signing::anchor_text(root).map_err(failed)?),
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// The root trust anchor (DS and DNSKEY in zone-file form) when the lab is signed.
+    pub fn trust_anchor(&self) -> Option<&str> {
+        self.anchor.as_deref()
+    }
+
+    fn resign_if_signed(&mut self) -> Result<(), ZoneError> {
+        if self.keys.is_empty() {
+            Ok(())
+        } else {
+            self.sign()
+        }
     }
 
     pub fn from_files<'a>(
@@ -137,7 +319,7 @@ impl LabZones {
     pub fn set_zone(&mut self, file: &str, text: &str) -> Result<(), ZoneError> {
         let zone = Zone::parse(file, text)?;
         self.zones.insert(zone.origin.clone(), zone);
-        Ok(())
+        self.resign_if_signed()
     }
 
     /// Adds one record to the zone that holds its owner: for names no zone file
@@ -158,7 +340,20 @@ impl LabZones {
             .entry((owner, record.record_type()))
             .or_default()
             .push(record);
-        true
+        self.resign_if_signed().is_ok()
+    }
+
+    /// Replaces the RRset of `record`'s owner and type with this one record (signed again if
+    /// the lab is signed); `false` when no zone holds the owner.
+    pub fn replace_rrset(&mut self, record: Record) -> bool {
+        let owner = LowerName::new(&record.name);
+        let Some(origin) = self.zone_for(&owner).map(|z| z.origin.clone()) else {
+            return false;
+        };
+        if let Some(zone) = self.zones.get_mut(&origin) {
+            zone.records.remove(&(owner, record.record_type()));
+        }
+        self.add_record(record)
     }
 
     pub fn remove_zone(&mut self, origin: &str) {
@@ -244,6 +439,21 @@ impl LabZones {
 
     /// Answers `qname qtype` as a recursive resolver would.
     pub fn resolve(&self, qname: &Name, qtype: RecordType) -> Answer {
+        self.resolve_dnssec(qname, qtype, false)
+    }
+
+    /// The zone that answers `qtype` at `name`: for DS, the parent side of a zone cut.
+    fn zone_answering(&self, name: &LowerName, qtype: RecordType) -> Option<&Zone> {
+        let zone = self.zone_for(name)?;
+        if qtype == RecordType::DS && &zone.origin == name && !name.is_root() {
+            return self.zone_for(&name.base_name());
+        }
+        Some(zone)
+    }
+
+    /// Answers like a recursive resolver; with `dnssec_ok` (the DO bit), RRSIGs and the
+    /// NSEC proofs of negative answers come along, as a resolver passes them on.
+    pub fn resolve_dnssec(&self, qname: &Name, qtype: RecordType, dnssec_ok: bool) -> Answer {
         let mut answers = Vec::new();
         let mut cur = LowerName::new(qname);
         let mut seen = HashSet::new();
@@ -252,14 +462,16 @@ impl LabZones {
                 // A loop: return the chain so far, as resolvers do; the client sees the loop.
                 break;
             }
-            let Some(zone) = self.zone_for(&cur) else {
+            let Some(zone) = self.zone_answering(&cur, qtype) else {
                 return Answer {
                     rcode: ResponseCode::NXDomain,
                     answers,
                     authorities: vec![],
                 };
             };
-            if zone.delegation_covering(&cur).is_some() {
+            let ds_at_cut =
+                qtype == RecordType::DS && zone.delegation_covering(&cur).as_ref() == Some(&cur);
+            if zone.delegation_covering(&cur).is_some() && !ds_at_cut {
                 return Answer {
                     rcode: ResponseCode::ServFail,
                     answers: vec![],
@@ -268,6 +480,9 @@ impl LabZones {
             }
             if let Some(records) = zone.records.get(&(cur.clone(), qtype)) {
                 answers.extend(records.iter().cloned());
+                if dnssec_ok {
+                    answers.extend(zone.rrsigs_of(&cur, qtype));
+                }
                 break;
             }
             if qtype != RecordType::CNAME
@@ -276,6 +491,9 @@ impl LabZones {
                 && let RData::CNAME(target) = &record.data
             {
                 answers.push(record.clone());
+                if dnssec_ok {
+                    answers.extend(zone.rrsigs_of(&cur, RecordType::CNAME));
+                }
                 cur = LowerName::new(&target.0);
                 continue;
             }
@@ -284,10 +502,14 @@ impl LabZones {
             } else {
                 ResponseCode::NXDomain
             };
+            let mut authorities = vec![zone.soa.clone()];
+            if dnssec_ok {
+                authorities.extend(zone.denial(&cur, rcode == ResponseCode::NXDomain));
+            }
             return Answer {
                 rcode,
                 answers,
-                authorities: vec![zone.soa.clone()],
+                authorities,
             };
         }
         Answer {

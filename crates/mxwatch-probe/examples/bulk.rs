@@ -87,6 +87,7 @@ async fn main() {
             smtp: None,
             nameservers: None,
             mail_auth: Default::default(),
+            dnssec: None,
         },
     );
     let names: Vec<_> = (0..domains)

@@ -43,6 +43,8 @@ pub struct CollectorOptions {
     pub nameservers: Option<u16>,
     /// DKIM selectors and DNS blocklists (the SPF walk, DMARC and BIMI are always collected).
     pub mail_auth: crate::mail_auth::MailAuthOptions,
+    /// Validate DNSSEC (domain, exchanges, TLSA) from this validator's trust anchor; `None` skips it.
+    pub dnssec: Option<Arc<crate::dns::dnssec::Validator>>,
 }
 
 #[derive(Clone)]
@@ -138,8 +140,17 @@ impl Collector {
             .await;
             (policy, mail_auth)
         };
-        let (exchanges, nameservers, (policy, mut mail_auth)) =
-            tokio::join!(exchanges, nameservers, policy);
+        let dnssec = async {
+            match &self.options.dnssec {
+                Some(validator) if !mx.is_failed() => Some(
+                    crate::collect_dnssec::observe(&self.dns, validator, name, &exchange_names)
+                        .await,
+                ),
+                _ => None,
+            }
+        };
+        let (exchanges, nameservers, (policy, mut mail_auth), dnssec) =
+            tokio::join!(exchanges, nameservers, policy, dnssec);
         let mx_addresses: Vec<IpAddr> = exchanges
             .iter()
             .flat_map(|e| e.addresses.iter().map(|a| a.ip))
@@ -186,6 +197,7 @@ impl Collector {
             limits,
             nameservers,
             mail_auth: Some(mail_auth),
+            dnssec,
         }
     }
 

@@ -5,6 +5,7 @@
 //! nothing about what is wrong.
 
 pub mod collect;
+mod collect_dnssec;
 pub mod dns;
 pub mod mail_auth;
 pub mod smtp;

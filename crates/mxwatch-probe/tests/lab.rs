@@ -22,6 +22,10 @@ fn collector(lab: &LabDns, timeout_ms: u64) -> Collector {
                 guess_dkim: true,
                 ..Default::default()
             },
+            dnssec: lab.trust_anchor().map(|anchor| {
+                mxwatch_probe::dns::dnssec::Validator::from_anchor_text(&anchor, "lab root")
+                    .unwrap()
+            }),
         },
     )
 }
@@ -123,7 +127,8 @@ async fn a_shared_provider_is_looked_up_once_per_run() {
     for r in &reports {
         assert!(r.findings.is_empty(), "{}: {:?}", r.domain, ids(r));
     }
-    assert_eq!(lab.log.count("mx1.provider.test.", RecordType::A), 1);
+    // Once for the addresses, once with DO for the DNSSEC proof (shared by all five domains).
+    assert_eq!(lab.log.count("mx1.provider.test.", RecordType::A), 2);
     assert_eq!(lab.log.count("mx2.provider.test.", RecordType::AAAA), 1);
     assert_eq!(lab.log.count("1.1.0.127.in-addr.arpa.", RecordType::PTR), 1);
 }

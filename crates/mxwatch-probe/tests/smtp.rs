@@ -37,6 +37,10 @@ fn collector(lab: &Lab, relay: bool, trust_lab: bool) -> Collector {
                 guess_dkim: true,
                 ..Default::default()
             },
+            dnssec: lab.dns.trust_anchor().map(|anchor| {
+                mxwatch_probe::dns::dnssec::Validator::from_anchor_text(&anchor, "lab root")
+                    .unwrap()
+            }),
         },
     )
 }

@@ -231,6 +231,15 @@ pub struct AuditArgs {
     #[arg(long, value_name = "FILE")]
     pub ca_file: Vec<PathBuf>,
 
+    /// DNSSEC trust anchor: root DS or DNSKEY records in zone-file form (like Unbound's root.key).
+    /// Default: the IANA root KSKs.
+    #[arg(long, value_name = "FILE")]
+    pub trust_anchor: Option<PathBuf>,
+
+    /// Skip DNSSEC validation and DANE (DNSSEC-* and DANE-* checks).
+    #[arg(long, conflicts_with = "trust_anchor")]
+    pub no_dnssec: bool,
+
     /// Warn (TLS-CERT-EXPIRING) when a certificate expires within this many days.
     #[arg(long, default_value_t = 14, value_name = "DAYS")]
     pub cert_expiry_days: u32,

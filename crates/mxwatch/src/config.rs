@@ -64,6 +64,10 @@ pub struct Defaults {
     /// Extra trusted CA certificates (PEM). Default: none.
     #[serde(default)]
     pub ca_file: Vec<PathBuf>,
+    /// DNSSEC trust anchor file (root DS/DNSKEY, zone-file form). DNSSEC and DANE are checked
+    /// only when it is set. Default: none (no DNSSEC validation in watch).
+    #[serde(default)]
+    pub trust_anchor: Option<PathBuf>,
     /// Keep observations this long (changes are kept). Default: `90d`.
     #[serde(default = "default_retention")]
     pub retention: String,

@@ -121,5 +121,32 @@ fn dns_indeterminate(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
             );
         }
     }
+    dnssec_indeterminate(obs, &mut hits);
     hits
+}
+
+/// DNSSEC proofs that could not be had: "could not determine", never "unsigned".
+fn dnssec_indeterminate(obs: &Observation, hits: &mut Vec<Hit>) {
+    let Some(dnssec) = &obs.dnssec else {
+        return;
+    };
+    let exchanges = dnssec.exchanges.iter().flat_map(|e| {
+        [
+            (e.address.question.clone(), &e.address.proof),
+            (format!("TLSA _25._tcp.{}", e.name), &e.tlsa_proof),
+        ]
+    });
+    for (question, proof) in dnssec
+        .domain
+        .iter()
+        .map(|r| (r.question.clone(), &r.proof))
+        .chain(exchanges)
+    {
+        if let crate::dnssec::Proof::Indeterminate { detail } = proof {
+            hits.push(Hit::new(
+                format!("DNSSEC {question}"),
+                format!("the DNSSEC status could not be determined: {detail}"),
+            ));
+        }
+    }
 }

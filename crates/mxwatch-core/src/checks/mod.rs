@@ -6,9 +6,11 @@
 //! check is a `static` in one of the topic files plus one line in [`CHECKS`].
 
 mod bimi;
+mod dane;
 mod dkim;
 mod dmarc;
 mod dnsbl;
+mod dnssec;
 mod expected;
 mod indeterminate;
 mod mail_common;
@@ -169,6 +171,13 @@ pub static CHECKS: &[&Check] = &[
     &bimi::BIMI_SYNTAX,
     &bimi::BIMI_DMARC_NOT_ENFORCED,
     &dnsbl::DNSBL_LISTED,
+    &dnssec::DNSSEC_BOGUS,
+    &dnssec::DNSSEC_UNSIGNED,
+    &dnssec::DNSSEC_MX_UNSIGNED,
+    &dane::DANE_MISMATCH,
+    &dane::DANE_UNSIGNED,
+    &dane::DANE_PARTIAL,
+    &dane::DANE_SYNTAX,
     &indeterminate::DNS_INDETERMINATE,
 ];
 
@@ -232,6 +241,13 @@ pub const CONTRACT_IDS: &[&str] = &[
     "NULLMX-DMARC",
     "TLSRPT-MISSING",
     "TLSRPT-SYNTAX",
+    "DNSSEC-UNSIGNED",
+    "DNSSEC-BOGUS",
+    "DNSSEC-MX-UNSIGNED",
+    "DANE-MISMATCH",
+    "DANE-UNSIGNED",
+    "DANE-PARTIAL",
+    "DANE-SYNTAX",
 ];
 
 /// The ID of the check that reports what could not be determined.

@@ -139,6 +139,7 @@ pub fn domain(name: &str, mx: &[(u16, &str, &[&str])]) -> Observation {
         limits: vec![],
         nameservers: vec![],
         mail_auth: None,
+        dnssec: None,
     }
 }
 

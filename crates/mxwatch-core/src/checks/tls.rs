@@ -339,6 +339,8 @@ mod tests {
             self_signed: false,
             sha256: String::new(),
             spki_sha256: String::new(),
+            sha512: String::new(),
+            spki_sha512: String::new(),
         }
     }
 

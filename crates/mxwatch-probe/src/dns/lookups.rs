@@ -27,6 +27,11 @@ impl Dns {
         }
     }
 
+    /// The transport, for lookups that need the raw reply (DNSSEC validation).
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
     pub fn resolver(&self) -> std::net::SocketAddr {
         self.transport.options().resolver
     }

@@ -2,6 +2,7 @@
 //! wire format, a TTL cache shared by every domain of a run, and typed lookups.
 
 mod cache;
+pub mod dnssec;
 mod lookups;
 mod transport;
 

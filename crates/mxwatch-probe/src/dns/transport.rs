@@ -86,6 +86,21 @@ impl Transport {
         self.ask_at(self.options.resolver, name, rtype, true).await
     }
 
+    /// Asks the resolver with DO (RRSIGs and NSEC proofs wanted, RFC 3225) and CD (a validating
+    /// resolver hands over data it finds bogus instead of SERVFAIL, so we can tell why).
+    pub async fn ask_dnssec(&self, name: &Name, rtype: RecordType) -> (Reply, Duration) {
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("semaphore is never closed");
+        let started = Instant::now();
+        let reply = self
+            .ask_flags(self.options.resolver, name, rtype, true, true)
+            .await;
+        (reply, started.elapsed())
+    }
+
     /// Asks `server` directly; `recursion_desired` is false for an authoritative server.
     pub async fn ask_at(
         &self,
@@ -111,11 +126,25 @@ impl Transport {
         rtype: RecordType,
         recursion_desired: bool,
     ) -> Reply {
+        self.ask_flags(server, name, rtype, recursion_desired, false)
+            .await
+    }
+
+    async fn ask_flags(
+        &self,
+        server: SocketAddr,
+        name: &Name,
+        rtype: RecordType,
+        recursion_desired: bool,
+        dnssec: bool,
+    ) -> Reply {
         let mut query = Message::query();
         query.metadata.recursion_desired = recursion_desired;
+        query.metadata.checking_disabled = dnssec;
         query.add_query(Query::query(name.clone(), rtype));
         let mut edns = Edns::new();
         edns.set_max_payload(EDNS_PAYLOAD);
+        edns.set_dnssec_ok(dnssec);
         query.set_edns(edns);
         let bytes = match query.to_vec() {
             Ok(b) => b,

@@ -1,7 +1,7 @@
 //! What a presented certificate says, parsed with x509-parser.
 
 use mxwatch_core::smtp::Certificate;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
@@ -85,5 +85,7 @@ fn certificate(
         key_bits,
         sha256: hex(&Sha256::digest(der)),
         spki_sha256: hex(&Sha256::digest(cert.public_key().raw)),
+        sha512: hex(&Sha512::digest(der)),
+        spki_sha512: hex(&Sha512::digest(cert.public_key().raw)),
     }
 }

@@ -21,6 +21,26 @@ pub struct Audit {
     pub smtp_port: Option<u16>,
     /// Overrides `--ns-port` (the lab's nameservers).
     pub ns_port: Option<u16>,
+    /// Overrides `--trust-anchor`: anchor text (the lab's root, for `demo`).
+    pub trust_anchor: Option<String>,
+}
+
+/// The DNSSEC validator: the anchor given (or the IANA root KSKs), or none with `--no-dnssec`.
+pub fn validator(
+    audit: &Audit,
+    args: &AuditArgs,
+) -> anyhow::Result<Option<Arc<mxwatch_probe::dns::dnssec::Validator>>> {
+    use mxwatch_probe::dns::dnssec::{TrustAnchor, Validator};
+    if args.no_dnssec {
+        return Ok(None);
+    }
+    let anchor = match (&audit.trust_anchor, &args.trust_anchor) {
+        (Some(text), _) => TrustAnchor::parse(text, "the lab root"),
+        (None, Some(path)) => TrustAnchor::from_file(path),
+        (None, None) => Ok(TrustAnchor::iana()),
+    }
+    .map_err(|e| crate::exit::UsageError(format!("--trust-anchor: {e}")))?;
+    Ok(Some(Arc::new(Validator::new(Arc::new(anchor)))))
 }
 
 /// The web PKI roots plus each `--ca-file`.
@@ -41,7 +61,7 @@ pub async fn run(
     args: &AuditArgs,
     domains: Vec<ParsedInput>,
 ) -> anyhow::Result<Code> {
-    let collector = collector(&audit, args);
+    let collector = collector(&audit, args, validator(&audit, args)?);
     let ctx = check_context(audit.lab, args);
 
     let progress = progress_bar(domains.len());
@@ -88,7 +108,11 @@ fn progress_bar(total: usize) -> ProgressBar {
 }
 
 /// The collector an audit (or a watch) uses: one DNS cache, one SMTP prober.
-pub fn collector(audit: &Audit, args: &AuditArgs) -> Collector {
+pub fn collector(
+    audit: &Audit,
+    args: &AuditArgs,
+    dnssec: Option<Arc<mxwatch_probe::dns::dnssec::Validator>>,
+) -> Collector {
     let mut options = DnsOptions::new(audit.resolver);
     options.timeout = Duration::from_secs_f64(args.timeout);
     options.max_in_flight = usize::from(args.max_queries);
@@ -115,6 +139,7 @@ pub fn collector(audit: &Audit, args: &AuditArgs) -> Collector {
                 guess_dkim: !args.no_dkim_guess,
                 dnsbl_zones: args.dnsbl.clone(),
             },
+            dnssec,
         },
     )
 }

@@ -37,6 +37,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Code> {
             roots,
             smtp_port: Some(lab.smtp.port),
             ns_port: Some(lab.ns_port),
+            trust_anchor: lab.dns.trust_anchor(),
         },
         &args.audit,
         domains,

@@ -40,6 +40,8 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<Code> {
         smtp_timeout: 20.0,
         helo: None,
         ca_file: d.ca_file.clone(),
+        trust_anchor: d.trust_anchor.clone(),
+        no_dnssec: d.trust_anchor.is_none(),
         cert_expiry_days: 14,
         probe_relay: false,
         no_ns_check: !d.compare_nameservers,
@@ -49,6 +51,16 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<Code> {
         dnsbl: vec![],
     };
     let lab = d.lab;
+    let dnssec = match &d.trust_anchor {
+        Some(path) => {
+            let anchor = mxwatch_probe::dns::dnssec::TrustAnchor::from_file(path)
+                .map_err(|e| UsageError(format!("trust_anchor: {e}")))?;
+            Some(std::sync::Arc::new(
+                mxwatch_probe::dns::dnssec::Validator::new(std::sync::Arc::new(anchor)),
+            ))
+        }
+        None => None,
+    };
     let make = move |confirming: bool| {
         let audit = Audit {
             resolver: if confirming {
@@ -60,8 +72,9 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<Code> {
             roots: roots.clone(),
             smtp_port: None,
             ns_port: None,
+            trust_anchor: None,
         };
-        audit::collector(&audit, &audit_args)
+        audit::collector(&audit, &audit_args, dnssec.clone())
     };
     let mut entries = Vec::new();
     for domain in &config.domains {

@@ -34,8 +34,26 @@ impl Lab {
         Lab::start(LabZones::builtin().unwrap(), Behaviour::Resolver)
     }
 
+    /// The lab's root trust anchor in a file (`--trust-anchor`), or `None` for an unsigned lab.
+    pub fn anchor_file(&self) -> Option<String> {
+        let text = self.dns.trust_anchor()?;
+        let path = std::env::temp_dir().join(format!(
+            "mxwatch-lab-anchor-{}-{}.key",
+            std::process::id(),
+            self.dns.addr.port()
+        ));
+        std::fs::write(&path, text).ok()?;
+        Some(path.display().to_string())
+    }
+
     pub fn check(&self, args: &[&str]) -> Output {
         let resolver = self.dns.addr.to_string();
+        // A signed lab is validated from its own root; an unsigned one is not validated at all.
+        let anchor = self.anchor_file();
+        let dnssec: Vec<&str> = match &anchor {
+            Some(path) => vec!["--trust-anchor", path.as_str()],
+            None => vec!["--no-dnssec"],
+        };
         let mut all = vec![
             "check",
             "--lab",
@@ -48,6 +66,7 @@ impl Lab {
             "--timeout",
             "1",
         ];
+        all.extend_from_slice(&dnssec);
         all.extend_from_slice(args);
         run(&all)
     }

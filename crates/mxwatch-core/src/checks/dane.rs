@@ -1,0 +1,338 @@
+//! DANE for SMTP (RFC 7672): TLSA at `_25._tcp.<exchange>`, trusted only when DNSSEC-secure,
+//! matched against the chain each MX address presented.
+
+use super::smtp::probes;
+use super::{Check, CheckContext, Hit, exchange_label};
+use crate::finding::Severity;
+use crate::observation::Observation;
+use crate::smtp::StartTls;
+use crate::tlsa::{DaneMatch, match_chain};
+
+pub static DANE_MISMATCH: Check = Check {
+    id: "DANE-MISMATCH",
+    severity: Severity::High,
+    title: "The certificate does not match the exchange's TLSA records: DANE senders will not deliver",
+    explanation: "The exchange publishes usable, DNSSEC-validated TLSA records, so DANE senders (Postfix, Exim, many \
+                  large providers) authenticate it with them. No record matches the chain the host presented (or \
+                  STARTTLS failed), and under RFC 7672 that is a delivery failure: the mail waits in their queues \
+                  and bounces. Usually a certificate was renewed with a new key and the TLSA record was not \
+                  updated first.",
+    fix: "Publish a TLSA record for the new key before deploying it (3 1 1 of the SPKI; keep the old one until the \
+          switch), or put back the certificate the records describe.",
+    reference: "RFC 7672 §3.1, §2.2; RFC 6698 §2.1",
+    run: dane_mismatch,
+};
+
+fn dane_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+    let Some(dnssec) = &obs.dnssec else {
+        return vec![];
+    };
+    let mut hits = Vec::new();
+    for exchange in &obs.exchanges {
+        let Some(dane) = dnssec.exchange(&exchange.name) else {
+            continue;
+        };
+        let records = dane.usable_tlsa();
+        if records.is_empty() {
+            continue;
+        }
+        for (ip, probe) in probes(exchange) {
+            let subject = format!("{} ({ip})", exchange_label(&exchange.name));
+            let problem = match &probe.starttls {
+                StartTls::NotOffered => {
+                    Some("the host does not offer STARTTLS, which DANE requires".to_string())
+                }
+                StartTls::Refused { reply } => Some(format!(
+                    "STARTTLS was refused ({}), which DANE treats as a failure",
+                    reply.one_line()
+                )),
+                StartTls::HandshakeFailed { detail, .. } if probe.certificates.is_empty() => Some(
+                    format!("the TLS handshake failed before a certificate was seen: {detail}"),
+                ),
+                StartTls::NotReached => None,
+                _ => {
+                    let name_ok = probe.verdict.as_ref().is_some_and(|v| v.name_matches);
+                    match match_chain(&records, &probe.certificates, name_ok) {
+                        DaneMatch::NoMatch(why) => Some(format!(
+                            "{why} (records: {})",
+                            records
+                                .iter()
+                                .map(|r| r.short())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
+                        DaneMatch::EndEntity | DaneMatch::TrustAnchor => None,
+                    }
+                }
+            };
+            if let Some(detail) = problem {
+                hits.push(Hit::new(subject, detail));
+            }
+        }
+    }
+    hits
+}
+
+pub static DANE_UNSIGNED: Check = Check {
+    id: "DANE-UNSIGNED",
+    severity: Severity::Medium,
+    title: "TLSA records are published, but not DNSSEC-secure: DANE is not in effect",
+    explanation: "A TLSA record is only trusted when its RRset validates with DNSSEC (RFC 7672 §2.2). These records \
+                  live in an unsigned zone, so every sender ignores them: the protection against STARTTLS \
+                  downgrade and forged certificates that they seem to give is not there.",
+    fix: "Sign the zone that holds `_25._tcp.<exchange>` and publish its DS at the parent, or remove the records.",
+    reference: "RFC 7672 §2.2; RFC 6698 §4",
+    run: dane_unsigned,
+};
+
+fn dane_unsigned(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+    let Some(dnssec) = &obs.dnssec else {
+        return vec![];
+    };
+    dnssec
+        .exchanges
+        .iter()
+        .filter(|e| e.has_tlsa() && e.tlsa_proof.is_insecure())
+        .map(|e| {
+            Hit::new(
+                format!("_25._tcp.{}", e.name),
+                format!("the TLSA RRset is {}", e.tlsa_proof.describe()),
+            )
+        })
+        .collect()
+}
+
+pub static DANE_PARTIAL: Check = Check {
+    id: "DANE-PARTIAL",
+    severity: Severity::Medium,
+    title: "Only some exchanges have usable TLSA records",
+    explanation: "DANE senders authenticate the exchanges that have secure, usable TLSA records and deliver to the \
+                  others with unauthenticated (opportunistic) TLS (RFC 7672 §2.2.1). An attacker who blocks the \
+                  protected exchanges pushes mail to the unprotected ones, so the protection is only as strong as \
+                  the weakest exchange.",
+    fix: "Publish TLSA records for every exchange (in signed zones), or accept and document the gap.",
+    reference: "RFC 7672 §2.2.1, §2.2.2",
+    run: dane_partial,
+};
+
+fn dane_partial(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+    let Some(dnssec) = &obs.dnssec else {
+        return vec![];
+    };
+    let (with, without): (Vec<_>, Vec<_>) = dnssec
+        .exchanges
+        .iter()
+        // An exchange whose TLSA could not be determined is neither.
+        .filter(|e| !e.tlsa_proof.is_indeterminate() && !e.tlsa.is_failed())
+        .partition(|e| !e.usable_tlsa().is_empty());
+    if with.is_empty() || without.is_empty() {
+        return vec![];
+    }
+    let names = |list: &[&crate::dnssec::ExchangeDnssec]| {
+        list.iter()
+            .map(|e| exchange_label(&e.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    vec![Hit::new(
+        obs.domain.ascii.clone(),
+        format!("usable TLSA: {}; none: {}", names(&with), names(&without)),
+    )]
+}
+
+pub static DANE_SYNTAX: Check = Check {
+    id: "DANE-SYNTAX",
+    severity: Severity::Medium,
+    title: "A TLSA record is malformed or unusable for SMTP",
+    explanation: "SMTP clients use only DANE-TA(2) and DANE-EE(3) records with a known selector and matching type \
+                  and a digest of the right length (RFC 7672 §3.1.3; RFC 6698 §2.1). Other records are ignored: \
+                  when no usable record is left, the exchange has no DANE at all, although it looks as if it had.",
+    fix: "Publish `3 1 1 <SHA-256 of the SubjectPublicKeyInfo>` (or 2 1 1 for the issuing CA) and remove the \
+          PKIX (0/1) and malformed records.",
+    reference: "RFC 7672 §3.1.3; RFC 6698 §2.1",
+    run: dane_syntax,
+};
+
+fn dane_syntax(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+    let Some(dnssec) = &obs.dnssec else {
+        return vec![];
+    };
+    let mut hits = Vec::new();
+    for exchange in &dnssec.exchanges {
+        if let crate::lookup::Lookup::Failed {
+            failure: crate::lookup::Failure::Malformed,
+            detail,
+            ..
+        } = &exchange.tlsa
+        {
+            hits.push(Hit::new(
+                format!("_25._tcp.{}", exchange.name),
+                format!("the TLSA RRset could not be parsed: {detail}"),
+            ));
+        }
+        for record in exchange.tlsa.value().into_iter().flatten() {
+            if let Some(why) = record.unusable() {
+                hits.push(Hit::new(
+                    format!("_25._tcp.{}", exchange.name),
+                    format!("{}: {why}", record.short()),
+                ));
+            }
+        }
+    }
+    hits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::dnssec::tests::{insecure, secure, with_dnssec};
+    use crate::checks::testkit::ids;
+    use crate::lookup::Lookup;
+    use crate::smtp::{CertVerdict, Certificate, Connect, SmtpProbe, StartTls, TlsSession};
+    use crate::tlsa::TlsaRecord;
+
+    fn leaf(seed: &str) -> Certificate {
+        Certificate {
+            subject: "CN=mx".into(),
+            issuer: "CN=ca".into(),
+            dns_names: vec![],
+            not_before: 0,
+            not_after: i64::MAX,
+            key_type: "EC".into(),
+            key_bits: 256,
+            self_signed: false,
+            sha256: seed.repeat(64),
+            spki_sha256: seed.repeat(64).replacen(seed, "0", 1),
+            sha512: seed.repeat(128),
+            spki_sha512: seed.repeat(128).replacen(seed, "0", 1),
+        }
+    }
+
+    fn probe(starttls: StartTls, certificates: Vec<Certificate>) -> SmtpProbe {
+        SmtpProbe {
+            port: 25,
+            connect: Connect::Connected { ms: 1 },
+            greeting: None,
+            greeting_ms: None,
+            ehlo: None,
+            helo_fallback: false,
+            tls: (starttls == StartTls::Established).then(|| TlsSession {
+                version: "TLSv1.3".into(),
+                cipher: "x".into(),
+                ehlo: None,
+            }),
+            starttls,
+            certificates,
+            verdict: Some(CertVerdict {
+                trusted: true,
+                trust_failure: None,
+                trust_detail: None,
+                name_matches: true,
+            }),
+            relay: None,
+            error: None,
+            elapsed_ms: 1,
+            shared_with: None,
+        }
+    }
+
+    fn tlsa(records: &[&str]) -> Lookup<Vec<TlsaRecord>> {
+        Lookup::Observed {
+            value: records
+                .iter()
+                .map(|r| TlsaRecord::from_presentation(r).unwrap())
+                .collect(),
+            ttl: 300,
+            cname_chain: vec![],
+            elapsed_ms: 0,
+        }
+    }
+
+    /// Healthy, signed; every exchange has `records` and presents a chain with `seed`'s leaf.
+    fn obs(records: &[&str], seed: &str, signed: bool) -> Observation {
+        let proof = |_: &str| {
+            if signed {
+                secure("example.com")
+            } else {
+                insecure("example.com")
+            }
+        };
+        let mut obs = with_dnssec(proof("x"), proof);
+        for e in &mut obs.dnssec.as_mut().unwrap().exchanges {
+            e.tlsa = tlsa(records);
+        }
+        for e in &mut obs.exchanges {
+            for a in &mut e.addresses {
+                a.smtp = Some(probe(StartTls::Established, vec![leaf(seed)]));
+            }
+        }
+        obs
+    }
+
+    fn dane_ids(obs: &Observation) -> Vec<String> {
+        let mut ids: Vec<String> = ids(obs)
+            .into_iter()
+            .filter(|id| id.starts_with("DANE"))
+            .collect();
+        ids.dedup();
+        ids
+    }
+
+    #[test]
+    fn a_matching_record_is_silent() {
+        let spki = leaf("a").spki_sha256;
+        let obs = obs(&[&format!("3 1 1 {spki}")], "a", true);
+        assert!(dane_ids(&obs).is_empty(), "{:?}", ids(&obs));
+    }
+
+    #[test]
+    fn a_new_key_without_a_new_record_is_a_mismatch() {
+        let spki = leaf("a").spki_sha256;
+        let obs = obs(&[&format!("3 1 1 {spki}")], "b", true);
+        assert_eq!(dane_ids(&obs), ["DANE-MISMATCH"]);
+    }
+
+    #[test]
+    fn no_starttls_under_dane_is_a_mismatch() {
+        let spki = leaf("a").spki_sha256;
+        let mut obs = obs(&[&format!("3 1 1 {spki}")], "a", true);
+        obs.exchanges[0].addresses[0].smtp = Some(probe(StartTls::NotOffered, vec![]));
+        assert_eq!(dane_ids(&obs), ["DANE-MISMATCH"]);
+    }
+
+    #[test]
+    fn unsigned_records_are_unsigned_not_mismatched() {
+        let obs = obs(&[&format!("3 1 1 {}", "f".repeat(64))], "a", false);
+        assert_eq!(dane_ids(&obs), ["DANE-UNSIGNED"]);
+    }
+
+    #[test]
+    fn pkix_usages_and_bad_digests_are_syntax() {
+        let spki = leaf("a").spki_sha256;
+        let obs = obs(&[&format!("1 1 1 {spki}"), "3 1 1 abcd"], "b", true);
+        // No usable record left: no mismatch, no partial (no exchange has usable TLSA).
+        assert_eq!(dane_ids(&obs), ["DANE-SYNTAX"]);
+        assert_eq!(
+            ids(&obs).iter().filter(|i| *i == "DANE-SYNTAX").count(),
+            4,
+            "two records on each of two exchanges"
+        );
+    }
+
+    #[test]
+    fn some_exchanges_without_records_is_partial() {
+        let spki = leaf("a").spki_sha256;
+        let mut obs = obs(&[&format!("3 1 1 {spki}")], "a", true);
+        let second = &mut obs.dnssec.as_mut().unwrap().exchanges[1];
+        second.tlsa = crate::checks::dnssec::tests::no_tlsa();
+        assert_eq!(dane_ids(&obs), ["DANE-PARTIAL"]);
+        // An exchange whose TLSA lookup failed is not counted as "without".
+        obs.dnssec.as_mut().unwrap().exchanges[1].tlsa = Lookup::Failed {
+            failure: crate::lookup::Failure::Timeout,
+            detail: String::new(),
+            cname_chain: vec![],
+            elapsed_ms: 0,
+        };
+        assert!(dane_ids(&obs).is_empty());
+    }
+}
