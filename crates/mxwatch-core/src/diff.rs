@@ -39,6 +39,12 @@ pub enum ChangeKind {
     DmarcWeakened,
     MtaStsChanged,
     TlsRptChanged,
+    /// A DKIM key record at a selector asked on both looks changed (rotation, revocation, removal).
+    DkimKeyChanged,
+    /// The DNSSEC status of the MX RRset changed (secure, insecure, bogus).
+    DnssecChanged,
+    /// The TLSA records of an exchange changed (a DANE key rollover must be coordinated).
+    TlsaChanged,
 }
 
 impl ChangeKind {
@@ -66,6 +72,9 @@ impl ChangeKind {
             ChangeKind::DmarcWeakened => "dmarc-weakened",
             ChangeKind::MtaStsChanged => "mta-sts-changed",
             ChangeKind::TlsRptChanged => "tls-rpt-changed",
+            ChangeKind::DkimKeyChanged => "dkim-key-changed",
+            ChangeKind::DnssecChanged => "dnssec-changed",
+            ChangeKind::TlsaChanged => "tlsa-changed",
         }
     }
 }
@@ -170,6 +179,12 @@ pub fn diff(
     if let (Some(o), Some(n)) = (&old.policy, &new.policy) {
         policy_changes(domain, o, n, &mut out);
     }
+    if let (Some(o), Some(n)) = (&old.mail_auth, &new.mail_auth) {
+        dkim_changes(domain, o, n, &mut out);
+    }
+    if let (Some(o), Some(n)) = (&old.dnssec, &new.dnssec) {
+        dnssec_changes(domain, o, n, &mut out);
+    }
     let incomplete = old.has_failures() || new.has_failures();
     finding_changes(old_findings, new_findings, incomplete, &mut out);
     out
@@ -240,6 +255,96 @@ fn policy_changes(
             Some(text(ov)),
             Some(text(nv)),
         ));
+    }
+}
+
+fn dkim_changes(
+    domain: &str,
+    old: &crate::mailauth::MailAuthObservation,
+    new: &crate::mailauth::MailAuthObservation,
+    out: &mut Vec<Change>,
+) {
+    let text = |v: Option<&Vec<String>>| {
+        v.map(|records| records.join(" | "))
+            .unwrap_or_else(|| "(none)".into())
+    };
+    for new_selector in &new.dkim {
+        let Some(old_selector) = old
+            .dkim
+            .iter()
+            .find(|s| s.selector == new_selector.selector)
+        else {
+            continue;
+        };
+        if let Some((ov, nv)) = both(&old_selector.record, &new_selector.record)
+            && ov != nv
+        {
+            out.push(Change::new(
+                ChangeKind::DkimKeyChanged,
+                Severity::Medium,
+                format!("{}._domainkey.{domain}", new_selector.selector),
+                Some(text(ov)),
+                Some(text(nv)),
+            ));
+        }
+    }
+}
+
+fn dnssec_changes(
+    domain: &str,
+    old: &crate::dnssec::DnssecObservation,
+    new: &crate::dnssec::DnssecObservation,
+    out: &mut Vec<Change>,
+) {
+    use crate::dnssec::Proof;
+    // Secure / insecure / bogus only: a proof that could not be determined is never a change.
+    let status = |p: Option<&Proof>| match p {
+        Some(Proof::Secure { .. }) => Some("secure"),
+        Some(Proof::Insecure { .. }) => Some("insecure"),
+        Some(Proof::Bogus { .. }) => Some("bogus"),
+        _ => None,
+    };
+    if let (Some(o), Some(n)) = (status(old.mx()), status(new.mx()))
+        && o != n
+    {
+        let severity = match (o, n) {
+            (_, "bogus") => Severity::High,
+            ("secure", _) => Severity::Medium,
+            _ => Severity::Low,
+        };
+        out.push(Change::new(
+            ChangeKind::DnssecChanged,
+            severity,
+            format!("MX {domain}"),
+            Some(o.to_string()),
+            Some(n.to_string()),
+        ));
+    }
+    let text = |v: Option<&Vec<crate::tlsa::TlsaRecord>>| {
+        v.map(|records| {
+            records
+                .iter()
+                .map(|r| format!("{} {} {} {}", r.usage, r.selector, r.matching, r.data))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+        .unwrap_or_else(|| "(none)".into())
+    };
+    for exchange in &new.exchanges {
+        let Some(before) = old.exchange(&exchange.name) else {
+            continue;
+        };
+        if let Some((ov, nv)) = both(&before.tlsa, &exchange.tlsa)
+            && ov != nv
+        {
+            out.push(Change::new(
+                ChangeKind::TlsaChanged,
+                Severity::Medium,
+                format!("_25._tcp.{}", exchange.name),
+                Some(text(ov)),
+                Some(text(nv)),
+            ));
+        }
     }
 }
 
@@ -638,5 +743,56 @@ mod tests {
             kinds(&diff(&old, &new, &[], &[])),
             [ChangeKind::AddressAdded, ChangeKind::AddressRemoved]
         );
+    }
+
+    #[test]
+    fn dkim_keys_and_dnssec_status_changes_are_reported_failures_are_not() {
+        use crate::dnssec::{DnssecObservation, Proof, RrsetProof};
+        use crate::mailauth::{DkimSelector, MailAuthObservation};
+        let with = |key: Lookup<Vec<String>>, proof: Proof| {
+            let mut obs = healthy();
+            obs.mail_auth = Some(MailAuthObservation {
+                dkim: vec![DkimSelector {
+                    selector: "s1".into(),
+                    guessed: false,
+                    record: key,
+                }],
+                ..Default::default()
+            });
+            obs.dnssec = Some(DnssecObservation {
+                anchor: "test".into(),
+                domain: vec![RrsetProof {
+                    question: "MX example.com".into(),
+                    proof,
+                }],
+                exchanges: vec![],
+            });
+            obs
+        };
+        let secure = || Proof::Secure {
+            zone: "example.com".into(),
+        };
+        let old = with(observed(vec!["v=DKIM1; p=AAAA".into()], 300), secure());
+        let rotated = with(observed(vec!["v=DKIM1; p=BBBB".into()], 300), secure());
+        let changes = diff(&old, &rotated, &[], &[]);
+        assert_eq!(kinds(&changes), [ChangeKind::DkimKeyChanged]);
+        assert_eq!(changes[0].subject, "s1._domainkey.example.com");
+        let unsigned = with(
+            observed(vec!["v=DKIM1; p=AAAA".into()], 300),
+            Proof::Insecure {
+                zone: "example.com".into(),
+                proof: "no DS".into(),
+            },
+        );
+        let changes = diff(&old, &unsigned, &[], &[]);
+        assert_eq!(kinds(&changes), [ChangeKind::DnssecChanged]);
+        assert_eq!(changes[0].severity, Severity::Medium);
+        let unknown = with(
+            failed(Failure::Timeout),
+            Proof::Indeterminate {
+                detail: "timeout".into(),
+            },
+        );
+        assert!(diff(&old, &unknown, &[], &[]).is_empty());
     }
 }

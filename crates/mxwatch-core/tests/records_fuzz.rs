@@ -44,8 +44,16 @@ fn spf_known_term() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Cases per property: 3,000 in the test suite; `MXWATCH_FUZZ_CASES=1000000` for a sustained run.
+fn cases() -> u32 {
+    std::env::var("MXWATCH_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn parsers_never_panic(text in "\\PC{0,300}") {

@@ -63,6 +63,23 @@ impl Collector {
     }
 
     pub async fn observe(&self, domain: &DomainName) -> Observation {
+        self.observe_with_selectors(domain, &[]).await
+    }
+
+    /// Like [`Self::observe`], with DKIM selectors of this domain's own asked before the collector's.
+    pub async fn observe_with_selectors(
+        &self,
+        domain: &DomainName,
+        dkim_selectors: &[String],
+    ) -> Observation {
+        let mut mail_auth_options = self.options.mail_auth.clone();
+        for selector in dkim_selectors.iter().rev() {
+            let selector = selector.to_ascii_lowercase();
+            if !mail_auth_options.dkim_selectors.contains(&selector) {
+                mail_auth_options.dkim_selectors.insert(0, selector);
+            }
+        }
+        let mail_auth_options = &mail_auth_options;
         let observed_at = now_rfc3339();
         let name = domain.ascii.as_str();
         let (mx, soa, ns) = tokio::join!(
@@ -130,14 +147,9 @@ impl Collector {
                 tls_rpt,
             };
             let null_mx = mx.value().is_some_and(|r| r.iter().any(MxRecord::is_null));
-            let mail_auth = crate::mail_auth::collect(
-                &self.dns,
-                name,
-                &policy,
-                null_mx,
-                &self.options.mail_auth,
-            )
-            .await;
+            let mail_auth =
+                crate::mail_auth::collect(&self.dns, name, &policy, null_mx, mail_auth_options)
+                    .await;
             (policy, mail_auth)
         };
         let dnssec = async {
@@ -161,7 +173,7 @@ impl Collector {
             name,
             &mx_addresses,
             &mut mail_auth,
-            &self.options.mail_auth,
+            mail_auth_options,
         )
         .await;
         let mut limits = Vec::new();

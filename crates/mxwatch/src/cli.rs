@@ -334,7 +334,7 @@ pub struct ExplainArgs {
 }
 
 /// A DKIM selector or blocklist zone: dot-separated DNS labels (letters, digits, `-`, `_`).
-fn parse_dns_label_path(s: &str) -> Result<String, String> {
+pub fn parse_dns_label_path(s: &str) -> Result<String, String> {
     let name = s.trim_end_matches('.').to_ascii_lowercase();
     let valid_label = |l: &str| {
         !l.is_empty()

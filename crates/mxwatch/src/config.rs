@@ -68,6 +68,12 @@ pub struct Defaults {
     /// only when it is set. Default: none (no DNSSEC validation in watch).
     #[serde(default)]
     pub trust_anchor: Option<PathBuf>,
+    /// Also ask the common DKIM selectors (default, selector1, google, k1 …) for every domain. Default: true.
+    #[serde(default = "yes")]
+    pub dkim_guess: bool,
+    /// DNS blocklist zones every MX address is looked up in (DNSBL-LISTED). Default: none.
+    #[serde(default)]
+    pub dnsbl: Vec<String>,
     /// Keep observations this long (changes are kept). Default: `90d`.
     #[serde(default = "default_retention")]
     pub retention: String,
@@ -135,6 +141,10 @@ pub struct DomainConfig {
     /// Labels for maintenance windows.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// DKIM selectors this domain signs with (their keys are checked and changes recorded;
+    /// a selector without a key is DKIM-SELECTOR-MISSING). Default: none.
+    #[serde(default)]
+    pub dkim_selectors: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -442,3 +442,69 @@ fn quick_start_flags_cannot_be_silently_ignored_beside_a_config() {
     ]);
     assert_eq!(code(&nan), 2, "{}", stderr(&nan));
 }
+
+#[test]
+fn dnsbl_and_named_dkim_selectors_are_checked_when_asked() {
+    let lab = Lab::builtin();
+    let output = lab.check(&[
+        "--format",
+        "json",
+        "--dnsbl",
+        "bl.test",
+        "--dkim-selector",
+        "s2026",
+        "--dkim-selector",
+        "default",
+        "healthy.test",
+        "provider.test",
+    ]);
+    let reports: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let findings = |domain: &str| -> Vec<(String, String)> {
+        reports.iter().find(|r| r["domain"] == domain).unwrap()["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["id"].as_str().unwrap().to_string(),
+                    f["subject"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let healthy = findings("healthy.test");
+    // mx2 (127.0.1.11) is listed in the lab blocklist; mx1 is not.
+    assert!(
+        healthy.contains(&(
+            "DNSBL-LISTED".into(),
+            "mx2.healthy.test (127.0.1.11)".into()
+        )),
+        "{healthy:?}"
+    );
+    assert!(
+        !healthy.iter().any(|(_, s)| s.contains("127.0.1.10")),
+        "{healthy:?}"
+    );
+    // The selector we named without a key is reported; `default` has one.
+    assert!(
+        healthy.contains(&(
+            "DKIM-SELECTOR-MISSING".into(),
+            "s2026._domainkey.healthy.test".into()
+        )),
+        "{healthy:?}"
+    );
+    assert!(
+        !healthy
+            .iter()
+            .any(|(_, s)| s.starts_with("default._domainkey"))
+    );
+    // provider.test's mx1 (127.0.1.1) gets the "query refused" code: not a listing.
+    let provider = findings("provider.test");
+    assert!(
+        !provider.iter().any(|(id, _)| id == "DNSBL-LISTED"),
+        "{provider:?}"
+    );
+    // A bad zone name is refused before any query.
+    let bad = lab.check(&["--dnsbl", "bl test", "healthy.test"]);
+    assert_eq!(code(&bad), 2);
+}

@@ -72,3 +72,15 @@ fn exchange_of(obs: &Observation, ip: IpAddr) -> String {
         .map(|e| format!("{} ({ip})", e.name))
         .unwrap_or_else(|| ip.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_listing_codes_are_listings() {
+        assert_eq!(super::listed("127.0.0.2"), Some(true));
+        assert_eq!(super::listed("127.0.0.10"), Some(true));
+        assert_eq!(super::listed("127.255.255.254"), None, "query refused");
+        assert_eq!(super::listed("192.0.2.1"), None, "not a blocklist answer");
+        assert_eq!(super::listed("garbage"), None);
+    }
+}

@@ -367,3 +367,74 @@ fn quoted(list: &[String]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::testkit::*;
+    use crate::lookup::{Failure, Lookup};
+    use crate::mailauth::MailAuthObservation;
+    use crate::observation::PolicyRecords;
+
+    fn with_spf(records: &[&str], answers: &[(&str, Lookup<Vec<String>>)]) -> crate::Observation {
+        let mut obs = healthy();
+        let spf = observed(records.iter().map(|r| r.to_string()).collect(), 300);
+        obs.policy = Some(PolicyRecords {
+            spf: spf.clone(),
+            dmarc: observed(vec!["v=DMARC1; p=reject".into()], 300),
+            mta_sts: nodata(),
+            tls_rpt: observed(vec!["v=TLSRPTv1; rua=mailto:t@example.com".into()], 300),
+        });
+        let mut spf_answers: crate::spf_eval::Answers = answers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        spf_answers.insert("TXT example.com".into(), spf);
+        obs.mail_auth = Some(MailAuthObservation {
+            spf_answers,
+            ..Default::default()
+        });
+        obs
+    }
+
+    fn spf_ids(obs: &crate::Observation) -> Vec<String> {
+        ids(obs)
+            .into_iter()
+            .filter(|id| id.starts_with("SPF-"))
+            .collect()
+    }
+
+    #[test]
+    fn mx_hosts_outside_spf_are_named_and_a_failed_lookup_names_nobody() {
+        // healthy(): mx1.example.com 192.0.43.10 + 2001:500:88:200::10, mx2.example.net 198.32.64.12.
+        let obs = with_spf(
+            &["v=spf1 ip4:192.0.43.10 ip6:2001:500:88:200::/64 -all"],
+            &[],
+        );
+        assert_eq!(spf_ids(&obs), ["SPF-MX-NOT-COVERED"]);
+        let obs = with_spf(
+            &["v=spf1 ip4:192.0.43.10 ip6:2001:500:88:200::/64 include:_spf.example.net -all"],
+            &[("TXT _spf.example.net", failed(Failure::Timeout))],
+        );
+        assert!(spf_ids(&obs).is_empty(), "{:?}", ids(&obs));
+        assert!(ids(&obs).contains(&"DNS-INDETERMINATE".to_string()));
+    }
+
+    #[test]
+    fn the_all_qualifier_and_huge_networks() {
+        assert_eq!(
+            spf_ids(&with_spf(&["v=spf1 +all"], &[])),
+            ["SPF-PERMISSIVE"]
+        );
+        let obs = with_spf(&["v=spf1 ip4:0.0.0.0/0 ip6:::/0 -all"], &[]);
+        assert_eq!(spf_ids(&obs), ["SPF-PERMISSIVE", "SPF-PERMISSIVE"]);
+        let ids = spf_ids(&with_spf(
+            &["v=spf1 ip4:192.0.43.10 ip4:198.32.64.12 ip6:2001:500:88:200::/64"],
+            &[],
+        ));
+        assert_eq!(ids, ["SPF-NEUTRAL"]);
+        assert_eq!(
+            spf_ids(&with_spf(&["v=spf1 -all", "v=spf1 mx -all"], &[])),
+            ["SPF-MULTIPLE"]
+        );
+    }
+}

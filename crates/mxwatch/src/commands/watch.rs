@@ -47,8 +47,15 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<Code> {
         no_ns_check: !d.compare_nameservers,
         ns_port: d.ns_port,
         dkim_selector: vec![],
-        no_dkim_guess: false,
-        dnsbl: vec![],
+        no_dkim_guess: !d.dkim_guess,
+        dnsbl: d
+            .dnsbl
+            .iter()
+            .map(|zone| {
+                crate::cli::parse_dns_label_path(zone)
+                    .map_err(|e| UsageError(format!("dnsbl: {e}")))
+            })
+            .collect::<Result<_, _>>()?,
     };
     let lab = d.lab;
     let dnssec = match &d.trust_anchor {
@@ -82,6 +89,10 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<Code> {
             .map_err(|e| UsageError(e.to_string()))?;
         let every =
             duration(domain.every.as_deref().unwrap_or(&d.every), "every").map_err(UsageError)?;
+        for selector in &domain.dkim_selectors {
+            crate::cli::parse_dns_label_path(selector)
+                .map_err(|e| UsageError(format!("{}: dkim_selectors: {e}", domain.name)))?;
+        }
         entries.push(Entry {
             config: domain.clone(),
             domain: parsed.domain,
@@ -201,6 +212,7 @@ fn quick_start(args: &WatchArgs) -> anyhow::Result<Config> {
                 expect_mx: None,
                 preset: None,
                 tags: vec![],
+                dkim_selectors: vec![],
             })
             .collect(),
         maintenance: vec![],

@@ -48,7 +48,9 @@ impl<S: Store> Watcher<S> {
     }
 
     async fn look(&self, entry: &Entry, collector: &Collector) -> Report {
-        let observation = collector.observe(&entry.domain).await;
+        let observation = collector
+            .observe_with_selectors(&entry.domain, &entry.config.dkim_selectors)
+            .await;
         Report::new(observation, &self.context(entry), vec![])
     }
 
