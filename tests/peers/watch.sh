@@ -392,6 +392,7 @@ confirm_after = "1s"
 resolver = "$RES_ADDR"
 lab = true
 probe = false
+dnssec = false          # Knot serves the zones unsigned in this scenario
 dns_timeout = "500ms"
 retry_after = "1s"
 

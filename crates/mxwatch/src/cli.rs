@@ -122,6 +122,14 @@ pub struct WatchArgs {
     /// Quick start: extra trusted CA (PEM).
     #[arg(long, conflicts_with = "config", value_name = "FILE")]
     pub ca_file: Vec<PathBuf>,
+
+    /// Quick start: DNSSEC root trust anchor (DS/DNSKEY, zone-file form); default: the IANA root keys.
+    #[arg(long, conflicts_with = "config", value_name = "FILE")]
+    pub trust_anchor: Option<PathBuf>,
+
+    /// Quick start: no DNSSEC/DANE validation.
+    #[arg(long, conflicts_with_all = ["config", "trust_anchor"])]
+    pub no_dnssec: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

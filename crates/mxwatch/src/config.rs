@@ -64,8 +64,10 @@ pub struct Defaults {
     /// Extra trusted CA certificates (PEM). Default: none.
     #[serde(default)]
     pub ca_file: Vec<PathBuf>,
-    /// DNSSEC trust anchor file (root DS/DNSKEY, zone-file form). DNSSEC and DANE are checked
-    /// only when it is set. Default: none (no DNSSEC validation in watch).
+    /// Validate DNSSEC (the MX, the exchanges' addresses and TLSA) as `check` does. Default: true.
+    #[serde(default = "yes")]
+    pub dnssec: bool,
+    /// DNSSEC trust anchor file (root DS/DNSKEY, zone-file form). Default: the IANA root keys.
     #[serde(default)]
     pub trust_anchor: Option<PathBuf>,
     /// Also ask the common DKIM selectors (default, selector1, google, k1 …) for every domain. Default: true.

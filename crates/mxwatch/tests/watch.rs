@@ -189,11 +189,16 @@ fn smtp_receiver() -> (u16, Arc<Mutex<Vec<String>>>) {
 
 fn config(dir: &Scratch, lab: &Lab, extra: &str) -> PathBuf {
     let path = dir.path("mxwatch.toml");
+    // The lab is signed with keys made at its start: watch validates from its root.
+    let anchor = dir.path("lab-root.key");
+    std::fs::write(&anchor, lab.dns.trust_anchor().expect("a signed lab")).unwrap();
     let text = format!(
         "db = {db:?}\n[defaults]\nevery = \"1s\"\njitter = 0.0\nconfirm_after = \"0s\"\nresolver = {resolver:?}\nlab = true\nprobe = false\ncompare_nameservers = false\n\
+         trust_anchor = {anchor:?}\n\
          dns_timeout = \"300ms\"\nretry_after = \"0s\"\n\n[[domain]]\nname = \"healthy.test\"\n\n[[domain]]\nname = \"customer1.test\"\n\n{extra}",
         db = dir.path("mxwatch.db").display().to_string(),
         resolver = lab.dns.addr.to_string(),
+        anchor = anchor.display().to_string(),
     );
     std::fs::write(&path, text).unwrap();
     path

@@ -41,7 +41,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<Code> {
         helo: None,
         ca_file: d.ca_file.clone(),
         trust_anchor: d.trust_anchor.clone(),
-        no_dnssec: d.trust_anchor.is_none(),
+        no_dnssec: !d.dnssec,
         cert_expiry_days: 14,
         probe_relay: false,
         no_ns_check: !d.compare_nameservers,
@@ -58,15 +58,20 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<Code> {
             .collect::<Result<_, _>>()?,
     };
     let lab = d.lab;
-    let dnssec = match &d.trust_anchor {
-        Some(path) => {
-            let anchor = mxwatch_probe::dns::dnssec::TrustAnchor::from_file(path)
-                .map_err(|e| UsageError(format!("trust_anchor: {e}")))?;
-            Some(std::sync::Arc::new(
-                mxwatch_probe::dns::dnssec::Validator::new(std::sync::Arc::new(anchor)),
-            ))
-        }
-        None => None,
+    if !d.dnssec && d.trust_anchor.is_some() {
+        return Err(UsageError("trust_anchor is set but dnssec = false".into()).into());
+    }
+    let dnssec = if !d.dnssec {
+        None
+    } else {
+        let anchor = match &d.trust_anchor {
+            Some(path) => mxwatch_probe::dns::dnssec::TrustAnchor::from_file(path)
+                .map_err(|e| UsageError(format!("trust_anchor: {e}")))?,
+            None => mxwatch_probe::dns::dnssec::TrustAnchor::iana(),
+        };
+        Some(std::sync::Arc::new(
+            mxwatch_probe::dns::dnssec::Validator::new(std::sync::Arc::new(anchor)),
+        ))
     };
     let make = move |confirming: bool| {
         let audit = Audit {
@@ -201,6 +206,8 @@ fn quick_start(args: &WatchArgs) -> anyhow::Result<Config> {
             lab: args.lab,
             smtp_port: args.smtp_port,
             ca_file: args.ca_file.clone(),
+            dnssec: !args.no_dnssec,
+            trust_anchor: args.trust_anchor.clone(),
             ..Defaults::default()
         },
         domains: args
