@@ -13,6 +13,7 @@ use std::net::IpAddr;
 pub const DYNAMIC_TLSA: &[(&str, &str)] = &[
     ("_25._tcp.mx1.dane-ok.test.", "127.0.2.30"),
     ("_25._tcp.mx1.dane-partial.test.", "127.0.2.33"),
+    ("_25._tcp.mx1.dane-selfsigned.test.", "127.0.2.7"),
 ];
 
 /// Puts the matching TLSA records into `zones` (before they are signed).

@@ -180,3 +180,27 @@ async fn five_hundred_names_on_one_host_cost_a_few_dialogues() {
     assert_eq!(own, mxwatch_probe::smtp::MAX_NAMES_PER_ADDRESS);
     assert!(probes.iter().all(|p| p.answered()));
 }
+
+/// RFC 7672 §3.1: where DANE authenticates a host, its WebPKI problems do not stop DANE senders;
+/// the finding says so (and only there).
+#[tokio::test]
+async fn a_self_signed_host_that_dane_validates_is_said_to_be_so() {
+    let lab = Lab::start().await.unwrap();
+    let collector = collector(&lab, false, true);
+    let untrusted = |report: &Report| -> Vec<String> {
+        report
+            .findings
+            .iter()
+            .filter(|f| f.id == "TLS-CERT-UNTRUSTED")
+            .map(|f| f.detail.clone())
+            .collect()
+    };
+    let with_dane = report(&collector, "dane-selfsigned.test").await;
+    let details = untrusted(&with_dane);
+    assert_eq!(details.len(), 1, "{:?}", ids(&with_dane));
+    assert!(details[0].contains("DANE validates this host"), "{details:?}");
+    let without = report(&collector, "smtp-selfsigned.test").await;
+    let details = untrusted(&without);
+    assert!(!details.is_empty(), "{:?}", ids(&without));
+    assert!(details.iter().all(|d| !d.contains("DANE")), "{details:?}");
+}

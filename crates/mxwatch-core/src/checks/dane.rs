@@ -23,6 +23,27 @@ pub static DANE_MISMATCH: Check = Check {
     run: dane_mismatch,
 };
 
+/// Whether DANE authenticates this probe's host: DNSSEC-secure usable TLSA records match the chain
+/// it presented. WebPKI problems on such a host do not stop DANE-aware senders (RFC 7672 §3.1).
+pub(crate) fn dane_validates(
+    obs: &Observation,
+    exchange: &str,
+    probe: &crate::smtp::SmtpProbe,
+) -> bool {
+    let Some(dane) = obs.dnssec.as_ref().and_then(|d| d.exchange(exchange)) else {
+        return false;
+    };
+    let records = dane.usable_tlsa();
+    if records.is_empty() || probe.certificates.is_empty() {
+        return false;
+    }
+    let name_ok = probe.verdict.as_ref().is_some_and(|v| v.name_matches);
+    matches!(
+        match_chain(&records, &probe.certificates, name_ok),
+        DaneMatch::EndEntity | DaneMatch::TrustAnchor
+    )
+}
+
 fn dane_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     let Some(dnssec) = &obs.dnssec else {
         return vec![];

@@ -147,10 +147,18 @@ pub(crate) fn per_probe(
     obs: &Observation,
     mut f: impl FnMut(&SmtpProbe) -> Option<String>,
 ) -> Vec<Hit> {
+    per_exchange_probe(obs, |_, probe| f(probe))
+}
+
+/// Like [`per_probe`], with the exchange the probe belongs to.
+pub(crate) fn per_exchange_probe(
+    obs: &Observation,
+    mut f: impl FnMut(&ExchangeObservation, &SmtpProbe) -> Option<String>,
+) -> Vec<Hit> {
     let mut hits = Vec::new();
     for exchange in &obs.exchanges {
         for (ip, probe) in probes(exchange) {
-            if let Some(detail) = f(probe) {
+            if let Some(detail) = f(exchange, probe) {
                 hits.push(Hit::new(
                     format!("{} ({ip})", exchange_label(&exchange.name)),
                     detail,

@@ -1,6 +1,6 @@
 //! STARTTLS and certificates of every MX address.
 
-use super::smtp::{per_probe, probes};
+use super::smtp::{per_exchange_probe, per_probe, probes};
 use super::{Check, CheckContext, Hit, exchange_label};
 use crate::finding::Severity;
 use crate::observation::Observation;
@@ -128,8 +128,20 @@ pub static TLS_CERT_EXPIRED: Check = Check {
     run: tls_cert_expired,
 };
 
+/// Said beside a WebPKI problem on a host DANE authenticates (RFC 7672 §3.1: DANE decides there).
+const DANE_NOTE: &str = "; DANE validates this host, so DANE-aware senders still deliver \
+                         (MTA-STS and other verifying senders do not)";
+
+fn with_dane_note(obs: &Observation, exchange: &str, p: &SmtpProbe, detail: String) -> String {
+    if super::dane::dane_validates(obs, exchange, p) {
+        format!("{detail}{DANE_NOTE}")
+    } else {
+        detail
+    }
+}
+
 fn tls_cert_expired(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
-    per_probe(obs, |p| {
+    per_exchange_probe(obs, |exchange, p| {
         let mut problems = Vec::new();
         for (i, cert) in p.certificates.iter().enumerate() {
             let which = if i == 0 {
@@ -151,7 +163,7 @@ fn tls_cert_expired(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
                 ));
             }
         }
-        (!problems.is_empty()).then(|| problems.join("; "))
+        (!problems.is_empty()).then(|| with_dane_note(obs, &exchange.name, p, problems.join("; ")))
     })
 }
 
@@ -194,7 +206,7 @@ pub static TLS_CERT_UNTRUSTED: Check = Check {
 };
 
 fn tls_cert_untrusted(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    per_probe(obs, |p| {
+    per_exchange_probe(obs, |exchange, p| {
         let verdict = p.verdict.as_ref()?;
         (!verdict.trusted).then(|| {
             let why = match verdict.trust_failure {
@@ -207,7 +219,7 @@ fn tls_cert_untrusted(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
                 ),
             };
             let issuer = leaf(p).map(|c| c.issuer.clone()).unwrap_or_default();
-            format!("{why} (issuer {issuer})")
+            with_dane_note(obs, &exchange.name, p, format!("{why} (issuer {issuer})"))
         })
     })
 }
@@ -252,7 +264,7 @@ fn tls_cert_name_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
             }
             hits.push(Hit::new(
                 format!("{} ({ip})", exchange_label(&exchange.name)),
-                detail,
+                with_dane_note(obs, &exchange.name, p, detail),
             ));
         }
     }
