@@ -9,6 +9,7 @@ pub mod checks;
 pub mod diff;
 pub mod expect;
 pub mod finding;
+pub mod headers;
 pub mod ip;
 pub mod lookup;
 pub mod name;
