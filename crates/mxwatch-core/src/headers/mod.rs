@@ -229,3 +229,6 @@ fn hop_notes(hops: &[Hop], received_total: usize) -> Vec<Note> {
     }
     notes
 }
+
+#[cfg(test)]
+mod tests;

@@ -42,6 +42,6 @@ mod tests {
         assert_eq!(human_duration(600), "10 min");
         assert_eq!(human_duration(7_500), "2 h 5 min");
         assert_eq!(human_duration(273_600), "3 d 4 h");
-        assert_eq!(human_duration(u64::MAX).is_empty(), false);
+        assert!(!human_duration(u64::MAX).is_empty());
     }
 }
