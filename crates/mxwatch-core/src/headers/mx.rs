@@ -539,8 +539,8 @@ pub fn auth_results_notes(results: &[AuthResults]) -> Vec<Note> {
             code: "HEADERS-AR-BEFORE-ENTRY",
             level: NoteLevel::Warning,
             text: format!(
-                "Authentication-Results from {} was already in the message when it entered the MX: anyone upstream, \
-                 the sender too, can write such a field (RFC 8601 §5); trust only your own hosts' results",
+                "Authentication-Results from {} was already in the message when it reached the recipient's hosts: anyone \
+                 upstream, the sender too, can write such a field (RFC 8601 §5); trust only your own hosts' results",
                 r.authserv_id.as_deref().unwrap_or("(no authserv-id)")
             ),
         })
