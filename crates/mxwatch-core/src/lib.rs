@@ -10,6 +10,7 @@ pub mod diff;
 pub mod dnssec;
 pub mod expect;
 pub mod finding;
+pub mod headers;
 pub mod ip;
 pub mod lookup;
 pub mod mailauth;

@@ -35,6 +35,39 @@ pub enum Command {
     Approve(ApproveArgs),
     /// Ask several resolvers for a domain's MX: who still serves the old set, and for how long.
     Propagation(PropagationArgs),
+    /// Read a received message's header: the Received chain hop by hop, the hop where it entered
+    /// the recipient domain's MX, and its Authentication-Results as received.
+    Headers(HeadersArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HeadersArgs {
+    /// The message (.eml, an mbox's first message, or a bare header block; CRLF or LF), `-` for stdin.
+    /// At most 10 MiB; only the header section is read.
+    #[arg(value_name = "FILE|-")]
+    pub input: PathBuf,
+    /// The recipient domain whose MX the hops are compared with
+    /// (default: the domain of Delivered-To, else X-Original-To, else the first To address).
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// Ask no DNS: the hops are shown, the MX hop is "not checked".
+    #[arg(long, conflicts_with_all = ["resolver", "lab"])]
+    pub no_resolve: bool,
+    /// Recursive resolver to ask, IP[:PORT] (default: the first nameserver of /etc/resolv.conf).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+    /// Resolve through the built-in lab's resolver on loopback (as `mxwatch demo`), to try the
+    /// command on the sample messages with no network.
+    #[arg(long, conflicts_with = "resolver")]
+    pub lab: bool,
+    /// Time limit for one DNS question, in seconds.
+    #[arg(long, default_value_t = 3.0, value_name = "SECS", value_parser = parse_timeout)]
+    pub timeout: f64,
+    #[arg(long, value_enum, default_value_t = RecordFormat::Table)]
+    pub format: RecordFormat,
+    /// Also print each Received field as written, under the table.
+    #[arg(long)]
+    pub raw: bool,
 }
 
 #[derive(Debug, Args)]

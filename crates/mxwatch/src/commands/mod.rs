@@ -5,6 +5,7 @@ mod check;
 mod demo;
 mod diff;
 mod explain;
+mod headers;
 mod propagation;
 mod records;
 mod watch;
@@ -23,5 +24,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Changes(args) => records::changes(args).await,
         Command::Approve(args) => records::approve(args).await,
         Command::Propagation(args) => propagation::run(args).await,
+        Command::Headers(args) => headers::run(args).await,
     }
 }

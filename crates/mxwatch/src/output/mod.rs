@@ -1,5 +1,6 @@
 //! Where reports go: a human table, JSON, JSON lines or SARIF.
 
+pub mod headers;
 mod json;
 mod sarif;
 mod table;

@@ -1,0 +1,148 @@
+//! `mxwatch headers FILE|-`: the Received chain of one message, the hop where it
+//! entered the recipient domain's MX, and its Authentication-Results as received.
+//!
+//! Exit 0 when read (whatever the hops say), 1 when the message reached a host of
+//! the recipient domain without passing any of its MX (a bypass), 2 for usage or
+//! unreadable input, 3 when DNS could not say which hop is the MX.
+
+use crate::cli::{HeadersArgs, RecordFormat};
+use crate::exit::{Code, UsageError};
+use crate::output::headers as render;
+use crate::resolver;
+use anyhow::Context;
+use futures_util::future::join_all;
+use mxwatch_core::headers::mx::{exchanges_to_resolve, names_to_resolve};
+use mxwatch_core::headers::recipient::{self, RecipientDomain};
+use mxwatch_core::headers::{
+    self, ExchangeAddresses, Hop, HostAddresses, MAX_INPUT_BYTES, MxEntry, MxResolution,
+};
+use mxwatch_core::sanitize::for_terminal;
+use mxwatch_lab::{Behaviour, LabDns, LabZones};
+use mxwatch_probe::{Dns, DnsOptions};
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+pub async fn run(args: HeadersArgs) -> anyhow::Result<Code> {
+    let bytes = read_limited(&args.input)?;
+    let parsed = headers::parse(&bytes).map_err(|e| UsageError(e.to_string()))?;
+    let domain = match &args.domain {
+        Some(text) => Some(RecipientDomain {
+            domain: mxwatch_core::parse_domain_input(text)
+                .map_err(|e| {
+                    UsageError(format!(
+                        "--domain {:?} is not a domain name: {e}",
+                        for_terminal(text)
+                    ))
+                })?
+                .domain
+                .ascii,
+            source: "--domain".into(),
+        }),
+        None => recipient::choose(&parsed.recipients),
+    };
+    let resolution = match (&domain, args.no_resolve) {
+        (Some(domain), false) => {
+            // The lab, when asked for, lives until the lookups are done.
+            let (addr, _lab) = resolver_address(&args).await?;
+            let mut options = DnsOptions::new(addr);
+            options.timeout = Duration::from_secs_f64(args.timeout);
+            let dns = Dns::new(options);
+            Some(resolve(&dns, &domain.domain, &parsed.hops).await)
+        }
+        _ => None,
+    };
+    let analysis = headers::analyse(parsed, domain, resolution);
+    let mut out = anstream::stdout().lock();
+    match args.format {
+        RecordFormat::Json => {
+            let text = serde_json::to_string_pretty(&analysis)?;
+            writeln!(out, "{}", render::json_terminal_safe(&text))?;
+        }
+        RecordFormat::Table => {
+            let name = if args.input.as_os_str() == "-" {
+                "(stdin)".to_string()
+            } else {
+                args.input.display().to_string()
+            };
+            write!(out, "{}", render::table(&analysis, &name, args.raw))?;
+        }
+    }
+    Ok(match analysis.mx_entry {
+        MxEntry::Bypassed { .. } => Code::Findings,
+        MxEntry::Indeterminate { .. } => Code::Indeterminate,
+        _ => Code::Clean,
+    })
+}
+
+/// The whole input, refused past the limit without reading more than one byte beyond it.
+fn read_limited(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let reader: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(
+            std::fs::File::open(path)
+                .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?,
+        )
+    };
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_INPUT_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+    if bytes.len() > MAX_INPUT_BYTES {
+        return Err(UsageError(format!(
+            "{} is larger than {MAX_INPUT_BYTES} bytes (10 MiB): give the message's header section only",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(bytes)
+}
+
+async fn resolver_address(args: &HeadersArgs) -> anyhow::Result<(SocketAddr, Option<LabDns>)> {
+    if args.lab {
+        let zones = LabZones::builtin().context("the lab's zones")?;
+        let lab = LabDns::start(zones, Behaviour::Resolver, "127.0.0.1".parse()?)
+            .await
+            .context("starting the lab resolver on 127.0.0.1")?;
+        return Ok((lab.addr, Some(lab)));
+    }
+    Ok((resolver::choose(args.resolver.as_deref())?, None))
+}
+
+/// The MX of the domain, their addresses, and the addresses of the trace's own host names.
+async fn resolve(dns: &Dns, domain: &str, hops: &[Hop]) -> MxResolution {
+    let mx = dns.mx(domain).await;
+    let wanted = exchanges_to_resolve(domain, &mx);
+    let exchanges = join_all(
+        wanted
+            .iter()
+            .map(|(name, preference, implicit)| async move {
+                let (a, aaaa) =
+                    futures_util::join!(dns.addresses(name, false), dns.addresses(name, true));
+                ExchangeAddresses {
+                    exchange: name.clone(),
+                    preference: *preference,
+                    implicit: *implicit,
+                    a,
+                    aaaa,
+                }
+            }),
+    )
+    .await;
+    let names = names_to_resolve(hops, domain, &wanted);
+    let hosts = join_all(names.into_iter().map(|name| async move {
+        let (a, aaaa) =
+            futures_util::join!(dns.addresses(&name, false), dns.addresses(&name, true));
+        HostAddresses { name, a, aaaa }
+    }))
+    .await;
+    MxResolution {
+        domain: domain.to_string(),
+        mx,
+        exchanges,
+        hosts,
+    }
+}
