@@ -11,6 +11,7 @@ pub mod expect;
 pub mod finding;
 pub mod ip;
 pub mod lookup;
+pub mod mta_sts;
 pub mod name;
 pub mod observation;
 pub mod reference;

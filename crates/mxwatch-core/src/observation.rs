@@ -37,6 +37,10 @@ pub struct Observation {
     /// What each authoritative nameserver of the domain answers, asked directly.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nameservers: Vec<NameserverObservation>,
+    /// The MTA-STS policy fetched over HTTPS (RFC 8461 §3.3); `None` when not fetched (no STS TXT
+    /// record, or `--no-probe`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mta_sts_policy: Option<crate::mta_sts::PolicyFetch>,
 }
 
 /// One address of one NS of the domain, asked directly (no recursion).

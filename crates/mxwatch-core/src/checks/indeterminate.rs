@@ -80,5 +80,6 @@ fn dns_indeterminate(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
             describe(&reg.suffix, format!("SOA {}", reg.public_suffix), &mut hits);
         }
     }
+    super::mta_sts::indeterminate(obs, &mut hits);
     hits
 }

@@ -7,6 +7,7 @@
 
 mod expected;
 mod indeterminate;
+mod mta_sts;
 mod nameservers;
 mod presence;
 mod redundancy;
@@ -135,6 +136,12 @@ pub static CHECKS: &[&Check] = &[
     &tls::TLS_CERT_NAME_MISMATCH,
     &tls::TLS_CERT_WEAK_KEY,
     &tls::TLS_INCONSISTENT,
+    &mta_sts::MTASTS_TXT_SYNTAX,
+    &mta_sts::MTASTS_POLICY_FETCH,
+    &mta_sts::MTASTS_POLICY_SYNTAX,
+    &mta_sts::MTASTS_MX_MISMATCH,
+    &mta_sts::MTASTS_TESTING,
+    &mta_sts::MTASTS_CERT,
     &indeterminate::DNS_INDETERMINATE,
 ];
 
@@ -178,6 +185,12 @@ pub const CONTRACT_IDS: &[&str] = &[
     "NS-LAME",
     "NS-UNREACHABLE",
     "MX-UNEXPECTED",
+    "MTASTS-TXT-SYNTAX",
+    "MTASTS-POLICY-FETCH",
+    "MTASTS-POLICY-SYNTAX",
+    "MTASTS-MX-MISMATCH",
+    "MTASTS-TESTING",
+    "MTASTS-CERT",
 ];
 
 /// The ID of the check that reports what could not be determined.

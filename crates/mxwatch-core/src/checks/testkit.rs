@@ -138,6 +138,7 @@ pub fn domain(name: &str, mx: &[(u16, &str, &[&str])]) -> Observation {
         policy: None,
         limits: vec![],
         nameservers: vec![],
+        mta_sts_policy: None,
     }
 }
 
