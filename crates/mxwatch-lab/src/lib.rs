@@ -6,12 +6,14 @@
 
 pub mod dns;
 pub mod expectations;
+pub mod https;
 pub mod pki;
 pub mod smtp;
 pub mod zones;
 
 pub use dns::{Behaviour, LabDns};
 pub use expectations::{Expectation, expectations, expectations_smtp, lab_domains};
+pub use https::{HttpsBehaviour, HttpsCert, LabHttps};
 pub use pki::LabPki;
 pub use smtp::{LabSmtp, SmtpBehaviour};
 pub use zones::{LabZones, ZoneError};
@@ -27,6 +29,8 @@ pub struct Lab {
     /// ns1 (127.53.0.1), ns2 (127.53.0.3, a stale nsdiff.test), ns3 (127.53.0.4, lame), all on `ns_port`.
     pub nameservers: Vec<LabDns>,
     pub ns_port: u16,
+    /// The MTA-STS policy hosts (127.44.x.x), all on `https.port`.
+    pub https: LabHttps,
 }
 
 impl Lab {
@@ -36,6 +40,7 @@ impl Lab {
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let pki = LabPki::new().map_err(std::io::Error::other)?;
         let smtp = LabSmtp::start(&zones, &pki).await?;
+        let https = LabHttps::start(&zones, &pki).await?;
         let mut stale = zones.clone();
         stale
             .set_zone("nsdiff.test.zone", SECONDARY_NSDIFF)
@@ -54,6 +59,7 @@ impl Lab {
             smtp,
             nameservers,
             ns_port,
+            https,
         })
     }
 }

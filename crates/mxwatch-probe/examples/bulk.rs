@@ -86,6 +86,7 @@ async fn main() {
             lab: true,
             smtp: None,
             nameservers: None,
+            mta_sts: None,
         },
     );
     let names: Vec<_> = (0..domains)

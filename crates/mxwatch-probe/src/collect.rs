@@ -6,6 +6,7 @@
 //! million domains on one provider cost one lookup of the provider's hosts.
 
 use crate::dns::Dns;
+use crate::mta_sts::PolicyFetcher;
 use crate::smtp::SmtpProber;
 use futures_util::future::join_all;
 use hickory_proto::rr::RecordType;
@@ -41,17 +42,29 @@ pub struct CollectorOptions {
     pub smtp: Option<Arc<SmtpProber>>,
     /// Ask every NS of the domain directly, on this port (53; the lab uses its own), to compare their answers.
     pub nameservers: Option<u16>,
+    /// Fetch the MTA-STS policy over HTTPS when an STS TXT record exists; `None` skips it (`--no-probe`).
+    pub mta_sts: Option<crate::mta_sts::MtaStsOptions>,
 }
 
 #[derive(Clone)]
 pub struct Collector {
     dns: Arc<Dns>,
     options: CollectorOptions,
+    /// The policy fetcher, or why it could not be built (then every fetch records that).
+    mta_sts: Option<Result<Arc<PolicyFetcher>, String>>,
 }
 
 impl Collector {
     pub fn new(dns: Arc<Dns>, options: CollectorOptions) -> Self {
-        Collector { dns, options }
+        let mta_sts = options
+            .mta_sts
+            .as_ref()
+            .map(|o| PolicyFetcher::new(dns.clone(), options.lab, o).map(Arc::new));
+        Collector {
+            dns,
+            options,
+            mta_sts,
+        }
     }
 
     pub fn dns(&self) -> &Dns {
@@ -126,7 +139,19 @@ impl Collector {
                 tls_rpt,
             }
         };
-        let (exchanges, nameservers, policy) = tokio::join!(exchanges, nameservers, policy);
+        // The policy over HTTPS, only when an STS TXT record announces one.
+        let policy = async {
+            let policy = policy.await;
+            let fetch = match (&self.mta_sts, policy.mta_sts.value()) {
+                (Some(fetcher), Some(records)) if !records.is_empty() => {
+                    Some(fetch_policy(fetcher, name).await)
+                }
+                _ => None,
+            };
+            (policy, fetch)
+        };
+        let (exchanges, nameservers, (policy, mta_sts_policy)) =
+            tokio::join!(exchanges, nameservers, policy);
         let mut limits = Vec::new();
         let unexamined: usize = exchanges.iter().map(|e| e.unexamined).sum();
         if unexamined > 0 {
@@ -153,6 +178,7 @@ impl Collector {
             policy: Some(policy),
             limits,
             nameservers,
+            mta_sts_policy,
         }
     }
 
@@ -324,6 +350,24 @@ impl Collector {
             delegation,
             suffix: suffix_soa,
         })
+    }
+}
+
+async fn fetch_policy(
+    fetcher: &Result<Arc<PolicyFetcher>, String>,
+    domain: &str,
+) -> mxwatch_core::mta_sts::PolicyFetch {
+    match fetcher {
+        Ok(fetcher) => fetcher.fetch(domain).await,
+        Err(e) => mxwatch_core::mta_sts::PolicyFetch {
+            url: format!("https://mta-sts.{domain}/.well-known/mta-sts.txt"),
+            addresses: vec![],
+            outcome: mxwatch_core::mta_sts::FetchOutcome::Failed {
+                failure: mxwatch_core::mta_sts::FetchFailure::Network,
+                detail: e.clone(),
+            },
+            elapsed_ms: 0,
+        },
     }
 }
 

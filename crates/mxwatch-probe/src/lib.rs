@@ -6,6 +6,7 @@
 
 pub mod collect;
 pub mod dns;
+pub mod mta_sts;
 pub mod smtp;
 
 pub use collect::{Collector, CollectorOptions};

@@ -18,6 +18,7 @@ fn collector(lab: &LabDns, timeout_ms: u64) -> Collector {
             lab: true,
             smtp: None,
             nameservers: None,
+            mta_sts: None,
         },
     )
 }

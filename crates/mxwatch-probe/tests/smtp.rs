@@ -5,6 +5,7 @@
 use mxwatch_core::smtp::{StartTls, TlsFailure};
 use mxwatch_core::{CheckContext, Report, parse_domain_input};
 use mxwatch_lab::{Lab, expectations_smtp};
+use mxwatch_probe::mta_sts::MtaStsOptions;
 use mxwatch_probe::smtp::{SmtpOptions, SmtpProber, TrustRoots};
 use mxwatch_probe::{Collector, CollectorOptions, Dns, DnsOptions};
 use std::sync::Arc;
@@ -25,7 +26,7 @@ fn collector(lab: &Lab, relay: bool, trust_lab: bool) -> Collector {
             probe_relay: relay,
             ..SmtpOptions::default()
         },
-        roots,
+        roots.clone(),
     );
     Collector::new(
         Arc::new(Dns::new(DnsOptions::new(lab.dns.addr))),
@@ -33,6 +34,12 @@ fn collector(lab: &Lab, relay: bool, trust_lab: bool) -> Collector {
             lab: true,
             smtp: Some(Arc::new(smtp)),
             nameservers: Some(lab.ns_port),
+            mta_sts: Some(MtaStsOptions {
+                port: lab.https.port,
+                connect_timeout: Duration::from_secs(5),
+                total_timeout: Duration::from_secs(5),
+                roots: roots.clone(),
+            }),
         },
     )
 }
