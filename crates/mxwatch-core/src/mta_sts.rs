@@ -273,10 +273,7 @@ pub fn parse_policy(text: &str) -> Result<StsPolicy, Vec<String>> {
     if max_age.is_none() {
         errors.push("no max_age field".into());
     }
-    if mx.is_empty()
-        && matches!(mode, Some(Mode::Enforce | Mode::Testing))
-        && !bad_mx
-    {
+    if mx.is_empty() && matches!(mode, Some(Mode::Enforce | Mode::Testing)) && !bad_mx {
         errors.push(format!(
             "no mx pattern: mode {} requires at least one",
             mode.map(Mode::as_str).unwrap_or_default()
@@ -297,7 +294,10 @@ fn parse_max_age(value: &str) -> Result<u64, String> {
     }
     if value.len() > 10 {
         // More than the grammar's 10 digits: far beyond the limit either way.
-        return Err(format!("max_age {} exceeds {MAX_AGE_LIMIT}", preview(value)));
+        return Err(format!(
+            "max_age {} exceeds {MAX_AGE_LIMIT}",
+            preview(value)
+        ));
     }
     let n: u64 = value
         .parse()
@@ -313,7 +313,9 @@ fn parse_max_age(value: &str) -> Result<u64, String> {
 pub fn check_mx_pattern(pattern: &str) -> Result<(), String> {
     let domain = pattern.strip_prefix("*.").unwrap_or(pattern);
     if domain.contains('*') {
-        return Err("a wildcard is allowed only as the whole leftmost label (*.example.com)".into());
+        return Err(
+            "a wildcard is allowed only as the whole leftmost label (*.example.com)".into(),
+        );
     }
     if domain.is_empty() {
         return Err("empty pattern".into());
@@ -482,7 +484,10 @@ mod tests {
             ("v=STSv1; id=", "empty"),
             ("v=STSv1", "no id"),
             ("v=STSv1; id=abc-def", "'-'"),
-            ("v=STSv1; id=123456789012345678901234567890123", "33 characters"),
+            (
+                "v=STSv1; id=123456789012345678901234567890123",
+                "33 characters",
+            ),
             ("id=abc; v=STSv1", "must start"),
             ("v=stsv1; id=abc", "must start"),
             ("v=STSv1; id=a; id=b", "more than one id"),
@@ -497,8 +502,7 @@ mod tests {
         assert!(two.unwrap_err().contains("2 TXT records"));
     }
 
-    const GOOD: &str =
-        "version: STSv1\r\nmode: enforce\r\nmx: mx1.example.com\r\nmx: *.example.net\r\nmax_age: 604800\r\n";
+    const GOOD: &str = "version: STSv1\r\nmode: enforce\r\nmx: mx1.example.com\r\nmx: *.example.net\r\nmax_age: 604800\r\n";
 
     #[test]
     fn a_good_policy() {
@@ -532,7 +536,10 @@ mod tests {
                 "version: STSv1\nmode: Enforce\nmx: a.example\nmax_age: 1\n",
                 "mode \"Enforce\"",
             ),
-            ("version: STSv1\nmode: enforce\nmax_age: 1\n", "no mx pattern"),
+            (
+                "version: STSv1\nmode: enforce\nmax_age: 1\n",
+                "no mx pattern",
+            ),
             (
                 "version: STSv1\nmode: enforce\nmx: mx.*.example\nmax_age: 1\n",
                 "leftmost label",

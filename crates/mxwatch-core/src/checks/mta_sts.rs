@@ -265,7 +265,10 @@ fn mtasts_cert(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
                 }
                 // A dialogue held for another exchange name sent another SNI: judge names only on our own.
                 if !verdict.name_matches && probe.shared_with.is_none() {
-                    problems.push(format!("the certificate is not valid for {}", exchange.name));
+                    problems.push(format!(
+                        "the certificate is not valid for {}",
+                        exchange.name
+                    ));
                 }
             }
             if let Some(leaf) = probe.certificates.first() {
@@ -366,7 +369,8 @@ mod tests {
         })
     }
 
-    const ENFORCE: &str = "version: STSv1\nmode: enforce\nmx: mx1.example.com\nmx: *.example.net\nmax_age: 604800\n";
+    const ENFORCE: &str =
+        "version: STSv1\nmode: enforce\nmx: mx1.example.com\nmx: *.example.net\nmax_age: 604800\n";
 
     #[test]
     fn a_healthy_enforced_policy_is_silent() {
@@ -509,7 +513,11 @@ mod tests {
             .collect();
         assert_eq!(cert_hits.len(), 1);
         assert!(cert_hits[0].subject.contains("mx2.example.net"));
-        assert!(cert_hits[0].detail.contains("not valid for mx2.example.net"));
+        assert!(
+            cert_hits[0]
+                .detail
+                .contains("not valid for mx2.example.net")
+        );
 
         obs.exchanges[1].addresses[0].smtp = Some(probe(StartTls::NotOffered, None));
         assert!(ids(&obs).contains(&"MTASTS-CERT".to_string()));
