@@ -6,6 +6,7 @@ use crate::output;
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use mxwatch_core::{CheckContext, ParsedInput, Report};
+use mxwatch_probe::mta_sts::MtaStsOptions;
 use mxwatch_probe::smtp::{SmtpOptions, SmtpProber, TrustRoots};
 use mxwatch_probe::{Collector, CollectorOptions, Dns, DnsOptions};
 use std::net::SocketAddr;
@@ -21,6 +22,8 @@ pub struct Audit {
     pub smtp_port: Option<u16>,
     /// Overrides `--ns-port` (the lab's nameservers).
     pub ns_port: Option<u16>,
+    /// Overrides `--https-port` (the lab's MTA-STS policy hosts).
+    pub https_port: Option<u16>,
 }
 
 /// The web PKI roots plus each `--ca-file`.
@@ -110,6 +113,13 @@ pub fn collector(audit: &Audit, args: &AuditArgs) -> Collector {
             lab: audit.lab,
             smtp,
             nameservers: (!args.no_ns_check).then(|| audit.ns_port.unwrap_or(args.ns_port)),
+            // The policy fetch is a probe of its own: `--no-probe` skips it (MTASTS-TXT-SYNTAX still runs).
+            mta_sts: (!args.no_probe).then(|| MtaStsOptions {
+                port: audit.https_port.unwrap_or(args.https_port),
+                connect_timeout: Duration::from_secs_f64(args.https_timeout.min(10.0)),
+                total_timeout: Duration::from_secs_f64(args.https_timeout),
+                roots: audit.roots.clone(),
+            }),
         },
     )
 }

@@ -34,6 +34,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<Code> {
             roots,
             smtp_port: None,
             ns_port: None,
+            https_port: None,
         },
         &args.audit,
         domains,

@@ -40,6 +40,8 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<Code> {
         smtp_timeout: 20.0,
         helo: None,
         ca_file: d.ca_file.clone(),
+        https_port: d.https_port,
+        https_timeout: 10.0,
         cert_expiry_days: 14,
         probe_relay: false,
         no_ns_check: !d.compare_nameservers,
@@ -57,6 +59,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<Code> {
             roots: roots.clone(),
             smtp_port: None,
             ns_port: None,
+            https_port: None,
         };
         audit::collector(&audit, &audit_args)
     };
@@ -174,6 +177,7 @@ fn quick_start(args: &WatchArgs) -> anyhow::Result<Config> {
             lab: args.lab,
             smtp_port: args.smtp_port,
             ca_file: args.ca_file.clone(),
+            https_port: args.https_port,
             ..Defaults::default()
         },
         domains: args
