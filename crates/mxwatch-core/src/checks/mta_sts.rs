@@ -12,6 +12,23 @@ use crate::mta_sts::{FetchOutcome, Mode, StsPolicy, mx_matches, parse_policy, pa
 use crate::observation::Observation;
 use crate::smtp::StartTls;
 
+/// Items named in one finding's detail; a hostile 64 KiB policy must not make a megabyte report.
+const MAX_LISTED: usize = 10;
+
+/// The first [`MAX_LISTED`] items, joined, and how many more there were.
+fn listed(items: &[String], separator: &str) -> String {
+    let mut out = items
+        .iter()
+        .take(MAX_LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(separator);
+    if items.len() > MAX_LISTED {
+        out.push_str(&format!("{separator}… and {} more", items.len() - MAX_LISTED));
+    }
+    out
+}
+
 /// The STS TXT records that were observed (at least one), if any.
 fn sts_records(obs: &Observation) -> Option<&[String]> {
     let records = obs.policy.as_ref()?.mta_sts.value()?;
@@ -147,7 +164,7 @@ fn mtasts_policy_syntax(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     }
     vec![Hit::new(
         policy_host(obs),
-        crate::sanitize::for_terminal(&problems.join("; ")),
+        crate::sanitize::for_terminal(&listed(&problems, "; ")),
     )]
 }
 
@@ -186,7 +203,7 @@ fn mtasts_mx_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
                 exchange_label(&r.exchange),
                 format!(
                     "not matched by any of the patterns {} (mode {})",
-                    policy.mx.join(", "),
+                    crate::sanitize::for_terminal(&listed(&policy.mx, ", ")),
                     policy.mode.as_str()
                 ),
             )
@@ -532,6 +549,27 @@ mod tests {
         let mut t = with_sts(&["v=STSv1; id=1"], fetched(&testing));
         t.exchanges[1].addresses[0].smtp = Some(probe(StartTls::NotOffered, None));
         assert!(!ids(&t).contains(&"MTASTS-CERT".to_string()));
+    }
+
+    #[test]
+    fn a_huge_hostile_policy_gives_a_bounded_report() {
+        let mut body = String::from("version: STSv1\nmode: enforce\nmax_age: 86400\n");
+        while body.len() < crate::mta_sts::MAX_POLICY_BYTES - 40 {
+            body.push_str("mx: other.example.org\nbad line\n");
+        }
+        let obs = with_sts(&["v=STSv1; id=1"], fetched(&body));
+        let findings = crate::checks::run_all(&obs, &Default::default());
+        let syntax = findings
+            .iter()
+            .find(|f| f.id == "MTASTS-POLICY-SYNTAX")
+            .unwrap();
+        assert!(syntax.detail.len() < 2000, "{}", syntax.detail.len());
+        assert!(syntax.detail.contains("more"));
+        let fixed = body.replace("bad line\n", "");
+        let obs = with_sts(&["v=STSv1; id=1"], fetched(&fixed));
+        for f in crate::checks::run_all(&obs, &Default::default()) {
+            assert!(f.detail.len() < 2000, "{}: {}", f.id, f.detail.len());
+        }
     }
 
     #[test]
