@@ -24,7 +24,10 @@ fn listed(items: &[String], separator: &str) -> String {
         .collect::<Vec<_>>()
         .join(separator);
     if items.len() > MAX_LISTED {
-        out.push_str(&format!("{separator}… and {} more", items.len() - MAX_LISTED));
+        out.push_str(&format!(
+            "{separator}… and {} more",
+            items.len() - MAX_LISTED
+        ));
     }
     out
 }
