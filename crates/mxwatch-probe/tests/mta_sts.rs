@@ -18,8 +18,9 @@ fn fetcher(lab: &Lab, trust_lab: bool, lab_mode: bool) -> PolicyFetcher {
     };
     let options = MtaStsOptions {
         port: lab.https.port,
-        connect_timeout: Duration::from_secs(3),
-        total_timeout: Duration::from_secs(3),
+        // The silent host costs this much; enough that a loaded machine does not time out good hosts.
+        connect_timeout: Duration::from_secs(6),
+        total_timeout: Duration::from_secs(6),
         roots,
     };
     PolicyFetcher::new(

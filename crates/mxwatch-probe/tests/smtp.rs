@@ -36,8 +36,8 @@ fn collector(lab: &Lab, relay: bool, trust_lab: bool) -> Collector {
             nameservers: Some(lab.ns_port),
             mta_sts: Some(MtaStsOptions {
                 port: lab.https.port,
-                connect_timeout: Duration::from_secs(5),
-                total_timeout: Duration::from_secs(5),
+                connect_timeout: Duration::from_secs(10),
+                total_timeout: Duration::from_secs(10),
                 roots: roots.clone(),
             }),
         },
