@@ -957,6 +957,8 @@ else
     fi
 fi
 
+. "$HERE/mta-sts.sh" # 2b. MTA-STS: a Python/OpenSSL policy server on 127.44.0.x:443, mxwatch held to expectations-mta-sts.txt
+
 # 3. `mxwatch watch` against a live zone edit (tests/peers/watch.sh; it
 # skips itself while the binary has no watch command). Its counts join ours.
 watch_rc=0

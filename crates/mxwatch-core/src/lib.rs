@@ -14,6 +14,7 @@ pub mod headers;
 pub mod ip;
 pub mod lookup;
 pub mod mailauth;
+pub mod mta_sts;
 pub mod name;
 pub mod observation;
 pub mod records;

@@ -43,6 +43,10 @@ pub struct Observation {
     /// DNSSEC validation of the domain and its exchanges, and their TLSA records (DANE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dnssec: Option<crate::dnssec::DnssecObservation>,
+    /// The MTA-STS policy fetched over HTTPS (RFC 8461 §3.3); `None` when not fetched (no STS TXT
+    /// record, or `--no-probe`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mta_sts_policy: Option<crate::mta_sts::PolicyFetch>,
 }
 
 /// One address of one NS of the domain, asked directly (no recursion).

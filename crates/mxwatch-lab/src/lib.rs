@@ -7,6 +7,7 @@
 pub mod dane;
 pub mod dns;
 pub mod expectations;
+pub mod https;
 pub mod pki;
 pub mod signing;
 pub mod smtp;
@@ -14,6 +15,7 @@ pub mod zones;
 
 pub use dns::{Behaviour, LabDns};
 pub use expectations::{Expectation, expectations, expectations_smtp, lab_domains};
+pub use https::{HttpsBehaviour, HttpsCert, LabHttps};
 pub use pki::LabPki;
 pub use smtp::{LabSmtp, SmtpBehaviour};
 pub use zones::{LabZones, ZoneError};
@@ -29,6 +31,8 @@ pub struct Lab {
     /// ns1 (127.53.0.1), ns2 (127.53.0.3, a stale nsdiff.test), ns3 (127.53.0.4, lame), all on `ns_port`.
     pub nameservers: Vec<LabDns>,
     pub ns_port: u16,
+    /// The MTA-STS policy hosts (127.44.x.x), all on `https.port`.
+    pub https: LabHttps,
 }
 
 impl Lab {
@@ -43,6 +47,7 @@ impl Lab {
         zones
             .sign()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let https = LabHttps::start(&zones, &pki).await?;
         let mut stale = zones.clone();
         stale
             .set_zone("nsdiff.test.zone", SECONDARY_NSDIFF)
@@ -61,6 +66,7 @@ impl Lab {
             smtp,
             nameservers,
             ns_port,
+            https,
         })
     }
 }

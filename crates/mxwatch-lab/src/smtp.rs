@@ -181,7 +181,7 @@ fn acceptor(
 }
 
 /// One listener per address, all on the same port.
-async fn bind_all(ips: Vec<IpAddr>) -> io::Result<(u16, Vec<TcpListener>)> {
+pub(crate) async fn bind_all(ips: Vec<IpAddr>) -> io::Result<(u16, Vec<TcpListener>)> {
     let mut last = None;
     for _ in 0..50 {
         let probe = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;

@@ -88,6 +88,7 @@ async fn main() {
             nameservers: None,
             mail_auth: Default::default(),
             dnssec: None,
+            mta_sts: None,
         },
     );
     let names: Vec<_> = (0..domains)

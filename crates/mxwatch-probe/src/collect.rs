@@ -6,6 +6,7 @@
 //! million domains on one provider cost one lookup of the provider's hosts.
 
 use crate::dns::Dns;
+use crate::mta_sts::PolicyFetcher;
 use crate::smtp::SmtpProber;
 use futures_util::future::join_all;
 use hickory_proto::rr::RecordType;
@@ -45,17 +46,29 @@ pub struct CollectorOptions {
     pub mail_auth: crate::mail_auth::MailAuthOptions,
     /// Validate DNSSEC (domain, exchanges, TLSA) from this validator's trust anchor; `None` skips it.
     pub dnssec: Option<Arc<crate::dns::dnssec::Validator>>,
+    /// Fetch the MTA-STS policy over HTTPS when an STS TXT record exists; `None` skips it (`--no-probe`).
+    pub mta_sts: Option<crate::mta_sts::MtaStsOptions>,
 }
 
 #[derive(Clone)]
 pub struct Collector {
     dns: Arc<Dns>,
     options: CollectorOptions,
+    /// The policy fetcher, or why it could not be built (then every fetch records that).
+    mta_sts: Option<Result<Arc<PolicyFetcher>, String>>,
 }
 
 impl Collector {
     pub fn new(dns: Arc<Dns>, options: CollectorOptions) -> Self {
-        Collector { dns, options }
+        let mta_sts = options
+            .mta_sts
+            .as_ref()
+            .map(|o| PolicyFetcher::new(dns.clone(), options.lab, o).map(Arc::new));
+        Collector {
+            dns,
+            options,
+            mta_sts,
+        }
     }
 
     pub fn dns(&self) -> &Dns {
@@ -161,7 +174,18 @@ impl Collector {
                 _ => None,
             }
         };
-        let (exchanges, nameservers, (policy, mut mail_auth), dnssec) =
+        // The policy over HTTPS, only when an STS TXT record announces one.
+        let policy = async {
+            let (policy, mail_auth) = policy.await;
+            let fetch = match (&self.mta_sts, policy.mta_sts.value()) {
+                (Some(fetcher), Some(records)) if !records.is_empty() => {
+                    Some(fetch_policy(fetcher, name).await)
+                }
+                _ => None,
+            };
+            (policy, mail_auth, fetch)
+        };
+        let (exchanges, nameservers, (policy, mut mail_auth, mta_sts_policy), dnssec) =
             tokio::join!(exchanges, nameservers, policy, dnssec);
         let mx_addresses: Vec<IpAddr> = exchanges
             .iter()
@@ -210,6 +234,7 @@ impl Collector {
             nameservers,
             mail_auth: Some(mail_auth),
             dnssec,
+            mta_sts_policy,
         }
     }
 
@@ -381,6 +406,24 @@ impl Collector {
             delegation,
             suffix: suffix_soa,
         })
+    }
+}
+
+async fn fetch_policy(
+    fetcher: &Result<Arc<PolicyFetcher>, String>,
+    domain: &str,
+) -> mxwatch_core::mta_sts::PolicyFetch {
+    match fetcher {
+        Ok(fetcher) => fetcher.fetch(domain).await,
+        Err(e) => mxwatch_core::mta_sts::PolicyFetch {
+            url: format!("https://mta-sts.{domain}/.well-known/mta-sts.txt"),
+            addresses: vec![],
+            outcome: mxwatch_core::mta_sts::FetchOutcome::Failed {
+                failure: mxwatch_core::mta_sts::FetchFailure::Network,
+                detail: e.clone(),
+            },
+            elapsed_ms: 0,
+        },
     }
 }
 

@@ -8,6 +8,7 @@ pub mod collect;
 mod collect_dnssec;
 pub mod dns;
 pub mod mail_auth;
+pub mod mta_sts;
 pub mod smtp;
 
 pub use collect::{Collector, CollectorOptions};

@@ -26,6 +26,7 @@ fn collector(lab: &LabDns, timeout_ms: u64) -> Collector {
                 mxwatch_probe::dns::dnssec::Validator::from_anchor_text(&anchor, "lab root")
                     .unwrap()
             }),
+            mta_sts: None,
         },
     )
 }

@@ -5,6 +5,7 @@
 use mxwatch_core::smtp::{StartTls, TlsFailure};
 use mxwatch_core::{CheckContext, Report, parse_domain_input};
 use mxwatch_lab::{Lab, expectations_smtp};
+use mxwatch_probe::mta_sts::MtaStsOptions;
 use mxwatch_probe::smtp::{SmtpOptions, SmtpProber, TrustRoots};
 use mxwatch_probe::{Collector, CollectorOptions, Dns, DnsOptions};
 use std::sync::Arc;
@@ -25,7 +26,7 @@ fn collector(lab: &Lab, relay: bool, trust_lab: bool) -> Collector {
             probe_relay: relay,
             ..SmtpOptions::default()
         },
-        roots,
+        roots.clone(),
     );
     Collector::new(
         Arc::new(Dns::new(DnsOptions::new(lab.dns.addr))),
@@ -40,6 +41,12 @@ fn collector(lab: &Lab, relay: bool, trust_lab: bool) -> Collector {
             dnssec: lab.dns.trust_anchor().map(|anchor| {
                 mxwatch_probe::dns::dnssec::Validator::from_anchor_text(&anchor, "lab root")
                     .unwrap()
+            }),
+            mta_sts: Some(MtaStsOptions {
+                port: lab.https.port,
+                connect_timeout: Duration::from_secs(10),
+                total_timeout: Duration::from_secs(10),
+                roots: roots.clone(),
             }),
         },
     )
@@ -198,7 +205,10 @@ async fn a_self_signed_host_that_dane_validates_is_said_to_be_so() {
     let with_dane = report(&collector, "dane-selfsigned.test").await;
     let details = untrusted(&with_dane);
     assert_eq!(details.len(), 1, "{:?}", ids(&with_dane));
-    assert!(details[0].contains("DANE validates this host"), "{details:?}");
+    assert!(
+        details[0].contains("DANE validates this host"),
+        "{details:?}"
+    );
     let without = report(&collector, "smtp-selfsigned.test").await;
     let details = untrusted(&without);
     assert!(!details.is_empty(), "{:?}", ids(&without));

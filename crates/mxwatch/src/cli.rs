@@ -163,6 +163,14 @@ pub struct WatchArgs {
     /// Quick start: no DNSSEC/DANE validation.
     #[arg(long, conflicts_with_all = ["config", "trust_anchor"])]
     pub no_dnssec: bool,
+    /// Quick start: HTTPS port of the MTA-STS policy fetch.
+    #[arg(
+        long,
+        conflicts_with = "config",
+        default_value_t = 443,
+        value_name = "PORT"
+    )]
+    pub https_port: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -268,7 +276,8 @@ pub struct AuditArgs {
     #[arg(long, value_name = "NAME")]
     pub helo: Option<String>,
 
-    /// Extra trusted CA certificates (PEM) for certificate checks; may be given more than once.
+    /// Extra trusted CA certificates (PEM) for certificate checks (SMTP and the MTA-STS policy
+    /// fetch); may be given more than once.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Vec<PathBuf>,
 
@@ -280,6 +289,13 @@ pub struct AuditArgs {
     /// Skip DNSSEC validation and DANE (DNSSEC-* and DANE-* checks).
     #[arg(long, conflicts_with = "trust_anchor")]
     pub no_dnssec: bool,
+    /// TCP port of the MTA-STS policy fetch over HTTPS (the lab serves its policy hosts on another port).
+    #[arg(long, default_value_t = 443, value_name = "PORT")]
+    pub https_port: u16,
+
+    /// Time limit for the whole MTA-STS policy fetch (connection, TLS, headers and body), in seconds.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = parse_timeout)]
+    pub https_timeout: f64,
 
     /// Warn (TLS-CERT-EXPIRING) when a certificate expires within this many days.
     #[arg(long, default_value_t = 14, value_name = "DAYS")]

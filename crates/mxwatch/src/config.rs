@@ -61,7 +61,10 @@ pub struct Defaults {
     /// SMTP port. Default: 25.
     #[serde(default = "default_smtp_port")]
     pub smtp_port: u16,
-    /// Extra trusted CA certificates (PEM). Default: none.
+    /// HTTPS port of the MTA-STS policy fetch. Default: 443.
+    #[serde(default = "default_https_port")]
+    pub https_port: u16,
+    /// Extra trusted CA certificates (PEM), for SMTP and the MTA-STS fetch. Default: none.
     #[serde(default)]
     pub ca_file: Vec<PathBuf>,
     /// Validate DNSSEC (the MX, the exchanges' addresses and TLSA) as `check` does. Default: true.
@@ -116,6 +119,9 @@ fn default_ns_port() -> u16 {
 }
 fn default_smtp_port() -> u16 {
     25
+}
+fn default_https_port() -> u16 {
+    443
 }
 fn default_retention() -> String {
     "90d".into()

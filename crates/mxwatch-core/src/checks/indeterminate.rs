@@ -122,6 +122,7 @@ fn dns_indeterminate(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
         }
     }
     dnssec_indeterminate(obs, &mut hits);
+    super::mta_sts::indeterminate(obs, &mut hits);
     hits
 }
 

@@ -14,6 +14,7 @@ mod dnssec;
 mod expected;
 mod indeterminate;
 mod mail_common;
+mod mta_sts;
 mod nameservers;
 mod nullmx;
 mod presence;
@@ -178,6 +179,12 @@ pub static CHECKS: &[&Check] = &[
     &dane::DANE_UNSIGNED,
     &dane::DANE_PARTIAL,
     &dane::DANE_SYNTAX,
+    &mta_sts::MTASTS_TXT_SYNTAX,
+    &mta_sts::MTASTS_POLICY_FETCH,
+    &mta_sts::MTASTS_POLICY_SYNTAX,
+    &mta_sts::MTASTS_MX_MISMATCH,
+    &mta_sts::MTASTS_TESTING,
+    &mta_sts::MTASTS_CERT,
     &indeterminate::DNS_INDETERMINATE,
 ];
 
@@ -248,6 +255,12 @@ pub const CONTRACT_IDS: &[&str] = &[
     "DANE-UNSIGNED",
     "DANE-PARTIAL",
     "DANE-SYNTAX",
+    "MTASTS-TXT-SYNTAX",
+    "MTASTS-POLICY-FETCH",
+    "MTASTS-POLICY-SYNTAX",
+    "MTASTS-MX-MISMATCH",
+    "MTASTS-TESTING",
+    "MTASTS-CERT",
 ];
 
 /// The ID of the check that reports what could not be determined.

@@ -140,6 +140,7 @@ pub fn domain(name: &str, mx: &[(u16, &str, &[&str])]) -> Observation {
         nameservers: vec![],
         mail_auth: None,
         dnssec: None,
+        mta_sts_policy: None,
     }
 }
 

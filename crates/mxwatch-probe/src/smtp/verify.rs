@@ -23,6 +23,8 @@ pub fn provider() -> Arc<CryptoProvider> {
 #[derive(Clone)]
 pub struct TrustRoots {
     verifier: Arc<WebPkiServerVerifier>,
+    /// The same roots, kept for clients that verify inside the handshake (the MTA-STS fetch).
+    store: Arc<RootCertStore>,
 }
 
 impl TrustRoots {
@@ -58,10 +60,16 @@ impl TrustRoots {
     }
 
     fn from_store(roots: RootCertStore) -> Result<TrustRoots, String> {
-        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+        let store = Arc::new(roots);
+        let verifier = WebPkiServerVerifier::builder_with_provider(store.clone(), provider())
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(TrustRoots { verifier })
+        Ok(TrustRoots { verifier, store })
+    }
+
+    /// The root store (web PKI plus the extra CAs).
+    pub fn root_store(&self) -> Arc<RootCertStore> {
+        self.store.clone()
     }
 
     /// Judges a captured chain for `exchange`. Trust is judged at a moment inside the

@@ -6,6 +6,7 @@ use crate::output;
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use mxwatch_core::{CheckContext, ParsedInput, Report};
+use mxwatch_probe::mta_sts::MtaStsOptions;
 use mxwatch_probe::smtp::{SmtpOptions, SmtpProber, TrustRoots};
 use mxwatch_probe::{Collector, CollectorOptions, Dns, DnsOptions};
 use std::net::SocketAddr;
@@ -23,6 +24,8 @@ pub struct Audit {
     pub ns_port: Option<u16>,
     /// Overrides `--trust-anchor`: anchor text (the lab's root, for `demo`).
     pub trust_anchor: Option<String>,
+    /// Overrides `--https-port` (the lab's MTA-STS policy hosts).
+    pub https_port: Option<u16>,
 }
 
 /// The DNSSEC validator: the anchor given (or the IANA root KSKs), or none with `--no-dnssec`.
@@ -140,6 +143,13 @@ pub fn collector(
                 dnsbl_zones: args.dnsbl.clone(),
             },
             dnssec,
+            // The policy fetch is a probe of its own: `--no-probe` skips it (MTASTS-TXT-SYNTAX still runs).
+            mta_sts: (!args.no_probe).then(|| MtaStsOptions {
+                port: audit.https_port.unwrap_or(args.https_port),
+                connect_timeout: Duration::from_secs_f64(args.https_timeout.min(10.0)),
+                total_timeout: Duration::from_secs_f64(args.https_timeout),
+                roots: audit.roots.clone(),
+            }),
         },
     )
 }

@@ -35,6 +35,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<Code> {
             smtp_port: None,
             ns_port: None,
             trust_anchor: None,
+            https_port: None,
         },
         &args.audit,
         domains,

@@ -21,11 +21,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Code> {
     if args.audit.format == Format::Table {
         anstream::eprintln!(
             "mxwatch demo: {} lab domains; DNS from the lab resolver on {}, SMTP hosts on 127.0.x.x port {}\n\
+             MTA-STS policy hosts on 127.44.x.x port {}\n\
              (loopback only). Some lab hosts are slow or silent on purpose: allow {} s.\n\
              The same audit on your own domains: mxwatch check example.com\n",
             domains.len(),
             lab.dns.addr,
             lab.smtp.port,
+            lab.https.port,
             args.audit.smtp_timeout
         );
     }
@@ -38,6 +40,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Code> {
             smtp_port: Some(lab.smtp.port),
             ns_port: Some(lab.ns_port),
             trust_anchor: lab.dns.trust_anchor(),
+            https_port: Some(lab.https.port),
         },
         &args.audit,
         domains,

@@ -42,6 +42,8 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<Code> {
         ca_file: d.ca_file.clone(),
         trust_anchor: d.trust_anchor.clone(),
         no_dnssec: !d.dnssec,
+        https_port: d.https_port,
+        https_timeout: 10.0,
         cert_expiry_days: 14,
         probe_relay: false,
         no_ns_check: !d.compare_nameservers,
@@ -85,6 +87,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<Code> {
             smtp_port: None,
             ns_port: None,
             trust_anchor: None,
+            https_port: None,
         };
         audit::collector(&audit, &audit_args, dnssec.clone())
     };
@@ -208,6 +211,7 @@ fn quick_start(args: &WatchArgs) -> anyhow::Result<Config> {
             ca_file: args.ca_file.clone(),
             dnssec: !args.no_dnssec,
             trust_anchor: args.trust_anchor.clone(),
+            https_port: args.https_port,
             ..Defaults::default()
         },
         domains: args
