@@ -244,6 +244,12 @@ dnssec_prepare() {
             print "    trust-anchor-file: \"" anchor "\""
             print "    val-log-level: 2"
             print "    ede: yes"
+            print "    trust-anchor-signaling: no"
+            # many.test: Knot adds the 500 signed A records of its exchanges to
+            # the MX answer, and Unbound (since its KeyTrap fix, CVE-2023-50387)
+            # gives up after so many RRSIG validations in one message: SERVFAIL.
+            # Unbound treats it as unsigned; mxwatch still validates it itself.
+            print "    domain-insecure: \"many.test.\""
             seen++
             next
         }
@@ -256,6 +262,8 @@ dnssec_prepare() {
 
     MX_DNSSEC=(--trust-anchor "$WORK/lab-root.key")
     PEERS_DNSSEC=1
+    say "dnssec: Unbound does not validate many.test (500 signed exchange addresses in one answer:" \
+        "over Unbound's RRSIG limit per message, CVE-2023-50387); mxwatch does"
     say "dnssec: Knot signs $(wc -l <"$D/signed.txt") zones ($(grep -c ' unsigned$' "$D/modes.txt") unsigned," \
         "$(grep -c ' bogus=' "$D/modes.txt") bogus on purpose); trust anchor $WORK/lab-root.key"
 }
@@ -265,22 +273,30 @@ dnssec_prepare() {
 # mxwatch) are wrong. Counted with run.sh's kdig checks (san).
 
 # dns_check NAME TYPE WANT [kdig options...]: through Unbound. WANT: "ad"
-# (NOERROR, validated), "insecure" (NOERROR, not validated), "bogus:N"
-# (SERVFAIL with extended DNS error N, RFC 8914), or "cd" (NOERROR with the
+# (NOERROR, validated), "nxad" (NXDOMAIN, validated), "insecure"
+# (NOERROR, not validated), "bogus:REASON" (SERVFAIL with an extended DNS
+# error, RFC 8914, and REASON in Unbound's log of validation failures for
+# NAME), or "cd" (NOERROR with the
 # CD bit: the data of a bogus zone, as mxwatch asks for it).
 dns_check() {
     local name=$1 type=$2 want=$3 out rcode flags ede ok=0 opts=()
     shift 3
     [ "$want" = cd ] && opts=(+cd)
-    out=$(dig_at "$RES_ADDR" "$name" "$type" "${opts[@]}" "$@")
+    out=$(dig_at "$RES_ADDR" "$name" "$type" +edns "${opts[@]}" "$@")
     rcode=$(rcode_of <<<"$out")
     flags=$(sed -n 's/^;; Flags: \([^;]*\);.*/\1/p' <<<"$out" | head -n 1)
     ede=$(sed -n 's/.*EDE: \([0-9]*\).*/\1/p' <<<"$out" | head -n 1)
     case "$want" in
         ad) [ "$rcode" = NOERROR ] && [[ " $flags " == *" ad "* ]] && ok=1 ;;
+        nxad) [ "$rcode" = NXDOMAIN ] && [[ " $flags " == *" ad "* ]] && ok=1 ;;
         insecure) [ "$rcode" = NOERROR ] && [[ " $flags " != *" ad "* ]] && ok=1 ;;
         cd) [ "$rcode" = NOERROR ] && grep -q 'ANSWER: [1-9]' <<<"$out" && ok=1 ;;
-        bogus:*) [ "$rcode" = SERVFAIL ] && [ "$ede" = "${want#bogus:}" ] && ok=1 ;;
+        bogus:*)
+            # Which EDE Unbound gives depends on what it has cached (6 DNSSEC
+            # Bogus, 7 Signature Expired, ...): the reason is read from its log.
+            [ "$rcode" = SERVFAIL ] && [ -n "$ede" ] &&
+                grep -F "validation failure <$name. " "$WORK/unbound.log" | grep -q -- "${want#bogus:}" && ok=1
+            ;;
     esac
     if [ "$ok" = 1 ]; then
         san ok "dnssec $name $type: $want ($rcode, flags $flags${ede:+, EDE $ede})"
@@ -353,11 +369,11 @@ dnssec_kdig_checks() {
     dns_check sec-mxunsigned.test MX ad
     dns_check sec-unsigned.test MX insecure
     dns_check mx1.sec-plain.test A insecure
-    dns_check nosuch.healthy.test A ad # a signed NXDOMAIN (NSEC)
-    # RFC 8914: 7 = Signature Expired, 9 = DNSKEY Missing (no DNSKEY matches the DS).
-    dns_check sec-bogus.test MX bogus:7
+    dns_check nosuch.healthy.test A nxad # a signed NXDOMAIN (NSEC)
+    dns_check healthy.test TXT ad        # a signed NODATA
+    dns_check sec-bogus.test MX "bogus:signature expired"
     dns_check sec-bogus.test MX cd
-    dns_check sec-badds.test MX bogus:9
+    dns_check sec-badds.test MX "bogus:DS hash mismatches key"
     dns_check sec-badds.test MX cd
     # DANE: the records dnssec_prepare made, validated.
     while read -r owner digest; do
@@ -375,7 +391,7 @@ dnssec_kdig_checks() {
     delv_check healthy.test MX validated
     delv_check _25._tcp.mx1.dane-ok.test TLSA validated
     delv_check sec-unsigned.test MX unsigned
-    delv_check sec-bogus.test MX failed 'expired'
+    delv_check sec-bogus.test MX failed
     delv_check sec-badds.test MX failed
 }
 
