@@ -25,7 +25,8 @@
 # Postfix addresses of the DANE lab domains (postfix-dane.cf.in).
 DANE_ADDRS=(127.0.2.30 127.0.2.31 127.0.2.32 127.0.2.33 127.0.2.34 127.0.2.35)
 PACKAGES+=(bind9-dnsutils) # delv
-# mxwatch's DNSSEC options: --no-dnssec until dnssec_prepare has signed the zones.
+# mxwatch's DNSSEC options (run.sh's run_mxwatch): --no-dnssec until dnssec_prepare has signed the zones.
+# shellcheck disable=SC2034
 MX_DNSSEC=(--no-dnssec)
 PEERS_DNSSEC=0
 export PEERS_DNSSEC
@@ -260,12 +261,16 @@ dnssec_prepare() {
     unbound-checkconf "$WORK/unbound.conf" >/dev/null ||
         die "unbound.conf (validating) does not check: $(unbound-checkconf "$WORK/unbound.conf" 2>&1)"
 
+    # shellcheck disable=SC2034 # read by run.sh's run_mxwatch
     MX_DNSSEC=(--trust-anchor "$WORK/lab-root.key")
     PEERS_DNSSEC=1
     say "dnssec: Unbound does not validate many.test (500 signed exchange addresses in one answer:" \
         "over Unbound's RRSIG limit per message, CVE-2023-50387); mxwatch does"
-    say "dnssec: Knot signs $(wc -l <"$D/signed.txt") zones ($(grep -c ' unsigned$' "$D/modes.txt") unsigned," \
-        "$(grep -c ' bogus=' "$D/modes.txt") bogus on purpose); trust anchor $WORK/lab-root.key"
+    say "dnssec: Knot signs $(wc -l <"$D/signed.txt") zones; kzonesign signed" \
+        "$(awk '$2 == "bogus=expired" { print $1 }' "$D/modes.txt" | paste -sd ' ' -) in the past;" \
+        "unsigned: $(awk '$2 == "unsigned" { print $1 }' "$D/modes.txt" | paste -sd ' ' -);" \
+        "DS matching no key: $(awk '$2 == "bogus=ds" { print $1 }' "$D/modes.txt" | paste -sd ' ' -);" \
+        "trust anchor $WORK/lab-root.key"
 }
 
 # ------------------------------------------------------------ kdig, delv --
@@ -279,10 +284,10 @@ dnssec_prepare() {
 # NAME), or "cd" (NOERROR with the
 # CD bit: the data of a bogus zone, as mxwatch asks for it).
 dns_check() {
-    local name=$1 type=$2 want=$3 out rcode flags ede ok=0 opts=()
+    local name=$1 type=$2 want=$3 out rcode flags ede ok=0 cd_flag=()
     shift 3
-    [ "$want" = cd ] && opts=(+cd)
-    out=$(dig_at "$RES_ADDR" "$name" "$type" +edns "${opts[@]}" "$@")
+    [ "$want" = cd ] && cd_flag=(+cd)
+    out=$(dig_at "$RES_ADDR" "$name" "$type" +edns "${cd_flag[@]}" "$@")
     rcode=$(rcode_of <<<"$out")
     flags=$(sed -n 's/^;; Flags: \([^;]*\);.*/\1/p' <<<"$out" | head -n 1)
     ede=$(sed -n 's/.*EDE: \([0-9]*\).*/\1/p' <<<"$out" | head -n 1)
@@ -402,10 +407,10 @@ dnssec_kdig_checks() {
 dane_postfix_checks() {
     [ "$PEERS_DNSSEC" = 1 ] || return 0
     local addr name bits owner want digest
-    local -A served=()
+    local -A spki_of=()
     while read -r addr name bits; do
         pf_tls "$addr" "$name" TLSv1.3 0 "$name" "$bits" 2
-        served[$addr]=$(sed -n '/^-----BEGIN CERTIFICATE-----$/,/^-----END CERTIFICATE-----$/p' <<<"$PF_TLS_OUT" |
+        spki_of[$addr]=$(sed -n '/^-----BEGIN CERTIFICATE-----$/,/^-----END CERTIFICATE-----$/p' <<<"$PF_TLS_OUT" |
             openssl x509 -noout -pubkey 2>/dev/null | openssl pkey -pubin -outform DER 2>/dev/null |
             sha256sum | cut -d' ' -f1) || true
     done <<'EOF'
@@ -418,11 +423,11 @@ dane_postfix_checks() {
 EOF
     while read -r addr owner want; do
         digest=$(awk -v o="$owner." '$1 == o { print $2 }' "$WORK/dnssec/tlsa.txt")
-        if { [ "$want" = match ] && [ "${served[$addr]}" = "$digest" ]; } ||
-            { [ "$want" = nomatch ] && [ -n "$digest" ] && [ "${served[$addr]}" != "$digest" ]; }; then
-            psan ok "$addr: the served key (SHA-256 SPKI ${served[$addr]:0:16}...) and $owner TLSA: $want"
+        if { [ "$want" = match ] && [ "${spki_of[$addr]}" = "$digest" ]; } ||
+            { [ "$want" = nomatch ] && [ -n "$digest" ] && [ "${spki_of[$addr]}" != "$digest" ]; }; then
+            psan ok "$addr: the served key (SHA-256 SPKI ${spki_of[$addr]:0:16}...) and $owner TLSA: $want"
         else
-            psan fail "$addr: want $want between the served key (SHA-256 SPKI ${served[$addr]}) and $owner TLSA ($digest)"
+            psan fail "$addr: want $want between the served key (SHA-256 SPKI ${spki_of[$addr]}) and $owner TLSA ($digest)"
         fi
     done <<'EOF'
 127.0.2.30 _25._tcp.mx1.dane-ok.test match
