@@ -91,6 +91,7 @@ set_tlsa() {
 dnssec_prepare() {
     local D="$WORK/dnssec" f z mode parent past t ds_line tag alg dtype digest n
     local KEYMGR=(keymgr -c "$WORK/knot.conf")
+    local started=$SECONDS
     mkdir -p "$D" "$WORK/zones" "$D/presigned"
 
     # 1. Certificates for the DANE Postfix hosts (the lab CA of run.sh).
@@ -210,9 +211,11 @@ dnssec_prepare() {
     set_tlsa "$WORK/zones/dane-mismatch.test.zone" "$digest"
     echo "_25._tcp.mx1.dane-mismatch.test. $digest" >>"$D/tlsa.txt"
 
-    # Every edited zone must still pass Knot's checks (before any signing).
+    # Every edited zone must still pass Knot's checks (before any signing;
+    # run.sh has checked the others).
     while read -r z mode; do
         f="$WORK/zones/$(zone_file_of "$z")"
+        cmp -s "$f" "$ZONEDIR/$(zone_file_of "$z")" && continue
         kzonecheck -o "$z" "$f" >/dev/null 2>&1 || {
             kzonecheck -v -o "$z" "$f" >&2 || true
             die "Knot rejects the edited $f"
@@ -270,7 +273,7 @@ dnssec_prepare() {
         "$(awk '$2 == "bogus=expired" { print $1 }' "$D/modes.txt" | paste -sd ' ' -) in the past;" \
         "unsigned: $(awk '$2 == "unsigned" { print $1 }' "$D/modes.txt" | paste -sd ' ' -);" \
         "DS matching no key: $(awk '$2 == "bogus=ds" { print $1 }' "$D/modes.txt" | paste -sd ' ' -);" \
-        "trust anchor $WORK/lab-root.key"
+        "trust anchor $WORK/lab-root.key (prepared in $((SECONDS - started)) s)"
 }
 
 # ------------------------------------------------------------ kdig, delv --
