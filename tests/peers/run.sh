@@ -64,6 +64,9 @@ die() {
     echo "peers: ERROR: $*" >&2
     exit 1
 }
+# DNSSEC and DANE (Knot signing, Unbound validating, TLSA for Postfix): dnssec.sh.
+# shellcheck source=tests/peers/dnssec.sh
+source "$HERE/dnssec.sh"
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (ports 53 and 25, apt-get)"
 [ -d "$ZONEDIR" ] || die "no zone directory $ZONEDIR"
@@ -151,7 +154,7 @@ PY
     fi
     die "port 53 on $AUTH_ADDR or $RES_ADDR is not free (see above); stop whatever holds it first"
 fi
-if ! python3 - "${PF_ADDRS[@]}" "${PF_UNBOUND[@]}" <<'PY'; then
+if ! python3 - "${PF_ADDRS[@]}" "${PF_UNBOUND[@]}" "${DANE_ADDRS[@]}" <<'PY'; then
 import socket, sys
 bad = False
 for addr in sys.argv[1:]:
@@ -387,6 +390,7 @@ while read -r f; do
     [ -s "$f" ] || die "master.cf names $f, which was not made"
 done < <(sed -n 's/.*smtpd_tls_chain_files=\([^ ]*\).*/\1/p' "$PF_ETC/master.cf")
 
+dnssec_prepare # signs the zones (copies), TLSA, trust anchor, DANE Postfix hosts
 knotd -c "$WORK/knot.conf" >"$WORK/knotd.log" 2>&1 </dev/null &
 knot_pid=$!
 for extra in 2 3; do
@@ -432,7 +436,7 @@ done
 say "Knot serves ${#zones[@]} zones; Unbound answers"
 
 # Wait (bounded) until every Postfix address greets.
-if ! python3 - "$pf_pid" 30 "$PF/maillog" "${PF_ADDRS[@]}" <<'PY'; then
+if ! python3 - "$pf_pid" 30 "$PF/maillog" "${PF_ADDRS[@]}" "${DANE_ADDRS[@]}" <<'PY'; then
 import os, socket, sys, time
 pid, limit, maillog, addrs = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4:]
 deadline = time.monotonic() + limit
@@ -503,9 +507,10 @@ expect() {
     fi
 }
 
-# Every zone is reachable through Unbound (i.e. delegated in the lab's test./root).
+# Every zone is reachable through Unbound (i.e. delegated in the lab's test./root);
+# +cd: the bogus-on-purpose zones too (dnssec_kdig_checks checks validation).
 for z in "${zones[@]}"; do
-    expect "$z" SOA NOERROR 'SOA[[:space:]]+ns1\.lab\.test\.'
+    expect "$z" SOA NOERROR 'SOA[[:space:]]+ns1\.lab\.test\.' +cd
 done
 
 # lame.test: SERVFAIL, and soon.
@@ -579,6 +584,7 @@ expect unrelated.provider.test A NOERROR 'A[[:space:]]+127\.0\.1\.99'
 expect 43.1.0.127.in-addr.arpa PTR NOERROR 'PTR[[:space:]]+_mail\.syntax\.test\.'
 expect 112.1.0.127.in-addr.arpa PTR NOERROR 'PTR[[:space:]]+mx12\.toomany\.test\.'
 
+dnssec_kdig_checks
 say "kdig checks: $san_pass passed, $san_fail failed (${SECONDS} s after the install)"
 
 # ------------------------------------------ Postfix: openssl, swaks checks --
@@ -722,7 +728,7 @@ done
 pf_master=$(sed -n '1s/^ *\([0-9][0-9]*\).*/\1/p' "$PF/spool/pid/master.pid" 2>/dev/null) || true
 if command -v ss >/dev/null && [ -n "$pf_master" ]; then
     got=$(ss -H -lntup 2>/dev/null | grep "pid=$pf_master," | awk '{ print $5 }' | sort -V | paste -sd ' ' -) || true
-    want=$(printf '%s:25\n' "${PF_ADDRS[@]}" | sort -V | paste -sd ' ' -)
+    want=$(printf '%s:25\n' "${PF_ADDRS[@]}" "${DANE_ADDRS[@]}" | sort -V | paste -sd ' ' -)
     if [ "$got" = "$want" ]; then
         psan ok "master listens on ${#PF_ADDRS[@]} addresses, all 127.0.2.x:25, and nothing else"
     else
@@ -746,6 +752,7 @@ pf_nothing_queued() {
 }
 pf_nothing_queued "after the swaks and openssl checks"
 
+dane_postfix_checks
 say "postfix checks: $pf_pass passed, $pf_fail failed (${SECONDS} s after the install)"
 
 if [ "$no_mxwatch" -eq 1 ]; then
@@ -778,12 +785,12 @@ run_mxwatch() {
     mapfile -t domains < <(sed -e 's/#.*//' "$expect" | awk 'NF { print $1 }')
     [ "${#domains[@]}" -gt 0 ] || die "no domains in $expect"
     out="$WORK/mxwatch-$label"
-    # --no-dnssec: Knot serves the lab zones unsigned here (the in-process lab signs them; signing
-    # with Knot and a trust anchor for Unbound is not built yet), so the DNSSEC-*/DANE-* lines of
-    # the expectations are skipped below rather than read as failures.
-    say "running ($label): $MXWATCH check --resolver $RES_ADDR --lab --no-dnssec ${*:+$* }--format json <${#domains[@]} domains>"
+    # MX_DNSSEC (dnssec.sh): --trust-anchor with the lab root's DS once Knot signs the zones, so
+    # every run validates and the DNSSEC-*/DANE-* lines count; --no-dnssec (and those lines
+    # skipped below) otherwise.
+    say "running ($label): $MXWATCH check --resolver $RES_ADDR --lab ${MX_DNSSEC[*]} ${*:+$* }--format json <${#domains[@]} domains>"
     t0=$SECONDS
-    timeout "${PEERS_MXWATCH_TIMEOUT:-150}" "$MXWATCH" check --resolver "$RES_ADDR" --lab --no-dnssec "$@" --format json \
+    timeout "${PEERS_MXWATCH_TIMEOUT:-150}" "$MXWATCH" check --resolver "$RES_ADDR" --lab "${MX_DNSSEC[@]}" "$@" --format json \
         "${domains[@]}" >"$out.json" 2>"$out.stderr" || rc=$?
     say "mxwatch ($label) exited $rc after $((SECONDS - t0)) s"
     case "$rc" in
@@ -797,6 +804,7 @@ run_mxwatch() {
 
     python3 - "$expect" "$out.json" "$label" "$out.counts" <<'PY' || true
 import json
+import os
 import sys
 
 expect_path, report_path, label, counts_path = sys.argv[1:5]
@@ -833,7 +841,7 @@ for lineno, raw in enumerate(open(expect_path, encoding="utf-8"), 1):
         sys.exit(f"{expect_path}:{lineno}: 'clean' must stand alone")
     if not (clean or must or must_not):
         sys.exit(f"{expect_path}:{lineno}: no expectation for {domain}")
-    if any(t.startswith(("DNSSEC-", "DANE-")) for t in must + must_not):
+    if os.environ.get("PEERS_DNSSEC") != "1" and any(t.startswith(("DNSSEC-", "DANE-")) for t in must + must_not):
         print(f"skip {domain}{tag}: DNSSEC/DANE expectations need signed zones (not served by these peers yet)")
         continue
     expectations.append((domain, must, must_not, clean))
@@ -946,6 +954,9 @@ else
         echo "FAIL postfix: RCPT TO sent without --probe-relay:"
         sed 's/^/    | /' <<<"$rcpt"
     fi
+
+    # DANE against Postfix, and the DNSSEC proofs mxwatch recorded (tests/peers/dnssec.sh).
+    dnssec_mxwatch_runs
 
     # mxwatch never sent DATA, and nothing was queued.
     pf_before=$pf_fail

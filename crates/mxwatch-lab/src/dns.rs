@@ -41,6 +41,10 @@ pub enum Behaviour {
     Referral,
     /// Send every query straight back (a reflector).
     Echo,
+    /// Answer like `Resolver`, but as a validating resolver does: SERVFAIL for a question
+    /// without the CD bit whose answer comes from a zone signed bogus on purpose
+    /// (`; lab:bogus=…`); with CD (RFC 4035 §3.2.2), the data itself.
+    Validating,
 }
 
 /// Counts of the questions the server was asked, for tests of caching.
@@ -229,6 +233,17 @@ impl Server {
             question.name().to_ascii().to_ascii_lowercase(),
             question.query_type(),
         );
+        if behaviour == Behaviour::Validating
+            && !query.metadata.checking_disabled
+            && self
+                .zones
+                .read()
+                .unwrap()
+                .is_bogus(question.name(), question.query_type())
+        {
+            response.metadata.response_code = ResponseCode::ServFail;
+            return response.to_vec().ok();
+        }
         match behaviour {
             Behaviour::ServFail => response.metadata.response_code = ResponseCode::ServFail,
             Behaviour::Refused => response.metadata.response_code = ResponseCode::Refused,

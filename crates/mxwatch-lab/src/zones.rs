@@ -442,6 +442,15 @@ impl LabZones {
         self.resolve_dnssec(qname, qtype, false)
     }
 
+    /// Whether a validating resolver finds the answer to `qname qtype` bogus: it comes from a
+    /// signed zone whose file asks to be broken (`; lab:bogus=…`).
+    pub fn is_bogus(&self, qname: &Name, qtype: RecordType) -> bool {
+        self.trust_anchor().is_some()
+            && self
+                .zone_answering(&LowerName::new(qname), qtype)
+                .is_some_and(|z| matches!(z.signing, Signing::BogusExpired | Signing::BogusDs))
+    }
+
     /// The zone that answers `qtype` at `name`: for DS, the parent side of a zone cut.
     fn zone_answering(&self, name: &LowerName, qtype: RecordType) -> Option<&Zone> {
         let zone = self.zone_for(name)?;

@@ -167,7 +167,7 @@ impl Collector {
         };
         let dnssec = async {
             match &self.options.dnssec {
-                Some(validator) if !mx.is_failed() => Some(
+                Some(validator) if crate::collect_dnssec::worth_proving(&mx) => Some(
                     crate::collect_dnssec::observe(&self.dns, validator, name, &exchange_names)
                         .await,
                 ),

@@ -20,6 +20,17 @@ fn now_unix() -> u32 {
     secs as u32
 }
 
+/// Whether to prove the domain's records, given its MX lookup: when it was answered, and when
+/// it failed with SERVFAIL, which is how a validating resolver answers bogus data. The proof
+/// (asked with CD) then tells DNSSEC-BOGUS from an outage. After a timeout or a REFUSED the
+/// resolver would not answer the proof's questions either.
+pub(crate) fn worth_proving<T>(mx: &Lookup<T>) -> bool {
+    match mx.failure() {
+        None => true,
+        Some((failure, _)) => failure == Failure::ServFail,
+    }
+}
+
 pub(crate) async fn observe(
     dns: &Dns,
     validator: &Validator,
