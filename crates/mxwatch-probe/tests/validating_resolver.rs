@@ -34,6 +34,7 @@ fn collector(lab: &LabDns) -> Collector {
                 mxwatch_probe::dns::dnssec::Validator::from_anchor_text(&anchor, "lab root")
                     .unwrap(),
             ),
+            mta_sts: None,
         },
     )
 }
