@@ -42,7 +42,21 @@ impl SqliteStore {
             .max_connections(max)
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
+        // Two processes opening a new database at once (a watcher starting while `history` reads
+        // it) race on the first migration: sqlx takes no lock for SQLite. The loser's migration
+        // fails on the tables the winner just made; the winner recorded the migration in the same
+        // transaction, so running the migrator again finds it applied.
+        let mut attempt = 0u64;
+        loop {
+            match MIGRATOR.run(&pool).await {
+                Ok(()) => break,
+                Err(_) if attempt < 5 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(SqliteStore { pool })
     }
 }

@@ -164,3 +164,23 @@ async fn story_on_disk_survives_a_reopen() {
     assert_eq!(reopened.changes_since(0, None).await.unwrap().len(), 1);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Regression (found by the real-peer watch scenario): a watcher and a `history` opening a new
+/// database at the same moment both ran the first migration, and one failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn processes_opening_a_new_database_at_once_both_succeed() {
+    let dir = std::env::temp_dir().join(format!("mxwatch-store-race-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for round in 0..20 {
+        let path = dir.join(format!("race-{round}.db"));
+        let opens = (0..4).map(|_| {
+            let path = path.clone();
+            tokio::spawn(async move { mxwatch_store::SqliteStore::open(&path).await })
+        });
+        let handles: Vec<_> = opens.collect();
+        for handle in handles {
+            handle.await.unwrap().unwrap();
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
