@@ -23,6 +23,12 @@ pub const VOID_LIMIT: usize = 2;
 pub const MX_NAME_LIMIT: usize = 10;
 /// How deep the audit follows includes; a real loop is reported, not followed forever.
 const MAX_DEPTH: usize = 12;
+/// Records the audit walk visits at most. A hostile tree of few records that include each other
+/// many times over grows exponentially (9 records can stand for millions of visits); receivers stop
+/// at 10 lookups, and the audit stops here, saying so.
+pub const MAX_WALK_VISITS: usize = 100;
+/// Addresses no legitimate sender uses (RFC 5737, RFC 3849): a record that passes them passes anyone.
+pub const NOBODY: [&str; 2] = ["192.0.2.1", "2001:db8::1"];
 
 pub fn key(rtype: &str, name: &str) -> String {
     format!(
@@ -53,6 +59,8 @@ pub struct Audit {
     pub sender_dependent: Vec<String>,
     /// Keys the answers do not hold yet (the collector fetches them; a check sees them as not looked up).
     pub missing: Vec<String>,
+    /// Records visited (bounded by [`MAX_WALK_VISITS`]).
+    pub visits: usize,
 }
 
 impl Audit {
@@ -90,6 +98,15 @@ fn records<'a>(domain: &str, answers: &'a Answers) -> Records<'a> {
 }
 
 fn walk(domain: &str, answers: &Answers, out: &mut Audit, stack: &mut Vec<String>, top: bool) {
+    out.visits += 1;
+    if out.visits > MAX_WALK_VISITS {
+        if out.visits == MAX_WALK_VISITS + 1 {
+            out.overflows.push(format!(
+                "the include tree needs more than {MAX_WALK_VISITS} records to be walked; the audit stopped there"
+            ));
+        }
+        return;
+    }
     let record = match records(domain, answers) {
         Records::Missing => {
             out.missing.push(key("TXT", domain));
@@ -227,9 +244,14 @@ fn follow(
     let Some(target) = target(Some(spec), domain, term, out) else {
         return;
     };
-    if stack.contains(&target) || stack.len() >= MAX_DEPTH {
+    if stack.contains(&target) {
         out.overflows
             .push(format!("{term}: {target} includes itself (a loop)"));
+        return;
+    }
+    if stack.len() >= MAX_DEPTH {
+        out.overflows
+            .push(format!("{term}: includes nest more than {MAX_DEPTH} deep"));
         return;
     }
     walk(&target, answers, out, stack, false);
@@ -749,6 +771,34 @@ mod tests {
             matches!(check_host(ip("192.0.2.1"), "example.test", &a), Verdict::PermError(why) if why.contains("lookups"))
         );
         assert_eq!(audit("example.test", &a).lookups(), 11);
+    }
+
+    #[test]
+    fn a_hostile_fan_out_tree_is_walked_within_bounds() {
+        // l0 includes l1 eight times, l1 includes l2 eight times … : 9 records, 8^8 paths.
+        let mut entries = Vec::new();
+        for level in 0..9 {
+            let terms: Vec<String> = (0..8)
+                .map(|_| format!("include:l{}.test", level + 1))
+                .collect();
+            let text = if level == 8 {
+                "v=spf1 -all".to_string()
+            } else {
+                format!("v=spf1 {} -all", terms.join(" "))
+            };
+            entries.push((format!("TXT l{level}.test"), seen(&[&text])));
+        }
+        let a: Answers = entries.into_iter().collect();
+        let audit = audit("l0.test", &a);
+        // Calls past the limit return at once: the work is bounded by the records visited times their terms.
+        assert!(audit.visits < MAX_WALK_VISITS * 10, "{}", audit.visits);
+        assert!(audit.lookups() > LOOKUP_LIMIT);
+        assert!(audit.lookups() < 1000, "{}", audit.lookups());
+        assert!(audit.overflows.iter().any(|o| o.contains("audit stopped")));
+        assert!(matches!(
+            check_host(ip("192.0.2.1"), "l0.test", &a),
+            Verdict::PermError(_)
+        ));
     }
 
     #[test]

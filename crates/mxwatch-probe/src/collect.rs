@@ -159,7 +159,10 @@ impl Collector {
                 mta_sts,
                 tls_rpt,
             };
-            let null_mx = mx.value().is_some_and(|r| r.iter().any(MxRecord::is_null));
+            // Only the null MX (RFC 7505): a mixed set still takes mail.
+            let null_mx = mx
+                .value()
+                .is_some_and(|r| !r.is_empty() && r.iter().all(MxRecord::is_null));
             let mail_auth =
                 crate::mail_auth::collect(&self.dns, name, &policy, null_mx, mail_auth_options)
                     .await;

@@ -125,9 +125,15 @@ pub async fn collect_for_addresses(
     let answers = &mut observation.spf_answers;
     let mut truncated = observation.spf_truncated;
     if !truncated {
+        // The MX addresses, and the documentation addresses SPF-PERMISSIVE evaluates.
+        let nobody: Vec<IpAddr> = spf_eval::NOBODY
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect();
         truncated = fill(dns, answers, |a| {
             addresses
                 .iter()
+                .chain(&nobody)
                 .filter_map(|ip| match spf_eval::check_host(*ip, domain, a) {
                     Verdict::Missing(key) => Some(key),
                     _ => None,

@@ -14,11 +14,31 @@ fn name(obs: &Observation, selector: &DkimSelector) -> String {
     format!("{}._domainkey.{}", selector.selector, obs.domain.ascii)
 }
 
+/// Whether a TXT record is meant as a DKIM key. At a guessed selector, anything else (a wildcard
+/// `*.example.com TXT "v=spf1 -all"` answers every name) is not a key and is not judged.
+fn looks_like_dkim(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.trim_start().starts_with("v=dkim1")
+        || lower
+            .split(';')
+            .any(|tag| tag.trim_start().starts_with("p="))
+}
+
+/// The records at a selector that are meant as keys (all of them at a selector the user named).
+fn keys(selector: &DkimSelector) -> impl Iterator<Item = &String> {
+    selector
+        .record
+        .value()
+        .into_iter()
+        .flatten()
+        .filter(move |text| !selector.guessed || looks_like_dkim(text))
+}
+
 /// Each record found, parsed.
 fn parsed(obs: &Observation) -> Vec<(String, Result<dkim::DkimRecord, String>)> {
     let mut out = Vec::new();
     for selector in selectors(obs) {
-        for text in selector.record.value().into_iter().flatten() {
+        for text in keys(selector) {
             out.push((name(obs, selector), dkim::parse(text).map_err(|e| e.reason)));
         }
     }
@@ -120,9 +140,12 @@ pub static DKIM_NONE_FOUND: Check = Check {
 
 fn dkim_none_found(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     let asked = selectors(obs);
+    // Nothing failed, and no selector holds a key (records that are not keys do not count).
     if asked.is_empty()
         || asked.iter().any(|s| !s.guessed)
-        || !asked.iter().all(|s| s.record.is_absent())
+        || asked
+            .iter()
+            .any(|s| s.record.is_failed() || keys(s).next().is_some())
     {
         return vec![];
     }
@@ -150,4 +173,47 @@ fn dkim_selector_missing(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
         .filter(|s| !s.guessed && s.record.is_absent())
         .map(|s| Hit::new(name(obs, s), "no TXT record at this name"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::testkit::*;
+    use crate::lookup::Lookup;
+    use crate::mailauth::{DkimSelector, MailAuthObservation};
+
+    fn with(selectors: Vec<(&str, bool, Lookup<Vec<String>>)>) -> crate::Observation {
+        let mut obs = healthy();
+        obs.mail_auth = Some(MailAuthObservation {
+            dkim: selectors
+                .into_iter()
+                .map(|(s, guessed, record)| DkimSelector {
+                    selector: s.into(),
+                    guessed,
+                    record,
+                })
+                .collect(),
+            ..Default::default()
+        });
+        obs
+    }
+
+    fn dkim_ids(obs: &crate::Observation) -> Vec<String> {
+        ids(obs)
+            .into_iter()
+            .filter(|i| i.starts_with("DKIM-"))
+            .collect()
+    }
+
+    #[test]
+    fn a_wildcard_txt_at_guessed_selectors_is_not_a_broken_key() {
+        let wildcard = || observed(vec!["v=spf1 -all".to_string()], 300);
+        let obs = with(vec![
+            ("default", true, wildcard()),
+            ("google", true, wildcard()),
+        ]);
+        assert_eq!(dkim_ids(&obs), ["DKIM-NONE-FOUND"]);
+        // At a selector the user named, the same record is judged.
+        let obs = with(vec![("s1", false, wildcard())]);
+        assert_eq!(dkim_ids(&obs), ["DKIM-SYNTAX"]);
+    }
 }

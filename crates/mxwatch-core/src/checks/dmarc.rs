@@ -4,7 +4,6 @@
 use super::mail_common::{governing_dmarc, null_mx};
 use super::{Check, CheckContext, Hit};
 use crate::finding::Severity;
-use crate::lookup::Lookup;
 use crate::observation::Observation;
 use crate::records::dmarc::Policy;
 
@@ -140,7 +139,8 @@ fn dmarc_external_unauthorised(obs: &Observation, _: &CheckContext) -> Vec<Hit> 
     mail_auth
         .report_authorizations
         .iter()
-        .filter(|a| matches!(a.record, Lookup::Absent { .. }))
+        // Observed with no `v=DMARC1` record, or absent: not authorised. Failed: could not determine.
+        .filter(|a| !a.record.is_failed() && a.record.value().is_none_or(Vec::is_empty))
         .map(|a| {
             Hit::new(
                 a.report_domain.clone(),

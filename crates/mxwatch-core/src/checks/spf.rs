@@ -7,7 +7,7 @@ use crate::finding::Severity;
 use crate::lookup::Lookup;
 use crate::observation::Observation;
 use crate::records::spf::{self, Mechanism, Qualifier, SpfRecord};
-use crate::spf_eval::{self, Audit, LOOKUP_LIMIT, VOID_LIMIT, Verdict};
+use crate::spf_eval::{self, Audit, LOOKUP_LIMIT, NOBODY, VOID_LIMIT, Verdict};
 use std::net::IpAddr;
 
 /// The domain's SPF TXT lookup, when collected.
@@ -215,9 +215,6 @@ pub static SPF_PERMISSIVE: Check = Check {
     run: spf_permissive,
 };
 
-/// Addresses no legitimate sender uses (RFC 5737 and RFC 3849 documentation ranges).
-const NOBODY: [&str; 2] = ["192.0.2.1", "2001:db8::1"];
-
 fn spf_permissive(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     let Some(record) = own_record(obs) else {
         return vec![];
@@ -316,13 +313,15 @@ fn spf_ptr(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
 
 pub static SPF_MX_NOT_COVERED: Check = Check {
     id: "SPF-MX-NOT-COVERED",
-    severity: Severity::Medium,
+    // Low: it matters when the MX hosts send as the domain; inbound-only gateways never do.
+    severity: Severity::Low,
     title: "An MX host of the domain does not pass the domain's own SPF",
-    explanation: "MX hosts send mail as the domain too: bounces, auto-replies, forwards, and (for a backup MX) \
-                  everything it relays on. When SPF does not authorise them, that mail fails SPF and may be \
-                  rejected under DMARC; a secondary MX run by another party is also a known way to bypass SPF \
-                  checks on the primary. mxwatch evaluates the domain's SPF for each MX address, as a receiver \
-                  would.",
+    explanation: "MX hosts often send mail as the domain too: auto-replies and forwards with the domain in \
+                  MAIL FROM, and (for a backup MX) everything it relays on. When SPF does not authorise them, \
+                  that mail fails SPF and may be rejected under DMARC; a secondary MX run by another party is \
+                  also a known way to bypass SPF checks on the primary. mxwatch evaluates the domain's SPF for \
+                  each MX address, as a receiver would. An inbound-only gateway that never sends as the domain \
+                  can ignore this.",
     fix: "Add `mx` to the SPF record (or the MX hosts' `ip4:`/`ip6:` networks, or the provider's include).",
     reference: "RFC 7208 §2.4, §5.4; RFC 5321 §4.5.5",
     run: spf_mx_not_covered,

@@ -100,14 +100,22 @@ fn rsa_bits(der: &[u8]) -> Option<usize> {
         && rest.is_empty()
     {
         return match spki.parsed() {
-            Ok(PublicKey::RSA(rsa)) => Some(rsa.key_size()),
+            Ok(PublicKey::RSA(rsa)) => modulus_bits(rsa.modulus),
             _ => None,
         };
     }
     match RSAPublicKey::from_der(der) {
-        Ok(([], rsa)) => Some(rsa.key_size()),
+        Ok(([], rsa)) => modulus_bits(rsa.modulus),
         _ => None,
     }
+}
+
+/// The bit length of an RSA modulus (big-endian bytes). x509-parser's `key_size` assumes a DER
+/// leading zero byte and says 0 without one.
+fn modulus_bits(modulus: &[u8]) -> Option<usize> {
+    let first = modulus.iter().position(|b| *b != 0)?;
+    let bytes = &modulus[first..];
+    Some(bytes.len() * 8 - bytes[0].leading_zeros() as usize)
 }
 
 #[cfg(test)]
@@ -133,6 +141,14 @@ pub(crate) mod tests {
         );
         assert_eq!(parse("v=DKIM1; p=").unwrap().key, DkimKey::Revoked);
         assert!(parse("v=DKIM1; h=sha1; p=").unwrap().sha1_only);
+    }
+
+    #[test]
+    fn modulus_length_counts_bits_whatever_the_leading_byte() {
+        assert_eq!(modulus_bits(&[0x00, 0x80, 0, 0]), Some(24));
+        assert_eq!(modulus_bits(&[0x80, 0, 0]), Some(24));
+        assert_eq!(modulus_bits(&[0x01, 0]), Some(9));
+        assert_eq!(modulus_bits(&[0, 0]), None);
     }
 
     #[test]

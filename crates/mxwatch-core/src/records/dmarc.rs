@@ -68,7 +68,21 @@ impl DmarcRecord {
 /// Parses one DMARC record. A record without a valid `p` is usable only with a valid `rua`
 /// (§6.6.3): then `p` is `None` and the caller reports it.
 pub fn parse(text: &str) -> Result<DmarcRecord, RecordError> {
-    let tags = taglist::parse(text)?;
+    // Tag names are ABNF literals, so case-insensitive (RFC 5234 §2.3): `P=reject` is `p=reject`.
+    let mut tags = taglist::parse(text)?;
+    for tag in &mut tags {
+        tag.name.make_ascii_lowercase();
+    }
+    if let Some(dup) = tags
+        .iter()
+        .enumerate()
+        .find(|(i, t)| tags[..*i].iter().any(|o| o.name == t.name))
+    {
+        return Err(RecordError::new(format!(
+            "the tag \"{}\" appears twice",
+            dup.1.name
+        )));
+    }
     match tags.first() {
         Some(Tag { name, value }) if name == "v" && value == "DMARC1" => {}
         Some(Tag { name, .. }) if name == "v" => {
@@ -250,6 +264,7 @@ mod tests {
             ),
             ("v=DMARC1; sp=reject", "no \"p=\""),
             ("v=DMARC1; p=none; fo=2", "fo=2"),
+            ("v=DMARC1; p=none; P=reject", "appears twice"),
         ] {
             let err = parse(text).unwrap_err();
             assert!(err.reason.contains(wanted), "{text:?}: {err}");

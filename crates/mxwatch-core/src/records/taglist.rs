@@ -73,10 +73,12 @@ fn is_wsp(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
 
+/// DKIM's `ALPHA *ALNUMPUNC`, widened to the `-` and `.` that TLS-RPT extension names may hold
+/// (RFC 8460 §3: `tlsrpt-ext-name`).
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// The value of `name`, if present.
@@ -106,7 +108,7 @@ mod tests {
             ("", "empty"),
             ("v=DMARC1;;p=none", "empty tag"),
             ("v=DMARC1; p", "not tag=value"),
-            ("v=DMARC1; 1p=none", "not a valid tag name"),
+            ("v=DMARC1; _p=none", "not a valid tag name"),
             ("v=DMARC1; p=none; p=reject", "appears twice"),
             ("v=DMARC1; p=nøne", "not allowed"),
         ] {
