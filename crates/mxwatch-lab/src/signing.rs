@@ -4,7 +4,8 @@
 //!
 //! Zone files opt out or misbehave with a comment line the real-peer script reads too:
 //! `; lab:unsigned` (served without DNSSEC), `; lab:bogus=expired` (every signature expired),
-//! `; lab:bogus=ds` (the DS in the parent matches no DNSKEY).
+//! `; lab:bogus=ds` (the DS in the parent matches no DNSKEY), `; lab:nsec3` (denials by an
+//! NSEC3 chain with opt-out, `nsec3.rs`).
 
 use hickory_proto::dnssec::crypto::EcdsaSigningKey;
 use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS, NSEC, RRSIG};
@@ -29,6 +30,8 @@ pub enum Signing {
     BogusExpired,
     /// Signed, but the DS in the parent matches no DNSKEY.
     BogusDs,
+    /// Signed, denying with an NSEC3 chain with opt-out instead of NSEC (`; lab:nsec3`).
+    Nsec3OptOut,
 }
 
 impl Signing {
@@ -42,6 +45,7 @@ impl Signing {
                     "lab:unsigned" => return Signing::Unsigned,
                     "lab:bogus=expired" => return Signing::BogusExpired,
                     "lab:bogus=ds" => return Signing::BogusDs,
+                    "lab:nsec3" => return Signing::Nsec3OptOut,
                     _ => {}
                 }
             }
@@ -187,6 +191,7 @@ mod tests {
             Signing::BogusExpired
         );
         assert_eq!(Signing::from_zone_text("; lab:bogus=ds"), Signing::BogusDs);
+        assert_eq!(Signing::from_zone_text("; lab:nsec3"), Signing::Nsec3OptOut);
     }
 
     #[test]

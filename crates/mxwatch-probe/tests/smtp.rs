@@ -198,7 +198,10 @@ async fn a_self_signed_host_that_dane_validates_is_said_to_be_so() {
     let with_dane = report(&collector, "dane-selfsigned.test").await;
     let details = untrusted(&with_dane);
     assert_eq!(details.len(), 1, "{:?}", ids(&with_dane));
-    assert!(details[0].contains("DANE validates this host"), "{details:?}");
+    assert!(
+        details[0].contains("DANE validates this host"),
+        "{details:?}"
+    );
     let without = report(&collector, "smtp-selfsigned.test").await;
     let details = untrusted(&without);
     assert!(!details.is_empty(), "{:?}", ids(&without));

@@ -8,11 +8,14 @@
 //! Signatures are checked with hickory-proto's verification code (`Verifier::verify_rrsig`,
 //! `DS::covers`); nothing cryptographic is written here.
 //!
-//! Not handled (reported as indeterminate, never as insecure or bogus): NSEC3 denial proofs,
-//! and wildcard-expanded answers.
+//! NSEC3 denials (RFC 5155, with opt-out) are checked in `nsec3.rs`.
+//!
+//! Not handled (reported as indeterminate, never as insecure or bogus): wildcard-expanded
+//! answers.
 
+use super::nsec3::{Delegation, Denial, MAX_ITERATIONS, Nsec3Problem, Nsec3Set};
 use super::transport::{Reply, Transport};
-use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS, RRSIG};
+use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS, NSEC3, RRSIG};
 use hickory_proto::dnssec::{PublicKey, TrustAnchors, Verifier};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
@@ -351,6 +354,53 @@ fn has_nsec3(message: &Message) -> bool {
         .any(|r| r.record_type() == RecordType::NSEC3)
 }
 
+/// The NSEC3 records of the authority section whose signatures verify with `zone`'s keys.
+fn proven_nsec3s(message: &Message, keys: &[DNSKEY], zone: &Name, now: u32) -> Vec<(Name, NSEC3)> {
+    message
+        .authorities
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::NSEC3(nsec3)) => Some((r, nsec3)),
+            _ => None,
+        })
+        .filter(|(r, _)| {
+            let set = rrset(&message.authorities, &r.name, RecordType::NSEC3);
+            let sigs = rrsigs(&message.authorities, &r.name, RecordType::NSEC3);
+            verify(&set, &sigs, keys, zone, now).is_ok()
+        })
+        .map(|(r, nsec3)| (r.name.clone(), nsec3.clone()))
+        .collect()
+}
+
+/// The verified NSEC3 set of `zone` in `message`, or why there is none: `Err(Ok(insecure))`
+/// when it has too many iterations (RFC 9276 §3.2), `Err(Err(bogus))` when nothing verifies.
+fn nsec3_set<'a>(
+    proven: &'a [(Name, NSEC3)],
+    zone: &'a Name,
+    what: &str,
+) -> Result<Nsec3Set<'a>, Result<String, Proof>> {
+    if proven.is_empty() {
+        return Err(Err(bogus(
+            BrokenLink::NoDenialProof,
+            zone,
+            format!("{what}: no NSEC3 record signed by {}", host(zone)),
+        )));
+    }
+    match Nsec3Set::new(zone, proven) {
+        Ok(set) => Ok(set),
+        Err(Nsec3Problem::TooManyIterations(n)) => Err(Ok(format!(
+            "{} uses NSEC3 with {n} iterations, more than the {MAX_ITERATIONS} validators accept \
+             (RFC 9276 §3.2), so they treat it as unsigned",
+            host(zone)
+        ))),
+        Err(Nsec3Problem::Unusable(why)) => Err(Err(bogus(
+            BrokenLink::NoDenialProof,
+            zone,
+            format!("{what}: {why}"),
+        ))),
+    }
+}
+
 impl Validator {
     pub fn new(anchor: Arc<TrustAnchor>) -> Self {
         Validator {
@@ -498,12 +548,25 @@ impl Validator {
             return Proof::Secure { zone: host(zone) };
         }
         if has_nsec3(message) {
-            return Proof::Indeterminate {
-                detail: format!(
-                    "{} denies {rtype} {} with NSEC3, which mxwatch does not check yet",
-                    host(zone),
-                    host(name)
-                ),
+            let proven = proven_nsec3s(message, keys, zone, now);
+            let what = format!("{rtype} {}", host(name));
+            let set = match nsec3_set(&proven, zone, &what) {
+                Ok(set) => set,
+                Err(Ok(proof)) => {
+                    return Proof::Insecure {
+                        zone: host(zone),
+                        proof,
+                    };
+                }
+                Err(Err(bogus)) => return bogus,
+            };
+            return match set.denies(name, rtype, nxdomain) {
+                Denial::Proven => Proof::Secure { zone: host(zone) },
+                Denial::OptOut(proof) => Proof::Insecure {
+                    zone: host(name),
+                    proof,
+                },
+                Denial::Unproven(why) => bogus(BrokenLink::NoDenialProof, zone, why),
             };
         }
         bogus(
@@ -650,13 +713,29 @@ impl Validator {
             }
         }
         if has_nsec3(&message) {
-            return Err(Proof::Indeterminate {
-                detail: format!(
-                    "{} answers DS {} with NSEC3, which mxwatch does not check yet",
-                    host(zone),
-                    host(name)
-                ),
-            });
+            let proven = proven_nsec3s(&message, keys, zone, now);
+            let what = format!("DS {}", host(name));
+            let set = match nsec3_set(&proven, zone, &what) {
+                Ok(set) => set,
+                Err(Ok(proof)) => {
+                    return Ok(Chain::Insecure {
+                        zone: host(name),
+                        proof,
+                    });
+                }
+                Err(Err(bogus)) => return Err(bogus),
+            };
+            return match set.delegation(name) {
+                Delegation::Insecure(proof) => Ok(Chain::Insecure {
+                    zone: host(name),
+                    proof,
+                }),
+                Delegation::NotACut => Ok(Chain::Secure {
+                    zone: zone.clone(),
+                    keys: keys.to_vec(),
+                }),
+                Delegation::Unproven(why) => Err(bogus(BrokenLink::NoDenialProof, zone, why)),
+            };
         }
         Err(bogus(
             BrokenLink::NoDenialProof,
