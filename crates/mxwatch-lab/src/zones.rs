@@ -299,9 +299,12 @@ impl LabZones {
         }
         for origin in signed.iter().filter(|o| !o.is_root()) {
             let corrupt = self.zones[origin].signing == Signing::BogusDs;
-            let ds = self.keys[origin]
-                .ds_record(&Name::from(origin), corrupt)
-                .map_err(failed)?;
+            let ds = if self.zones[origin].signing == Signing::UnsupportedDs {
+                self.keys[origin].unsupported_ds_record(&Name::from(origin))
+            } else {
+                self.keys[origin].ds_record(&Name::from(origin), corrupt)
+            }
+            .map_err(failed)?;
             let Some(parent) = self.zone_for(&origin.base_name()).map(|z| z.origin.clone()) else {
                 continue;
             };

@@ -763,9 +763,26 @@ impl Validator {
                 _ => None,
             })
             .collect();
+        // RFC 4035 §5.2, RFC 6840 §5.2: a DS set none of whose algorithm and digest pairs the
+        // validator supports makes the zone insecure, not bogus.
+        let ds = match usable_ds(&ds) {
+            Ok(usable) => usable,
+            Err(listed) => {
+                return Ok(Chain::Insecure {
+                    zone: host(name),
+                    proof: format!(
+                        "every DS of {} uses an algorithm or digest type mxwatch cannot check \
+                         ({listed}), so validators treat it as unsigned (RFC 6840 §5.2)",
+                        host(name)
+                    ),
+                });
+            }
+        };
         let message = ask(transport, name, RecordType::DNSKEY).await?;
         let records = rrset(&message.answers, name, RecordType::DNSKEY);
         let keys = dnskeys(&records);
+        // No check of the DNSKEYs' own algorithms is needed: a usable DS names a supported
+        // algorithm, and a zone whose keys all use others breaks the DS's promise (bogus).
         if keys.is_empty() {
             return Err(bogus(
                 BrokenLink::MissingDnskey,
@@ -809,6 +826,30 @@ impl Validator {
             keys,
         })
     }
+}
+
+/// The DS records whose algorithm and digest type hickory can check, or, when there is none,
+/// the (algorithm, digest type) pairs listed, for the report.
+fn usable_ds<'a>(ds: &[&'a DS]) -> Result<Vec<&'a DS>, String> {
+    let usable: Vec<&DS> = ds
+        .iter()
+        .copied()
+        .filter(|d| d.algorithm().is_supported() && d.digest_type().is_supported())
+        .collect();
+    if usable.is_empty() && !ds.is_empty() {
+        return Err(ds
+            .iter()
+            .map(|d| {
+                format!(
+                    "algorithm {} digest {}",
+                    u8::from(d.algorithm()),
+                    u8::from(d.digest_type())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", "));
+    }
+    Ok(usable)
 }
 
 fn dnskeys(records: &[Record]) -> Vec<DNSKEY> {
@@ -865,6 +906,30 @@ mod tests {
             &n("x.b.example."),
             &n("b.example.")
         ));
+    }
+
+    #[test]
+    fn a_ds_set_of_unsupported_algorithms_or_digests_is_unusable() {
+        use hickory_proto::dnssec::{Algorithm, DigestType};
+        let gost = DS::new(
+            1,
+            Algorithm::ECDSAP256SHA256,
+            DigestType::from(3),
+            vec![1; 32],
+        );
+        let ed448 = DS::new(2, Algorithm::from_u8(16), DigestType::SHA256, vec![1; 32]);
+        let good = DS::new(
+            3,
+            Algorithm::ECDSAP256SHA256,
+            DigestType::SHA256,
+            vec![1; 32],
+        );
+        let listed = usable_ds(&[&gost, &ed448]).unwrap_err();
+        assert!(
+            listed.contains("digest 3") && listed.contains("algorithm 16"),
+            "{listed}"
+        );
+        assert_eq!(usable_ds(&[&gost, &good]).unwrap(), vec![&good]);
     }
 
     #[test]
