@@ -113,12 +113,23 @@ fn dane_unsigned(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     dnssec
         .exchanges
         .iter()
-        .filter(|e| e.has_tlsa() && e.tlsa_proof.is_insecure())
-        .map(|e| {
-            Hit::new(
-                format!("_25._tcp.{}", e.name),
-                format!("the TLSA RRset is {}", e.tlsa_proof.describe()),
-            )
+        .filter_map(|e| {
+            if !e.has_tlsa() {
+                return None;
+            }
+            let detail = if e.tlsa_proof.is_insecure() {
+                format!("the TLSA RRset is {}", e.tlsa_proof.describe())
+            } else if e.tlsa_proof.is_secure() && e.address.proof.is_insecure() {
+                // RFC 7672 §2.2.2: TLSA counts only for a host whose addresses validate.
+                format!(
+                    "the TLSA RRset is secure, but the exchange's address is {}: senders use \
+                     TLSA only for an exchange whose address records validate (RFC 7672 §2.2.2)",
+                    e.address.proof.describe()
+                )
+            } else {
+                return None;
+            };
+            Some(Hit::new(format!("_25._tcp.{}", e.name), detail))
         })
         .collect()
 }
@@ -325,6 +336,22 @@ mod tests {
     fn unsigned_records_are_unsigned_not_mismatched() {
         let obs = obs(&[&format!("3 1 1 {}", "f".repeat(64))], "a", false);
         assert_eq!(dane_ids(&obs), ["DANE-UNSIGNED"]);
+    }
+
+    #[test]
+    fn secure_records_for_an_insecure_address_are_unsigned_not_mismatched() {
+        let spki = leaf("a").spki_sha256;
+        // The key changed ("b"), but the exchange's address is a CNAME into an unsigned zone.
+        let mut obs = obs(&[&format!("3 1 1 {spki}")], "b", true);
+        for e in &mut obs.dnssec.as_mut().unwrap().exchanges {
+            e.address.proof = insecure("hoster.example");
+        }
+        assert_eq!(dane_ids(&obs), ["DANE-UNSIGNED"]);
+        let hit = crate::checks::run_all(&obs, &Default::default())
+            .into_iter()
+            .find(|f| f.id == "DANE-UNSIGNED")
+            .unwrap();
+        assert!(hit.detail.contains("RFC 7672 §2.2.2"), "{}", hit.detail);
     }
 
     #[test]
