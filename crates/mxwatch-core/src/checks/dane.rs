@@ -5,7 +5,7 @@ use super::smtp::probes;
 use super::{Check, CheckContext, Hit, exchange_label};
 use crate::finding::Severity;
 use crate::observation::Observation;
-use crate::smtp::StartTls;
+use crate::smtp::{StartTls, TlsFailure};
 use crate::tlsa::{DaneMatch, match_chain};
 
 pub static DANE_MISMATCH: Check = Check {
@@ -67,9 +67,10 @@ fn dane_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
                     "STARTTLS was refused ({}), which DANE treats as a failure",
                     reply.one_line()
                 )),
-                StartTls::HandshakeFailed { detail, .. } if probe.certificates.is_empty() => Some(
-                    format!("the TLS handshake failed before a certificate was seen: {detail}"),
-                ),
+                // No certificate seen: a timeout or a broken connection is "could not determine"
+                // (the TLS checks report it), and a server our client cannot talk to is
+                // DANE-UNVERIFIED; neither is evidence of a mismatch.
+                StartTls::HandshakeFailed { .. } if probe.certificates.is_empty() => None,
                 StartTls::NotReached => None,
                 _ => {
                     let name_ok = probe.verdict.as_ref().is_some_and(|v| v.name_matches);
@@ -89,6 +90,56 @@ fn dane_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
             if let Some(detail) = problem {
                 hits.push(Hit::new(subject, detail));
             }
+        }
+    }
+    hits
+}
+
+pub static DANE_UNVERIFIED: Check = Check {
+    id: "DANE-UNVERIFIED",
+    severity: Severity::Low,
+    title: "The certificate could not be checked against the exchange's TLSA records",
+    explanation: "The exchange publishes usable, DNSSEC-validated TLSA records, but the TLS handshake failed before \
+                  a certificate was seen, for a reason that lies in mxwatch's TLS client (rustls) as much as in the \
+                  server: TLS 1.0/1.1 only, no common cipher suite, or a key it refuses. DANE senders whose TLS \
+                  library accepts these may still deliver and match the certificate, so this is not a mismatch; \
+                  the TLS findings for the host say what is outdated.",
+    fix: "Offer TLS 1.2 or later with ECDHE and AEAD cipher suites and a key of at least 2048 bits (RSA) or 256 \
+          bits (EC); then mxwatch can check the certificate against the TLSA records.",
+    reference: "RFC 7672 §3.1; RFC 8996",
+    run: dane_unverified,
+};
+
+fn dane_unverified(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+    let Some(dnssec) = &obs.dnssec else {
+        return vec![];
+    };
+    let mut hits = Vec::new();
+    for exchange in &obs.exchanges {
+        let Some(dane) = dnssec.exchange(&exchange.name) else {
+            continue;
+        };
+        if dane.usable_tlsa().is_empty() {
+            continue;
+        }
+        for (ip, probe) in probes(exchange) {
+            let StartTls::HandshakeFailed { kind, detail } = &probe.starttls else {
+                continue;
+            };
+            if !probe.certificates.is_empty() {
+                continue;
+            }
+            let reason = match kind {
+                TlsFailure::OldVersion => "the server offers only TLS versions before 1.2",
+                TlsFailure::NoCommonCipher => "no cipher suite or key exchange in common",
+                TlsFailure::WeakKey => "the server's key or signature is one mxwatch refuses",
+                // Could not determine: the TLS checks and the probe error say so.
+                TlsFailure::Timeout | TlsFailure::Other => continue,
+            };
+            hits.push(Hit::new(
+                format!("{} ({ip})", exchange_label(&exchange.name)),
+                format!("could not verify the certificate: {reason} ({detail})"),
+            ));
         }
     }
     hits
@@ -352,6 +403,36 @@ mod tests {
             .find(|f| f.id == "DANE-UNSIGNED")
             .unwrap();
         assert!(hit.detail.contains("RFC 7672 §2.2.2"), "{}", hit.detail);
+    }
+
+    #[test]
+    fn a_failed_handshake_without_a_certificate_is_never_a_mismatch() {
+        use crate::smtp::TlsFailure;
+        let spki = leaf("a").spki_sha256;
+        let failed = |kind| {
+            probe(
+                StartTls::HandshakeFailed {
+                    kind,
+                    detail: "x".into(),
+                },
+                vec![],
+            )
+        };
+        for (kind, expected) in [
+            (TlsFailure::Timeout, vec![]),
+            (TlsFailure::Other, vec![]),
+            (TlsFailure::OldVersion, vec!["DANE-UNVERIFIED"]),
+            (TlsFailure::NoCommonCipher, vec!["DANE-UNVERIFIED"]),
+            (TlsFailure::WeakKey, vec!["DANE-UNVERIFIED"]),
+        ] {
+            let mut obs = obs(&[&format!("3 1 1 {spki}")], "a", true);
+            for e in &mut obs.exchanges {
+                for a in &mut e.addresses {
+                    a.smtp = Some(failed(kind));
+                }
+            }
+            assert_eq!(dane_ids(&obs), expected, "{kind:?}");
+        }
     }
 
     #[test]
