@@ -11,7 +11,10 @@
 //! NSEC3 denials (RFC 5155, with opt-out) are checked in `nsec3.rs`.
 //!
 //! Not handled (reported as indeterminate, never as insecure or bogus): wildcard-expanded
-//! answers.
+//! answers (an RRSIG whose labels field is below the owner's label count), whose proof that no
+//! closer name exists is not checked. Names more than 12 labels below their registrable domain
+//! are not walked (indeterminate). Proven links and proofs are cached for five minutes, at most
+//! `MAX_CACHED` of each.
 
 use super::nsec3::{Delegation, Denial, MAX_ITERATIONS, Nsec3Problem, Nsec3Set};
 use super::transport::{Reply, Transport};
@@ -29,7 +32,28 @@ const MAX_ALIASES: usize = 8;
 /// How long a proven link or proof is reused (a watch cycle later, it is proven again).
 const REUSE_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// Entries kept in each cache before expired ones are dropped; past it, the oldest half goes.
+/// A watch of a million domains keeps at most this many links and proofs.
+const MAX_CACHED: usize = 50_000;
+/// Labels walked below the registrable domain (or the public suffix): a hostile 120-label
+/// exchange name would otherwise cost 120 DS questions.
+const MAX_LABELS_BELOW_REGISTRABLE: usize = 12;
+
 type ProofCell = Arc<tokio::sync::OnceCell<Proof>>;
+
+/// Drops expired entries once `map` is full, then the oldest half if that was not enough.
+fn bound<K: Clone + std::hash::Hash + Eq, V>(map: &mut HashMap<K, (Instant, V)>) {
+    if map.len() < MAX_CACHED {
+        return;
+    }
+    map.retain(|_, (at, _)| at.elapsed() <= REUSE_FOR);
+    if map.len() >= MAX_CACHED {
+        let mut ages: Vec<Instant> = map.values().map(|(at, _)| *at).collect();
+        ages.sort();
+        let cut = ages[ages.len() / 2];
+        map.retain(|_, (at, _)| *at > cut);
+    }
+}
 
 /// Where validation starts: DS and/or DNSKEY records for the root.
 #[derive(Clone, Debug)]
@@ -313,6 +337,13 @@ fn verify(
     Err((worst.1, worst.2))
 }
 
+/// Whether an RRSIG's labels field is smaller than the owner's label count: the answer was
+/// expanded from a wildcard (RFC 4035 §5.3.4).
+fn wildcard_expanded(sigs: &[&RRSIG], owner: &Name) -> bool {
+    sigs.iter()
+        .any(|sig| sig.input().num_labels < owner.num_labels())
+}
+
 /// Whether the NSEC from `owner` to `next` covers `name` (lies strictly between, in canonical order).
 fn covers(owner: &Name, next: &Name, name: &Name) -> bool {
     owner < name && (name < next || next <= owner)
@@ -441,6 +472,7 @@ impl Validator {
         };
         let cell = {
             let mut proofs = self.proofs.lock().unwrap();
+            bound(&mut proofs);
             let entry = proofs
                 .entry((key(&name), rtype))
                 .or_insert_with(|| (Instant::now(), ProofCell::default()));
@@ -490,6 +522,13 @@ impl Validator {
             if !data.is_empty() {
                 let sigs = rrsigs(&message.answers, &current, rtype);
                 let p = match verify(&data, &sigs, &keys, &zone, now) {
+                    Ok(()) if wildcard_expanded(&sigs, &current) => Proof::Indeterminate {
+                        detail: format!(
+                            "{rtype} {} is synthesised from a wildcard; mxwatch does not check \
+                             the proof that no closer name exists (RFC 4035 §5.3.4)",
+                            host(&current)
+                        ),
+                    },
                     Ok(()) => Proof::Secure { zone: host(&zone) },
                     Err((link, detail)) => bogus(link, &zone, detail),
                 };
@@ -582,6 +621,9 @@ impl Validator {
 
     /// Walks from the root to `name`: the keys of the zone holding it, or where trust ends.
     async fn chain(&self, transport: &Transport, name: &Name, now: u32) -> Result<Chain, Proof> {
+        if let Some(detail) = too_deep(name) {
+            return Err(Proof::Indeterminate { detail });
+        }
         let root = Name::root();
         let (mut zone, mut keys) = match self.cached(&root) {
             Some(Chain::Secure { zone, keys }) => (zone, keys),
@@ -628,10 +670,9 @@ impl Validator {
     }
 
     fn remember(&self, name: &Name, chain: Chain) {
-        self.links
-            .lock()
-            .unwrap()
-            .insert(key(name), (Instant::now(), chain));
+        let mut links = self.links.lock().unwrap();
+        bound(&mut links);
+        links.insert(key(name), (Instant::now(), chain));
     }
 
     /// The root DNSKEY set, validated by the trust anchor.
@@ -862,6 +903,23 @@ fn dnskeys(records: &[Record]) -> Vec<DNSKEY> {
         .collect()
 }
 
+/// Why `name` is too deep to walk, if it is: more than [`MAX_LABELS_BELOW_REGISTRABLE`] labels
+/// below its registrable domain (or below its public suffix when it has none).
+fn too_deep(name: &Name) -> Option<String> {
+    let ascii = host(name);
+    let base = mxwatch_core::name::registrable_domain(&ascii)
+        .map(|(domain, _)| domain.split('.').count())
+        .unwrap_or(1);
+    let below = usize::from(name.num_labels()).saturating_sub(base);
+    (below > MAX_LABELS_BELOW_REGISTRABLE).then(|| {
+        format!(
+            "{} has {below} labels below its registrable domain; mxwatch walks at most \
+             {MAX_LABELS_BELOW_REGISTRABLE} (a DS question each)",
+            ascii.chars().take(80).collect::<String>()
+        )
+    })
+}
+
 /// One DO+CD question; failures and error codes are "could not determine".
 async fn ask(transport: &Transport, name: &Name, rtype: RecordType) -> Result<Message, Proof> {
     let (reply, _) = transport.ask_dnssec(name, rtype).await;
@@ -930,6 +988,40 @@ mod tests {
             "{listed}"
         );
         assert_eq!(usable_ds(&[&gost, &good]).unwrap(), vec![&good]);
+    }
+
+    #[test]
+    fn deep_names_are_not_walked() {
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        assert!(too_deep(&n("mx1.example.com.")).is_none());
+        let twelve = format!("{}example.com.", "a.".repeat(12));
+        assert!(too_deep(&n(&twelve)).is_none());
+        let deep = format!("{}example.com.", "a.".repeat(120));
+        assert!(too_deep(&n(&deep)).unwrap().contains("120 labels"));
+    }
+
+    #[test]
+    fn caches_drop_expired_then_oldest_entries_when_full() {
+        let mut map: HashMap<usize, (Instant, ())> = HashMap::new();
+        // An instant older than REUSE_FOR; none exists on a machine up for less than that.
+        let Some(old) = Instant::now().checked_sub(REUSE_FOR + std::time::Duration::from_secs(1))
+        else {
+            return;
+        };
+        for i in 0..MAX_CACHED {
+            map.insert(i, (if i % 2 == 0 { old } else { Instant::now() }, ()));
+        }
+        bound(&mut map);
+        assert_eq!(map.len(), MAX_CACHED / 2, "expired entries go first");
+        for i in MAX_CACHED..2 * MAX_CACHED {
+            map.insert(i, (Instant::now(), ()));
+        }
+        bound(&mut map);
+        assert!(
+            map.len() < MAX_CACHED,
+            "then the oldest half: {}",
+            map.len()
+        );
     }
 
     #[test]
