@@ -162,9 +162,11 @@ pub struct ExchangeDnssec {
 }
 
 impl ExchangeDnssec {
-    /// The TLSA records a DANE client would use: DNSSEC-secure and usable for SMTP.
+    /// The TLSA records a DANE client would use: DNSSEC-secure and usable for SMTP, for an
+    /// exchange whose address records are secure too (RFC 7672 §2.2.2: a client looks up TLSA
+    /// only for a host name whose address RRset, after any CNAMEs, validates).
     pub fn usable_tlsa(&self) -> Vec<&TlsaRecord> {
-        if !self.tlsa_proof.is_secure() {
+        if !self.tlsa_proof.is_secure() || !self.address.proof.is_secure() {
             return vec![];
         }
         self.tlsa
@@ -203,6 +205,35 @@ mod tests {
         assert!(insecure.weakest(indeterminate.clone()).is_indeterminate());
         assert!(indeterminate.weakest(bogus.clone()).is_bogus());
         assert!(bogus.weakest(secure).is_bogus());
+    }
+
+    #[test]
+    fn tlsa_is_unusable_when_the_address_is_not_secure() {
+        let secure = Proof::Secure {
+            zone: "example.com".into(),
+        };
+        let record = TlsaRecord::from_presentation(&format!("3 1 1 {}", "ab".repeat(32))).unwrap();
+        let mut exchange = ExchangeDnssec {
+            name: "mx.example.com".into(),
+            address: RrsetProof {
+                question: "A mx.example.com".into(),
+                proof: secure.clone(),
+            },
+            tlsa: Lookup::Observed {
+                value: vec![record],
+                ttl: 300,
+                cname_chain: vec![],
+                elapsed_ms: 0,
+            },
+            tlsa_proof: secure,
+        };
+        assert_eq!(exchange.usable_tlsa().len(), 1);
+        // A CNAME into an unsigned zone: the address is insecure, so DANE does not apply.
+        exchange.address.proof = Proof::Insecure {
+            zone: "hoster.example".into(),
+            proof: "NSEC".into(),
+        };
+        assert!(exchange.usable_tlsa().is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod dane;
 pub mod dns;
 pub mod expectations;
 pub mod https;
+pub mod nsec3;
 pub mod pki;
 pub mod signing;
 pub mod smtp;

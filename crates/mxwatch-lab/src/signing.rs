@@ -4,7 +4,9 @@
 //!
 //! Zone files opt out or misbehave with a comment line the real-peer script reads too:
 //! `; lab:unsigned` (served without DNSSEC), `; lab:bogus=expired` (every signature expired),
-//! `; lab:bogus=ds` (the DS in the parent matches no DNSKEY).
+//! `; lab:bogus=ds` (the DS in the parent matches no DNSKEY), `; lab:ds=unsupported` (the DS
+//! uses an algorithm and digest nobody here supports), `; lab:nsec3` (denials by an
+//! NSEC3 chain with opt-out, `nsec3.rs`).
 
 use hickory_proto::dnssec::crypto::EcdsaSigningKey;
 use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS, NSEC, RRSIG};
@@ -29,6 +31,11 @@ pub enum Signing {
     BogusExpired,
     /// Signed, but the DS in the parent matches no DNSKEY.
     BogusDs,
+    /// Signed, but the parent's only DS uses algorithm 16 (Ed448) and digest type 3 (GOST), which
+    /// validators without them treat as unsigned (`; lab:ds=unsupported`, RFC 4035 §5.2).
+    UnsupportedDs,
+    /// Signed, denying with an NSEC3 chain with opt-out instead of NSEC (`; lab:nsec3`).
+    Nsec3OptOut,
 }
 
 impl Signing {
@@ -42,6 +49,8 @@ impl Signing {
                     "lab:unsigned" => return Signing::Unsigned,
                     "lab:bogus=expired" => return Signing::BogusExpired,
                     "lab:bogus=ds" => return Signing::BogusDs,
+                    "lab:nsec3" => return Signing::Nsec3OptOut,
+                    "lab:ds=unsupported" => return Signing::UnsupportedDs,
                     _ => {}
                 }
             }
@@ -103,6 +112,22 @@ impl LabKey {
             Algorithm::ECDSAP256SHA256,
             DigestType::SHA256,
             digest,
+        ))
+    }
+
+    /// A DS naming this key's tag with algorithm 16 (Ed448) and digest type 3 (GOST R 34.11-94):
+    /// both unknown to hickory, so no validator here can use it.
+    pub fn unsupported_ds_record(&self, origin: &Name) -> Result<Record, String> {
+        let ds = DS::new(
+            self.dnskey.calculate_key_tag().map_err(|e| e.to_string())?,
+            Algorithm::from_u8(16),
+            DigestType::from(3),
+            vec![0x5a; 32],
+        );
+        Ok(Record::from_rdata(
+            origin.clone(),
+            KEY_TTL,
+            RData::DNSSEC(DNSSECRData::DS(ds)),
         ))
     }
 
@@ -187,6 +212,11 @@ mod tests {
             Signing::BogusExpired
         );
         assert_eq!(Signing::from_zone_text("; lab:bogus=ds"), Signing::BogusDs);
+        assert_eq!(Signing::from_zone_text("; lab:nsec3"), Signing::Nsec3OptOut);
+        assert_eq!(
+            Signing::from_zone_text("; lab:ds=unsupported"),
+            Signing::UnsupportedDs
+        );
     }
 
     #[test]

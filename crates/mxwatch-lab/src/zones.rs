@@ -36,6 +36,8 @@ pub struct Zone {
     rrsigs: HashMap<(LowerName, RecordType), Vec<Record>>,
     /// The NSEC chain, by owner in canonical order; empty while the zone is unsigned.
     nsec: BTreeMap<LowerName, Record>,
+    /// The NSEC3 chain instead, for a zone marked `; lab:nsec3`.
+    nsec3: Option<crate::nsec3::Nsec3Chain>,
 }
 
 impl Zone {
@@ -65,6 +67,7 @@ impl Zone {
             signing: Signing::from_zone_text(text),
             rrsigs: HashMap::new(),
             nsec: BTreeMap::new(),
+            nsec3: None,
             soa: Record::from_rdata(
                 Name::root(),
                 0,
@@ -100,14 +103,16 @@ impl Zone {
     /// Signs the zone with `key`: DNSKEY at the apex, the NSEC chain, an RRSIG per RRset.
     fn sign(&mut self, key: &LabKey, now: time::OffsetDateTime) -> Result<(), String> {
         let origin = Name::from(&self.origin);
-        self.records
-            .retain(|(_, t), _| !matches!(t, RecordType::NSEC | RecordType::DNSKEY));
+        self.records.retain(|(_, t), _| {
+            !matches!(t, RecordType::NSEC | RecordType::NSEC3 | RecordType::DNSKEY)
+        });
         self.records.insert(
             (self.origin.clone(), RecordType::DNSKEY),
             vec![key.dnskey_record(&origin)],
         );
         self.rrsigs.clear();
         self.nsec.clear();
+        self.nsec3 = None;
         let mut types: BTreeMap<LowerName, Vec<RecordType>> = BTreeMap::new();
         for (owner, rtype) in self.records.keys() {
             if !self.below_cut(owner) {
@@ -119,7 +124,27 @@ impl Zone {
             RData::SOA(soa) => soa.minimum.min(self.soa.ttl),
             _ => 300,
         };
+        if self.signing == Signing::Nsec3OptOut {
+            let insecure: HashSet<LowerName> = self
+                .delegations
+                .iter()
+                .filter(|d| !self.records.contains_key(&((*d).clone(), RecordType::DS)))
+                .cloned()
+                .collect();
+            let chain =
+                crate::nsec3::Nsec3Chain::build(&self.origin, &types, &insecure, negative_ttl)?;
+            for record in chain.records() {
+                self.records.insert(
+                    (LowerName::new(&record.name), RecordType::NSEC3),
+                    vec![record.clone()],
+                );
+            }
+            self.nsec3 = Some(chain);
+        }
         for (i, owner) in owners.iter().enumerate() {
+            if self.nsec3.is_some() {
+                break;
+            }
             let next = owners.get(i + 1).unwrap_or(&self.origin);
             let mut at = types[owner].clone();
             at.sort();
@@ -150,6 +175,14 @@ impl Zone {
     /// The signed proof that `name` has no data of the asked type (NODATA) or does not exist
     /// (NXDOMAIN, with the wildcard denied too): the SOA's RRSIG and the NSEC records.
     fn denial(&self, name: &LowerName, nxdomain: bool) -> Vec<Record> {
+        if let Some(chain) = &self.nsec3 {
+            let mut out = self.rrsigs_of(&self.origin, RecordType::SOA);
+            for record in chain.denial(name, nxdomain) {
+                out.extend(self.rrsigs_of(&LowerName::new(&record.name), RecordType::NSEC3));
+                out.push(record);
+            }
+            return out;
+        }
         if self.nsec.is_empty() {
             return vec![];
         }
@@ -266,9 +299,12 @@ impl LabZones {
         }
         for origin in signed.iter().filter(|o| !o.is_root()) {
             let corrupt = self.zones[origin].signing == Signing::BogusDs;
-            let ds = self.keys[origin]
-                .ds_record(&Name::from(origin), corrupt)
-                .map_err(failed)?;
+            let ds = if self.zones[origin].signing == Signing::UnsupportedDs {
+                self.keys[origin].unsupported_ds_record(&Name::from(origin))
+            } else {
+                self.keys[origin].ds_record(&Name::from(origin), corrupt)
+            }
+            .map_err(failed)?;
             let Some(parent) = self.zone_for(&origin.base_name()).map(|z| z.origin.clone()) else {
                 continue;
             };

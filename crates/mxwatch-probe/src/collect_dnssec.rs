@@ -103,6 +103,15 @@ async fn tlsa_records(dns: &Dns, name: &str) -> Lookup<Vec<TlsaRecord>> {
             })
             .collect::<Vec<_>>()
     });
+    // An RRset has no order, and resolvers rotate it: one canonical order keeps `watch`'s diff
+    // from reporting `tlsa-changed` for a mere rotation.
+    let parsed = parsed.map(|mut records| {
+        records.sort_by(|a, b| {
+            (a.usage, a.selector, a.matching, &a.data)
+                .cmp(&(b.usage, b.selector, b.matching, &b.data))
+        });
+        records
+    });
     match (problem, lookup_meta(&parsed)) {
         (Some(detail), (cname_chain, elapsed_ms)) => Lookup::Failed {
             failure: Failure::Malformed,

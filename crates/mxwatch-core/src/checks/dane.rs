@@ -5,7 +5,7 @@ use super::smtp::probes;
 use super::{Check, CheckContext, Hit, exchange_label};
 use crate::finding::Severity;
 use crate::observation::Observation;
-use crate::smtp::StartTls;
+use crate::smtp::{StartTls, TlsFailure};
 use crate::tlsa::{DaneMatch, match_chain};
 
 pub static DANE_MISMATCH: Check = Check {
@@ -67,9 +67,10 @@ fn dane_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
                     "STARTTLS was refused ({}), which DANE treats as a failure",
                     reply.one_line()
                 )),
-                StartTls::HandshakeFailed { detail, .. } if probe.certificates.is_empty() => Some(
-                    format!("the TLS handshake failed before a certificate was seen: {detail}"),
-                ),
+                // No certificate seen: a timeout or a broken connection is "could not determine"
+                // (the TLS checks report it), and a server our client cannot talk to is
+                // DANE-UNVERIFIED; neither is evidence of a mismatch.
+                StartTls::HandshakeFailed { .. } if probe.certificates.is_empty() => None,
                 StartTls::NotReached => None,
                 _ => {
                     let name_ok = probe.verdict.as_ref().is_some_and(|v| v.name_matches);
@@ -94,6 +95,56 @@ fn dane_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     hits
 }
 
+pub static DANE_UNVERIFIED: Check = Check {
+    id: "DANE-UNVERIFIED",
+    severity: Severity::Low,
+    title: "The certificate could not be checked against the exchange's TLSA records",
+    explanation: "The exchange publishes usable, DNSSEC-validated TLSA records, but the TLS handshake failed before \
+                  a certificate was seen, for a reason that lies in mxwatch's TLS client (rustls) as much as in the \
+                  server: TLS 1.0/1.1 only, no common cipher suite, or a key it refuses. DANE senders whose TLS \
+                  library accepts these may still deliver and match the certificate, so this is not a mismatch; \
+                  the TLS findings for the host say what is outdated.",
+    fix: "Offer TLS 1.2 or later with ECDHE and AEAD cipher suites and a key of at least 2048 bits (RSA) or 256 \
+          bits (EC); then mxwatch can check the certificate against the TLSA records.",
+    reference: "RFC 7672 §3.1; RFC 8996",
+    run: dane_unverified,
+};
+
+fn dane_unverified(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+    let Some(dnssec) = &obs.dnssec else {
+        return vec![];
+    };
+    let mut hits = Vec::new();
+    for exchange in &obs.exchanges {
+        let Some(dane) = dnssec.exchange(&exchange.name) else {
+            continue;
+        };
+        if dane.usable_tlsa().is_empty() {
+            continue;
+        }
+        for (ip, probe) in probes(exchange) {
+            let StartTls::HandshakeFailed { kind, detail } = &probe.starttls else {
+                continue;
+            };
+            if !probe.certificates.is_empty() {
+                continue;
+            }
+            let reason = match kind {
+                TlsFailure::OldVersion => "the server offers only TLS versions before 1.2",
+                TlsFailure::NoCommonCipher => "no cipher suite or key exchange in common",
+                TlsFailure::WeakKey => "the server's key or signature is one mxwatch refuses",
+                // Could not determine: the TLS checks and the probe error say so.
+                TlsFailure::Timeout | TlsFailure::Other => continue,
+            };
+            hits.push(Hit::new(
+                format!("{} ({ip})", exchange_label(&exchange.name)),
+                format!("could not verify the certificate: {reason} ({detail})"),
+            ));
+        }
+    }
+    hits
+}
+
 pub static DANE_UNSIGNED: Check = Check {
     id: "DANE-UNSIGNED",
     severity: Severity::Medium,
@@ -113,12 +164,23 @@ fn dane_unsigned(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     dnssec
         .exchanges
         .iter()
-        .filter(|e| e.has_tlsa() && e.tlsa_proof.is_insecure())
-        .map(|e| {
-            Hit::new(
-                format!("_25._tcp.{}", e.name),
-                format!("the TLSA RRset is {}", e.tlsa_proof.describe()),
-            )
+        .filter_map(|e| {
+            if !e.has_tlsa() {
+                return None;
+            }
+            let detail = if e.tlsa_proof.is_insecure() {
+                format!("the TLSA RRset is {}", e.tlsa_proof.describe())
+            } else if e.tlsa_proof.is_secure() && e.address.proof.is_insecure() {
+                // RFC 7672 §2.2.2: TLSA counts only for a host whose addresses validate.
+                format!(
+                    "the TLSA RRset is secure, but the exchange's address is {}: senders use \
+                     TLSA only for an exchange whose address records validate (RFC 7672 §2.2.2)",
+                    e.address.proof.describe()
+                )
+            } else {
+                return None;
+            };
+            Some(Hit::new(format!("_25._tcp.{}", e.name), detail))
         })
         .collect()
 }
@@ -325,6 +387,52 @@ mod tests {
     fn unsigned_records_are_unsigned_not_mismatched() {
         let obs = obs(&[&format!("3 1 1 {}", "f".repeat(64))], "a", false);
         assert_eq!(dane_ids(&obs), ["DANE-UNSIGNED"]);
+    }
+
+    #[test]
+    fn secure_records_for_an_insecure_address_are_unsigned_not_mismatched() {
+        let spki = leaf("a").spki_sha256;
+        // The key changed ("b"), but the exchange's address is a CNAME into an unsigned zone.
+        let mut obs = obs(&[&format!("3 1 1 {spki}")], "b", true);
+        for e in &mut obs.dnssec.as_mut().unwrap().exchanges {
+            e.address.proof = insecure("hoster.example");
+        }
+        assert_eq!(dane_ids(&obs), ["DANE-UNSIGNED"]);
+        let hit = crate::checks::run_all(&obs, &Default::default())
+            .into_iter()
+            .find(|f| f.id == "DANE-UNSIGNED")
+            .unwrap();
+        assert!(hit.detail.contains("RFC 7672 §2.2.2"), "{}", hit.detail);
+    }
+
+    #[test]
+    fn a_failed_handshake_without_a_certificate_is_never_a_mismatch() {
+        use crate::smtp::TlsFailure;
+        let spki = leaf("a").spki_sha256;
+        let failed = |kind| {
+            probe(
+                StartTls::HandshakeFailed {
+                    kind,
+                    detail: "x".into(),
+                },
+                vec![],
+            )
+        };
+        for (kind, expected) in [
+            (TlsFailure::Timeout, vec![]),
+            (TlsFailure::Other, vec![]),
+            (TlsFailure::OldVersion, vec!["DANE-UNVERIFIED"]),
+            (TlsFailure::NoCommonCipher, vec!["DANE-UNVERIFIED"]),
+            (TlsFailure::WeakKey, vec!["DANE-UNVERIFIED"]),
+        ] {
+            let mut obs = obs(&[&format!("3 1 1 {spki}")], "a", true);
+            for e in &mut obs.exchanges {
+                for a in &mut e.addresses {
+                    a.smtp = Some(failed(kind));
+                }
+            }
+            assert_eq!(dane_ids(&obs), expected, "{kind:?}");
+        }
     }
 
     #[test]

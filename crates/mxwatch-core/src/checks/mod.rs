@@ -176,6 +176,7 @@ pub static CHECKS: &[&Check] = &[
     &dnssec::DNSSEC_UNSIGNED,
     &dnssec::DNSSEC_MX_UNSIGNED,
     &dane::DANE_MISMATCH,
+    &dane::DANE_UNVERIFIED,
     &dane::DANE_UNSIGNED,
     &dane::DANE_PARTIAL,
     &dane::DANE_SYNTAX,

@@ -8,11 +8,17 @@
 //! Signatures are checked with hickory-proto's verification code (`Verifier::verify_rrsig`,
 //! `DS::covers`); nothing cryptographic is written here.
 //!
-//! Not handled (reported as indeterminate, never as insecure or bogus): NSEC3 denial proofs,
-//! and wildcard-expanded answers.
+//! NSEC3 denials (RFC 5155, with opt-out) are checked in `nsec3.rs`.
+//!
+//! Not handled (reported as indeterminate, never as insecure or bogus): wildcard-expanded
+//! answers (an RRSIG whose labels field is below the owner's label count), whose proof that no
+//! closer name exists is not checked. Names more than 12 labels below their registrable domain
+//! are not walked (indeterminate). Proven links and proofs are cached for five minutes, at most
+//! `MAX_CACHED` of each.
 
+use super::nsec3::{Delegation, Denial, MAX_ITERATIONS, Nsec3Problem, Nsec3Set};
 use super::transport::{Reply, Transport};
-use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS, RRSIG};
+use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS, NSEC3, RRSIG};
 use hickory_proto::dnssec::{PublicKey, TrustAnchors, Verifier};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
@@ -26,7 +32,28 @@ const MAX_ALIASES: usize = 8;
 /// How long a proven link or proof is reused (a watch cycle later, it is proven again).
 const REUSE_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// Entries kept in each cache before expired ones are dropped; past it, the oldest half goes.
+/// A watch of a million domains keeps at most this many links and proofs.
+const MAX_CACHED: usize = 50_000;
+/// Labels walked below the registrable domain (or the public suffix): a hostile 120-label
+/// exchange name would otherwise cost 120 DS questions.
+const MAX_LABELS_BELOW_REGISTRABLE: usize = 12;
+
 type ProofCell = Arc<tokio::sync::OnceCell<Proof>>;
+
+/// Drops expired entries once `map` is full, then the oldest half if that was not enough.
+fn bound<K: Clone + std::hash::Hash + Eq, V>(map: &mut HashMap<K, (Instant, V)>) {
+    if map.len() < MAX_CACHED {
+        return;
+    }
+    map.retain(|_, (at, _)| at.elapsed() <= REUSE_FOR);
+    if map.len() >= MAX_CACHED {
+        let mut ages: Vec<Instant> = map.values().map(|(at, _)| *at).collect();
+        ages.sort();
+        let cut = ages[ages.len() / 2];
+        map.retain(|_, (at, _)| *at > cut);
+    }
+}
 
 /// Where validation starts: DS and/or DNSKEY records for the root.
 #[derive(Clone, Debug)]
@@ -310,6 +337,13 @@ fn verify(
     Err((worst.1, worst.2))
 }
 
+/// Whether an RRSIG's labels field is smaller than the owner's label count: the answer was
+/// expanded from a wildcard (RFC 4035 §5.3.4).
+fn wildcard_expanded(sigs: &[&RRSIG], owner: &Name) -> bool {
+    sigs.iter()
+        .any(|sig| sig.input().num_labels < owner.num_labels())
+}
+
 /// Whether the NSEC from `owner` to `next` covers `name` (lies strictly between, in canonical order).
 fn covers(owner: &Name, next: &Name, name: &Name) -> bool {
     owner < name && (name < next || next <= owner)
@@ -349,6 +383,53 @@ fn has_nsec3(message: &Message) -> bool {
         .authorities
         .iter()
         .any(|r| r.record_type() == RecordType::NSEC3)
+}
+
+/// The NSEC3 records of the authority section whose signatures verify with `zone`'s keys.
+fn proven_nsec3s(message: &Message, keys: &[DNSKEY], zone: &Name, now: u32) -> Vec<(Name, NSEC3)> {
+    message
+        .authorities
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::NSEC3(nsec3)) => Some((r, nsec3)),
+            _ => None,
+        })
+        .filter(|(r, _)| {
+            let set = rrset(&message.authorities, &r.name, RecordType::NSEC3);
+            let sigs = rrsigs(&message.authorities, &r.name, RecordType::NSEC3);
+            verify(&set, &sigs, keys, zone, now).is_ok()
+        })
+        .map(|(r, nsec3)| (r.name.clone(), nsec3.clone()))
+        .collect()
+}
+
+/// The verified NSEC3 set of `zone` in `message`, or why there is none: `Err(Ok(insecure))`
+/// when it has too many iterations (RFC 9276 §3.2), `Err(Err(bogus))` when nothing verifies.
+fn nsec3_set<'a>(
+    proven: &'a [(Name, NSEC3)],
+    zone: &'a Name,
+    what: &str,
+) -> Result<Nsec3Set<'a>, Result<String, Proof>> {
+    if proven.is_empty() {
+        return Err(Err(bogus(
+            BrokenLink::NoDenialProof,
+            zone,
+            format!("{what}: no NSEC3 record signed by {}", host(zone)),
+        )));
+    }
+    match Nsec3Set::new(zone, proven) {
+        Ok(set) => Ok(set),
+        Err(Nsec3Problem::TooManyIterations(n)) => Err(Ok(format!(
+            "{} uses NSEC3 with {n} iterations, more than the {MAX_ITERATIONS} validators accept \
+             (RFC 9276 §3.2), so they treat it as unsigned",
+            host(zone)
+        ))),
+        Err(Nsec3Problem::Unusable(why)) => Err(Err(bogus(
+            BrokenLink::NoDenialProof,
+            zone,
+            format!("{what}: {why}"),
+        ))),
+    }
 }
 
 impl Validator {
@@ -391,6 +472,7 @@ impl Validator {
         };
         let cell = {
             let mut proofs = self.proofs.lock().unwrap();
+            bound(&mut proofs);
             let entry = proofs
                 .entry((key(&name), rtype))
                 .or_insert_with(|| (Instant::now(), ProofCell::default()));
@@ -440,6 +522,13 @@ impl Validator {
             if !data.is_empty() {
                 let sigs = rrsigs(&message.answers, &current, rtype);
                 let p = match verify(&data, &sigs, &keys, &zone, now) {
+                    Ok(()) if wildcard_expanded(&sigs, &current) => Proof::Indeterminate {
+                        detail: format!(
+                            "{rtype} {} is synthesised from a wildcard; mxwatch does not check \
+                             the proof that no closer name exists (RFC 4035 §5.3.4)",
+                            host(&current)
+                        ),
+                    },
                     Ok(()) => Proof::Secure { zone: host(&zone) },
                     Err((link, detail)) => bogus(link, &zone, detail),
                 };
@@ -498,12 +587,25 @@ impl Validator {
             return Proof::Secure { zone: host(zone) };
         }
         if has_nsec3(message) {
-            return Proof::Indeterminate {
-                detail: format!(
-                    "{} denies {rtype} {} with NSEC3, which mxwatch does not check yet",
-                    host(zone),
-                    host(name)
-                ),
+            let proven = proven_nsec3s(message, keys, zone, now);
+            let what = format!("{rtype} {}", host(name));
+            let set = match nsec3_set(&proven, zone, &what) {
+                Ok(set) => set,
+                Err(Ok(proof)) => {
+                    return Proof::Insecure {
+                        zone: host(zone),
+                        proof,
+                    };
+                }
+                Err(Err(bogus)) => return bogus,
+            };
+            return match set.denies(name, rtype, nxdomain) {
+                Denial::Proven => Proof::Secure { zone: host(zone) },
+                Denial::OptOut(proof) => Proof::Insecure {
+                    zone: host(name),
+                    proof,
+                },
+                Denial::Unproven(why) => bogus(BrokenLink::NoDenialProof, zone, why),
             };
         }
         bogus(
@@ -519,6 +621,9 @@ impl Validator {
 
     /// Walks from the root to `name`: the keys of the zone holding it, or where trust ends.
     async fn chain(&self, transport: &Transport, name: &Name, now: u32) -> Result<Chain, Proof> {
+        if let Some(detail) = too_deep(name) {
+            return Err(Proof::Indeterminate { detail });
+        }
         let root = Name::root();
         let (mut zone, mut keys) = match self.cached(&root) {
             Some(Chain::Secure { zone, keys }) => (zone, keys),
@@ -565,10 +670,9 @@ impl Validator {
     }
 
     fn remember(&self, name: &Name, chain: Chain) {
-        self.links
-            .lock()
-            .unwrap()
-            .insert(key(name), (Instant::now(), chain));
+        let mut links = self.links.lock().unwrap();
+        bound(&mut links);
+        links.insert(key(name), (Instant::now(), chain));
     }
 
     /// The root DNSKEY set, validated by the trust anchor.
@@ -650,13 +754,29 @@ impl Validator {
             }
         }
         if has_nsec3(&message) {
-            return Err(Proof::Indeterminate {
-                detail: format!(
-                    "{} answers DS {} with NSEC3, which mxwatch does not check yet",
-                    host(zone),
-                    host(name)
-                ),
-            });
+            let proven = proven_nsec3s(&message, keys, zone, now);
+            let what = format!("DS {}", host(name));
+            let set = match nsec3_set(&proven, zone, &what) {
+                Ok(set) => set,
+                Err(Ok(proof)) => {
+                    return Ok(Chain::Insecure {
+                        zone: host(name),
+                        proof,
+                    });
+                }
+                Err(Err(bogus)) => return Err(bogus),
+            };
+            return match set.delegation(name) {
+                Delegation::Insecure(proof) => Ok(Chain::Insecure {
+                    zone: host(name),
+                    proof,
+                }),
+                Delegation::NotACut => Ok(Chain::Secure {
+                    zone: zone.clone(),
+                    keys: keys.to_vec(),
+                }),
+                Delegation::Unproven(why) => Err(bogus(BrokenLink::NoDenialProof, zone, why)),
+            };
         }
         Err(bogus(
             BrokenLink::NoDenialProof,
@@ -684,9 +804,26 @@ impl Validator {
                 _ => None,
             })
             .collect();
+        // RFC 4035 §5.2, RFC 6840 §5.2: a DS set none of whose algorithm and digest pairs the
+        // validator supports makes the zone insecure, not bogus.
+        let ds = match usable_ds(&ds) {
+            Ok(usable) => usable,
+            Err(listed) => {
+                return Ok(Chain::Insecure {
+                    zone: host(name),
+                    proof: format!(
+                        "every DS of {} uses an algorithm or digest type mxwatch cannot check \
+                         ({listed}), so validators treat it as unsigned (RFC 6840 §5.2)",
+                        host(name)
+                    ),
+                });
+            }
+        };
         let message = ask(transport, name, RecordType::DNSKEY).await?;
         let records = rrset(&message.answers, name, RecordType::DNSKEY);
         let keys = dnskeys(&records);
+        // No check of the DNSKEYs' own algorithms is needed: a usable DS names a supported
+        // algorithm, and a zone whose keys all use others breaks the DS's promise (bogus).
         if keys.is_empty() {
             return Err(bogus(
                 BrokenLink::MissingDnskey,
@@ -732,6 +869,30 @@ impl Validator {
     }
 }
 
+/// The DS records whose algorithm and digest type hickory can check, or, when there is none,
+/// the (algorithm, digest type) pairs listed, for the report.
+fn usable_ds<'a>(ds: &[&'a DS]) -> Result<Vec<&'a DS>, String> {
+    let usable: Vec<&DS> = ds
+        .iter()
+        .copied()
+        .filter(|d| d.algorithm().is_supported() && d.digest_type().is_supported())
+        .collect();
+    if usable.is_empty() && !ds.is_empty() {
+        return Err(ds
+            .iter()
+            .map(|d| {
+                format!(
+                    "algorithm {} digest {}",
+                    u8::from(d.algorithm()),
+                    u8::from(d.digest_type())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", "));
+    }
+    Ok(usable)
+}
+
 fn dnskeys(records: &[Record]) -> Vec<DNSKEY> {
     records
         .iter()
@@ -740,6 +901,23 @@ fn dnskeys(records: &[Record]) -> Vec<DNSKEY> {
             _ => None,
         })
         .collect()
+}
+
+/// Why `name` is too deep to walk, if it is: more than [`MAX_LABELS_BELOW_REGISTRABLE`] labels
+/// below its registrable domain (or below its public suffix when it has none).
+fn too_deep(name: &Name) -> Option<String> {
+    let ascii = host(name);
+    let base = mxwatch_core::name::registrable_domain(&ascii)
+        .map(|(domain, _)| domain.split('.').count())
+        .unwrap_or(1);
+    let below = usize::from(name.num_labels()).saturating_sub(base);
+    (below > MAX_LABELS_BELOW_REGISTRABLE).then(|| {
+        format!(
+            "{} has {below} labels below its registrable domain; mxwatch walks at most \
+             {MAX_LABELS_BELOW_REGISTRABLE} (a DS question each)",
+            ascii.chars().take(80).collect::<String>()
+        )
+    })
 }
 
 /// One DO+CD question; failures and error codes are "could not determine".
@@ -786,6 +964,64 @@ mod tests {
             &n("x.b.example."),
             &n("b.example.")
         ));
+    }
+
+    #[test]
+    fn a_ds_set_of_unsupported_algorithms_or_digests_is_unusable() {
+        use hickory_proto::dnssec::{Algorithm, DigestType};
+        let gost = DS::new(
+            1,
+            Algorithm::ECDSAP256SHA256,
+            DigestType::from(3),
+            vec![1; 32],
+        );
+        let ed448 = DS::new(2, Algorithm::from_u8(16), DigestType::SHA256, vec![1; 32]);
+        let good = DS::new(
+            3,
+            Algorithm::ECDSAP256SHA256,
+            DigestType::SHA256,
+            vec![1; 32],
+        );
+        let listed = usable_ds(&[&gost, &ed448]).unwrap_err();
+        assert!(
+            listed.contains("digest 3") && listed.contains("algorithm 16"),
+            "{listed}"
+        );
+        assert_eq!(usable_ds(&[&gost, &good]).unwrap(), vec![&good]);
+    }
+
+    #[test]
+    fn deep_names_are_not_walked() {
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        assert!(too_deep(&n("mx1.example.com.")).is_none());
+        let twelve = format!("{}example.com.", "a.".repeat(12));
+        assert!(too_deep(&n(&twelve)).is_none());
+        let deep = format!("{}example.com.", "a.".repeat(120));
+        assert!(too_deep(&n(&deep)).unwrap().contains("120 labels"));
+    }
+
+    #[test]
+    fn caches_drop_expired_then_oldest_entries_when_full() {
+        let mut map: HashMap<usize, (Instant, ())> = HashMap::new();
+        // An instant older than REUSE_FOR; none exists on a machine up for less than that.
+        let Some(old) = Instant::now().checked_sub(REUSE_FOR + std::time::Duration::from_secs(1))
+        else {
+            return;
+        };
+        for i in 0..MAX_CACHED {
+            map.insert(i, (if i % 2 == 0 { old } else { Instant::now() }, ()));
+        }
+        bound(&mut map);
+        assert_eq!(map.len(), MAX_CACHED / 2, "expired entries go first");
+        for i in MAX_CACHED..2 * MAX_CACHED {
+            map.insert(i, (Instant::now(), ()));
+        }
+        bound(&mut map);
+        assert!(
+            map.len() < MAX_CACHED,
+            "then the oldest half: {}",
+            map.len()
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod cache;
 pub mod dnssec;
 mod lookups;
+mod nsec3;
 mod transport;
 
 pub use lookups::Dns;
