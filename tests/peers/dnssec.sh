@@ -41,7 +41,7 @@ zone_file_of() { # ORIGIN -> file name in WORK/zones
     if [ "$1" = . ]; then echo root.zone; else echo "${1%.}.zone"; fi
 }
 
-# signing_mode FILE: unsigned, bogus=expired, bogus=ds, or signed. Reads the
+# signing_mode FILE: unsigned, bogus=expired, bogus=ds, nsec3, ds=unsupported, or signed. Reads the
 # first `; lab:...` directive, as mxwatch_lab::signing::Signing does.
 signing_mode() {
     local mode
@@ -51,7 +51,8 @@ signing_mode() {
         if (line !~ /^;/) next
         sub(/^;+/, "", line)
         gsub(/^[ \t]+|[ \t]+$/, "", line)
-        if (line == "lab:unsigned" || line == "lab:bogus=expired" || line == "lab:bogus=ds") {
+        if (line == "lab:unsigned" || line == "lab:bogus=expired" || line == "lab:bogus=ds" ||
+            line == "lab:nsec3" || line == "lab:ds=unsupported") {
             print substr(line, 5)
             exit
         }
@@ -115,29 +116,36 @@ dnssec_prepare() {
     #    repository's files are never written).
     cp "$ZONEDIR"/*.zone "$WORK/zones/"
     : >"$D/signed.txt"
+    : >"$D/signed-nsec3.txt"
     : >"$D/modes.txt"
     for f in "$WORK"/zones/*.zone; do
         z=$(zone_origin "$f")
         mode=$(signing_mode "$f")
         echo "$z $mode" >>"$D/modes.txt"
         case "$mode" in
-            signed | bogus=ds) echo "$z" >>"$D/signed.txt" ;; # Knot signs these itself
+            signed | bogus=ds | ds=unsupported) echo "$z" >>"$D/signed.txt" ;; # Knot signs these itself
+            nsec3) echo "$z" >>"$D/signed-nsec3.txt" ;; # with NSEC3 and opt-out, like .com
         esac
     done
 
     # 3. knot.conf: zones from the copies; a signing policy and a template
     #    "signed" (the default template plus automatic signing) for every
-    #    zone Knot signs. NSEC, not NSEC3: the in-process lab signs with NSEC
-    #    and mxwatch's validator proves denials with NSEC only. manual: on:
-    #    Knot signs with the keys made below and never rolls them.
+    #    zone Knot signs, with NSEC; `; lab:nsec3` zones get "signed-nsec3"
+    #    (NSEC3 with opt-out, like .com), as the in-process lab signs them.
+    #    manual: on: Knot signs with the keys made below and never rolls them.
     local default_tpl
     default_tpl=$(awk '$0 == "  - id: default" { on = 1; print; next } on && /^    [^ ]/ { print; next } { on = 0 }' \
         "$WORK/knot.conf")
     grep -qxF "    storage: \"$ZONEDIR\"" <<<"$default_tpl" || die "knot.conf: no default template with storage $ZONEDIR"
     default_tpl=${default_tpl/"- id: default"/"- id: signed"}
     default_tpl=${default_tpl/"storage: \"$ZONEDIR\""/"storage: \"$WORK/zones\""}
-    awk -v signed_list="$D/signed.txt" -v zonedir="$ZONEDIR" -v copies="$WORK/zones" -v tpl="$default_tpl" '
-        BEGIN { while ((getline z < signed_list) > 0) signed[z] = 1 }
+    local nsec3_tpl=${default_tpl/"- id: signed"/"- id: signed-nsec3"}
+    awk -v signed_list="$D/signed.txt" -v nsec3_list="$D/signed-nsec3.txt" -v zonedir="$ZONEDIR" \
+        -v copies="$WORK/zones" -v tpl="$default_tpl" -v tpl3="$nsec3_tpl" '
+        BEGIN {
+            while ((getline z < signed_list) > 0) signed[z] = 1
+            while ((getline z < nsec3_list) > 0) signed3[z] = 1
+        }
         $0 == "    storage: \"" zonedir "\"" { print "    storage: \"" copies "\""; next }
         $0 == "zone:" {
             print "# tests/peers/dnssec.sh: signing"
@@ -147,20 +155,35 @@ dnssec_prepare() {
             print "    single-type-signing: on"
             print "    manual: on"
             print "    nsec3: off"
+            print "  - id: lab-nsec3"
+            print "    algorithm: ecdsap256sha256"
+            print "    single-type-signing: on"
+            print "    manual: on"
+            print "    nsec3: on"
+            print "    nsec3-opt-out: on"
+            print "    nsec3-iterations: 0"
+            print "    nsec3-salt-length: 0"
             print ""
             print "template:"
             print tpl
             print "    dnssec-signing: on"
             print "    dnssec-policy: lab"
+            print tpl3
+            print "    dnssec-signing: on"
+            print "    dnssec-policy: lab-nsec3"
             print ""
         }
         /^  - domain: / { d = $3; gsub(/"/, "", d) }
         { print }
         /^    file: / && (d in signed) { print "    template: signed" }
+        /^    file: / && (d in signed3) { print "    template: signed-nsec3" }
     ' "$WORK/knot.conf" >"$D/knot.conf"
     mv "$D/knot.conf" "$WORK/knot.conf"
     n=$(grep -c '^    template: signed$' "$WORK/knot.conf") || true
     [ "$n" = "$(wc -l <"$D/signed.txt")" ] || die "knot.conf: $n zones signed, want $(wc -l <"$D/signed.txt")"
+    n=$(grep -c '^    template: signed-nsec3$' "$WORK/knot.conf") || true
+    [ "$n" = "$(wc -l <"$D/signed-nsec3.txt")" ] ||
+        die "knot.conf: $n zones signed with NSEC3, want $(wc -l <"$D/signed-nsec3.txt")"
     knotc -c "$WORK/knot.conf" conf-check >/dev/null ||
         die "knot.conf (signing) does not check: $(knotc -c "$WORK/knot.conf" conf-check 2>&1)"
 
@@ -184,6 +207,12 @@ dnssec_prepare() {
         read -r _ _ tag alg dtype digest <<<"$ds_line"
         if [ "$mode" = bogus=ds ]; then
             digest=$(tr '0123456789abcdef' '123456789abcdef0' <<<"${digest,,}")
+        fi
+        if [ "$mode" = ds=unsupported ]; then
+            # Only a DS nobody here can use: Ed448 (16) with a GOST digest (3); validators that
+            # support neither treat the zone as unsigned (RFC 4035 §5.2, RFC 6840 §5.2).
+            alg=16
+            dtype=3
         fi
         ds_line="$z	3600	IN	DS	$tag $alg $dtype $digest"
         echo "$ds_line" >>"$D/ds.txt"
