@@ -38,25 +38,30 @@ impl SqliteStore {
     }
 
     async fn connect(options: SqliteConnectOptions, max: u32) -> Result<SqliteStore> {
+        // Two processes opening a new database at once (a watcher starting while `history` reads
+        // it) race: switching the new file to WAL answers SQLITE_BUSY at once (the busy timeout
+        // does not cover it), and sqlx takes no lock around SQLite migrations, so the loser's first
+        // migration fails on the tables the winner just made. The winner recorded its migration in
+        // the same transaction, so opening again finds the database ready.
+        let mut attempt = 0u64;
+        loop {
+            match Self::connect_once(options.clone(), max).await {
+                Ok(store) => return Ok(store),
+                Err(_) if attempt < 8 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(25 * attempt)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn connect_once(options: SqliteConnectOptions, max: u32) -> Result<SqliteStore> {
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
             .connect_with(options)
             .await?;
-        // Two processes opening a new database at once (a watcher starting while `history` reads
-        // it) race on the first migration: sqlx takes no lock for SQLite. The loser's migration
-        // fails on the tables the winner just made; the winner recorded the migration in the same
-        // transaction, so running the migrator again finds it applied.
-        let mut attempt = 0u64;
-        loop {
-            match MIGRATOR.run(&pool).await {
-                Ok(()) => break,
-                Err(_) if attempt < 5 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        MIGRATOR.run(&pool).await?;
         Ok(SqliteStore { pool })
     }
 }
