@@ -51,15 +51,16 @@ pub struct HeadersArgs {
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Option<String>,
     /// Ask no DNS: the hops are shown, the MX hop is "not checked".
-    #[arg(long, conflicts_with_all = ["resolver", "lab"])]
+    #[arg(long, conflicts_with_all = ["resolver", "demo_lab"])]
     pub no_resolve: bool,
     /// Recursive resolver to ask, IP[:PORT] (default: the first nameserver of /etc/resolv.conf).
     #[arg(long, value_name = "IP[:PORT]")]
     pub resolver: Option<String>,
     /// Resolve through the built-in lab's resolver on loopback (as `mxwatch demo`), to try the
-    /// command on the sample messages with no network.
+    /// command on the sample messages with no network. (Not `--lab`: for `check`, that flag means
+    /// "treat loopback as routable".)
     #[arg(long, conflicts_with = "resolver")]
-    pub lab: bool,
+    pub demo_lab: bool,
     /// Time limit for one DNS question, in seconds.
     #[arg(long, default_value_t = 3.0, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: f64,

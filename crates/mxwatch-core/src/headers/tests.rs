@@ -475,7 +475,10 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2_500))]
+        // 2,500 cases in the suite; `MXWATCH_FUZZ_CASES=N` for a sustained run.
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("MXWATCH_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_500)
+        ))]
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {

@@ -102,7 +102,7 @@ fn read_limited(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 async fn resolver_address(args: &HeadersArgs) -> anyhow::Result<(SocketAddr, Option<LabDns>)> {
-    if args.lab {
+    if args.demo_lab {
         let zones = LabZones::builtin().context("the lab's zones")?;
         let lab = LabDns::start(zones, Behaviour::Resolver, "127.0.0.1".parse()?)
             .await
