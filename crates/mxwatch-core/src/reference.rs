@@ -85,6 +85,18 @@ pub fn carry_forward(previous: &Observation, current: &Observation) -> Observati
     if merged.policy.is_none() {
         merged.policy = previous.policy.clone();
     }
+    if let (Some(prev), Some(cur)) = (&previous.mail_auth, &mut merged.mail_auth) {
+        // A DKIM key that could not be read this time keeps its last observed value, so a rotation
+        // during an outage is still compared with the key before it.
+        for selector in &mut cur.dkim {
+            if let Some(before) = prev.dkim.iter().find(|s| s.selector == selector.selector) {
+                selector.record = keep(&before.record, &selector.record);
+            }
+        }
+    }
+    if let (Some(prev), Some(cur)) = (&previous.dnssec, &mut merged.dnssec) {
+        carry_dnssec(prev, cur);
+    }
     for ns in &mut merged.nameservers {
         if let Some(before) = previous
             .nameservers
@@ -95,6 +107,31 @@ pub fn carry_forward(previous: &Observation, current: &Observation) -> Observati
         }
     }
     merged
+}
+
+/// DNSSEC proofs that could not be determined, and TLSA lookups that failed, keep their last
+/// observed value (the diff then compares the next real answer with the last real one).
+fn carry_dnssec(
+    before: &crate::dnssec::DnssecObservation,
+    current: &mut crate::dnssec::DnssecObservation,
+) {
+    for proof in &mut current.domain {
+        if proof.proof.is_indeterminate()
+            && let Some(prev) = before.domain.iter().find(|p| p.question == proof.question)
+            && !prev.proof.is_indeterminate()
+        {
+            proof.proof = prev.proof.clone();
+        }
+    }
+    for exchange in &mut current.exchanges {
+        let Some(prev) = before.exchanges.iter().find(|e| e.name == exchange.name) else {
+            continue;
+        };
+        if exchange.tlsa.is_failed() && !prev.tlsa.is_failed() {
+            exchange.tlsa = prev.tlsa.clone();
+            exchange.tlsa_proof = prev.tlsa_proof.clone();
+        }
+    }
 }
 
 fn carry_exchange(before: &ExchangeObservation, current: &mut ExchangeObservation) {
@@ -189,5 +226,55 @@ mod tests {
             merged.mx.is_absent(),
             "an observed absence is kept, not papered over"
         );
+    }
+
+    #[test]
+    fn a_dkim_key_or_dnssec_proof_that_could_not_be_read_keeps_its_last_value() {
+        use crate::dnssec::{DnssecObservation, Proof, RrsetProof};
+        use crate::mailauth::{DkimSelector, MailAuthObservation};
+        let with = |key: Lookup<Vec<String>>, proof: Proof| {
+            let mut obs = healthy();
+            obs.mail_auth = Some(MailAuthObservation {
+                dkim: vec![DkimSelector {
+                    selector: "s1".into(),
+                    guessed: false,
+                    record: key,
+                }],
+                ..Default::default()
+            });
+            obs.dnssec = Some(DnssecObservation {
+                anchor: "test".into(),
+                domain: vec![RrsetProof {
+                    question: "MX example.com".into(),
+                    proof,
+                }],
+                exchanges: vec![],
+            });
+            obs
+        };
+        let before = with(
+            observed(vec!["v=DKIM1; p=AAAA".into()], 300),
+            Proof::Secure {
+                zone: "example.com".into(),
+            },
+        );
+        let outage = with(
+            failed(crate::lookup::Failure::Timeout),
+            Proof::Indeterminate {
+                detail: "timeout".into(),
+            },
+        );
+        let merged = carry_forward(&before, &outage);
+        assert_eq!(merged.mail_auth, before.mail_auth);
+        assert_eq!(merged.dnssec, before.dnssec);
+        // So a key rotated during the outage is still a change against the key before it.
+        let rotated = with(
+            observed(vec!["v=DKIM1; p=BBBB".into()], 300),
+            Proof::Secure {
+                zone: "example.com".into(),
+            },
+        );
+        let changes = crate::diff::diff(&merged, &rotated, &[], &[]);
+        assert_eq!(changes.len(), 1, "{changes:?}");
     }
 }
