@@ -747,28 +747,8 @@ mod tests {
 
     #[test]
     fn dkim_keys_and_dnssec_status_changes_are_reported_failures_are_not() {
-        use crate::dnssec::{DnssecObservation, Proof, RrsetProof};
-        use crate::mailauth::{DkimSelector, MailAuthObservation};
-        let with = |key: Lookup<Vec<String>>, proof: Proof| {
-            let mut obs = healthy();
-            obs.mail_auth = Some(MailAuthObservation {
-                dkim: vec![DkimSelector {
-                    selector: "s1".into(),
-                    guessed: false,
-                    record: key,
-                }],
-                ..Default::default()
-            });
-            obs.dnssec = Some(DnssecObservation {
-                anchor: "test".into(),
-                domain: vec![RrsetProof {
-                    question: "MX example.com".into(),
-                    proof,
-                }],
-                exchanges: vec![],
-            });
-            obs
-        };
+        use crate::dnssec::Proof;
+        let with = with_dkim_key_and_mx_proof;
         let secure = || Proof::Secure {
             zone: "example.com".into(),
         };

@@ -230,28 +230,8 @@ mod tests {
 
     #[test]
     fn a_dkim_key_or_dnssec_proof_that_could_not_be_read_keeps_its_last_value() {
-        use crate::dnssec::{DnssecObservation, Proof, RrsetProof};
-        use crate::mailauth::{DkimSelector, MailAuthObservation};
-        let with = |key: Lookup<Vec<String>>, proof: Proof| {
-            let mut obs = healthy();
-            obs.mail_auth = Some(MailAuthObservation {
-                dkim: vec![DkimSelector {
-                    selector: "s1".into(),
-                    guessed: false,
-                    record: key,
-                }],
-                ..Default::default()
-            });
-            obs.dnssec = Some(DnssecObservation {
-                anchor: "test".into(),
-                domain: vec![RrsetProof {
-                    question: "MX example.com".into(),
-                    proof,
-                }],
-                exchanges: vec![],
-            });
-            obs
-        };
+        use crate::dnssec::Proof;
+        let with = with_dkim_key_and_mx_proof;
         let before = with(
             observed(vec!["v=DKIM1; p=AAAA".into()], 300),
             Proof::Secure {

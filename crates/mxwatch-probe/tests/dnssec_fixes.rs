@@ -1,28 +1,13 @@
 //! DNSSEC/DANE collection against the loopback lab: details the expectation files cannot say.
 
+mod common;
+
 use hickory_proto::rr::{Name, RData, Record, rdata::TLSA};
 use mxwatch_lab::{Behaviour, LabDns, LabZones};
-use mxwatch_probe::{Collector, CollectorOptions, Dns, DnsOptions};
-use std::sync::Arc;
-use std::time::Duration;
+use mxwatch_probe::Collector;
 
 fn collector(lab: &LabDns) -> Collector {
-    let mut options = DnsOptions::new(lab.addr);
-    options.timeout = Duration::from_millis(2000);
-    Collector::new(
-        Arc::new(Dns::new(options)),
-        CollectorOptions {
-            lab: true,
-            smtp: None,
-            nameservers: None,
-            mail_auth: Default::default(),
-            dnssec: lab.trust_anchor().map(|anchor| {
-                mxwatch_probe::dns::dnssec::Validator::from_anchor_text(&anchor, "lab root")
-                    .unwrap()
-            }),
-            mta_sts: None,
-        },
-    )
+    common::dns_collector(lab, 2000)
 }
 
 fn tlsa(name: &str, byte: u8) -> Record {

@@ -2,33 +2,15 @@
 //! expectations name, hostile resolvers give "could not determine", and the
 //! shared cache asks each distinct question once.
 
+mod common;
+
 use hickory_proto::rr::RecordType;
 use mxwatch_core::{CheckContext, Failure, Report, parse_domain_input};
 use mxwatch_lab::{Behaviour, LabDns, LabZones, expectations};
-use mxwatch_probe::{Collector, CollectorOptions, Dns, DnsOptions};
-use std::sync::Arc;
-use std::time::Duration;
+use mxwatch_probe::Collector;
 
 fn collector(lab: &LabDns, timeout_ms: u64) -> Collector {
-    let mut options = DnsOptions::new(lab.addr);
-    options.timeout = Duration::from_millis(timeout_ms);
-    Collector::new(
-        Arc::new(Dns::new(options)),
-        CollectorOptions {
-            lab: true,
-            smtp: None,
-            nameservers: None,
-            mail_auth: mxwatch_probe::mail_auth::MailAuthOptions {
-                guess_dkim: true,
-                ..Default::default()
-            },
-            dnssec: lab.trust_anchor().map(|anchor| {
-                mxwatch_probe::dns::dnssec::Validator::from_anchor_text(&anchor, "lab root")
-                    .unwrap()
-            }),
-            mta_sts: None,
-        },
-    )
+    common::dns_collector(lab, timeout_ms)
 }
 
 async fn report(collector: &Collector, domain: &str) -> Report {

@@ -2,12 +2,12 @@
 //! domain's MX lookup is a SERVFAIL: the DNSSEC proof, asked with CD, must still say why
 //! (DNSSEC-BOGUS and the broken link), rather than leave only "could not determine".
 
+mod common;
+
 use mxwatch_core::dnssec::{BrokenLink, Proof};
 use mxwatch_core::{CheckContext, Failure, Report, parse_domain_input};
 use mxwatch_lab::{Behaviour, LabDns, LabZones, expectations};
-use mxwatch_probe::{Collector, CollectorOptions, Dns, DnsOptions};
-use std::sync::Arc;
-use std::time::Duration;
+use mxwatch_probe::Collector;
 
 async fn validating_lab() -> LabDns {
     let zones = LabZones::builtin().unwrap(); // signed
@@ -17,26 +17,8 @@ async fn validating_lab() -> LabDns {
 }
 
 fn collector(lab: &LabDns) -> Collector {
-    let mut options = DnsOptions::new(lab.addr);
-    options.timeout = Duration::from_millis(2000);
-    let anchor = lab.trust_anchor().expect("the lab is signed");
-    Collector::new(
-        Arc::new(Dns::new(options)),
-        CollectorOptions {
-            lab: true,
-            smtp: None,
-            nameservers: None,
-            mail_auth: mxwatch_probe::mail_auth::MailAuthOptions {
-                guess_dkim: true,
-                ..Default::default()
-            },
-            dnssec: Some(
-                mxwatch_probe::dns::dnssec::Validator::from_anchor_text(&anchor, "lab root")
-                    .unwrap(),
-            ),
-            mta_sts: None,
-        },
-    )
+    assert!(lab.trust_anchor().is_some(), "the lab is signed");
+    common::dns_collector(lab, 2000)
 }
 
 async fn report(collector: &Collector, domain: &str) -> Report {

@@ -2,28 +2,10 @@
 
 use mxwatch_lab::{Behaviour, LabZones, expectations};
 use serde_json::Value;
-use std::process::Output;
 
 mod common;
 
 use common::*;
-
-fn json_reports(output: &Output) -> Vec<Value> {
-    serde_json::from_slice::<Value>(&output.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(output)))
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-fn ids(report: &Value) -> Vec<String> {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["id"].as_str().unwrap().to_string())
-        .collect()
-}
 
 #[test]
 fn json_over_the_whole_lab_meets_the_expectations() {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{code, run, stderr, stdout};
+use common::{code, ids, run, stderr, stdout};
 use serde_json::Value;
 
 /// The whole lab (DNS, nameservers, SMTP and HTTPS hosts) on its own runtime thread.
@@ -76,15 +76,6 @@ impl FullLab {
             .unwrap()
             .clone()
     }
-}
-
-fn ids(report: &Value) -> Vec<String> {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["id"].as_str().unwrap().to_string())
-        .collect()
 }
 
 fn finding<'a>(report: &'a Value, id: &str) -> Option<&'a Value> {

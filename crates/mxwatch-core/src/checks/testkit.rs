@@ -170,3 +170,28 @@ pub fn healthy() -> Observation {
         ],
     )
 }
+
+/// healthy() with one named DKIM selector (`s1`) holding `key`, and `proof` for its MX RRset.
+pub fn with_dkim_key_and_mx_proof(
+    key: Lookup<Vec<String>>,
+    proof: crate::dnssec::Proof,
+) -> Observation {
+    let mut obs = healthy();
+    obs.mail_auth = Some(crate::mailauth::MailAuthObservation {
+        dkim: vec![crate::mailauth::DkimSelector {
+            selector: "s1".into(),
+            guessed: false,
+            record: key,
+        }],
+        ..Default::default()
+    });
+    obs.dnssec = Some(crate::dnssec::DnssecObservation {
+        anchor: "test".into(),
+        domain: vec![crate::dnssec::RrsetProof {
+            question: "MX example.com".into(),
+            proof,
+        }],
+        exchanges: vec![],
+    });
+    obs
+}

@@ -104,3 +104,22 @@ pub fn assert_no_control_characters(text: &str) {
         "control characters reached stdout: {control:?}\n{text}"
     );
 }
+
+/// The reports of `--format json` output.
+pub fn json_reports(output: &Output) -> Vec<serde_json::Value> {
+    serde_json::from_slice::<serde_json::Value>(&output.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(output)))
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The finding IDs of one JSON report.
+pub fn ids(report: &serde_json::Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect()
+}
