@@ -75,7 +75,7 @@ fn status_of(findings: &[Finding]) -> Status {
 mod tests {
     use super::*;
     use crate::checks::testkit::*;
-    use crate::lookup::Failure;
+    use crate::observation::lookup::Failure;
 
     #[test]
     fn statuses() {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use mxwatch_core::dnssec::{BrokenLink, Proof};
+use mxwatch_core::observation::dnssec::{BrokenLink, Proof};
 use mxwatch_core::{CheckContext, Failure, Report, parse_domain_input};
 use mxwatch_lab::{Behaviour, LabDns, LabZones, expectations};
 use mxwatch_probe::Collector;

@@ -10,7 +10,7 @@ mod sqlite;
 
 pub use sqlite::SqliteStore;
 
-use mxwatch_core::diff::Change;
+use mxwatch_core::monitor::diff::Change;
 use mxwatch_core::{Report, Severity};
 use serde_json::Value;
 use thiserror::Error;

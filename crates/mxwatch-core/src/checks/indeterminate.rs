@@ -2,8 +2,8 @@
 
 use super::{Check, CheckContext, Hit};
 use crate::finding::Severity;
-use crate::lookup::{Failure, Lookup};
 use crate::observation::Observation;
+use crate::observation::lookup::{Failure, Lookup};
 
 pub static DNS_INDETERMINATE: Check = Check {
     id: "DNS-INDETERMINATE",
@@ -143,7 +143,7 @@ fn dnssec_indeterminate(obs: &Observation, hits: &mut Vec<Hit>) {
         .map(|r| (r.question.clone(), &r.proof))
         .chain(exchanges)
     {
-        if let crate::dnssec::Proof::Indeterminate { detail } = proof {
+        if let crate::observation::dnssec::Proof::Indeterminate { detail } = proof {
             hits.push(Hit::new(
                 format!("DNSSEC {question}"),
                 format!("the DNSSEC status could not be determined: {detail}"),

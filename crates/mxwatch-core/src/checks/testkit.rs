@@ -1,7 +1,7 @@
 //! Hand-built observations for the checks' unit tests.
 
-use crate::lookup::{Absence, Failure, Lookup};
 use crate::name::DomainName;
+use crate::observation::lookup::{Absence, Failure, Lookup};
 use crate::observation::*;
 use std::net::IpAddr;
 
@@ -174,20 +174,20 @@ pub fn healthy() -> Observation {
 /// healthy() with one named DKIM selector (`s1`) holding `key`, and `proof` for its MX RRset.
 pub fn with_dkim_key_and_mx_proof(
     key: Lookup<Vec<String>>,
-    proof: crate::dnssec::Proof,
+    proof: crate::observation::dnssec::Proof,
 ) -> Observation {
     let mut obs = healthy();
-    obs.mail_auth = Some(crate::mailauth::MailAuthObservation {
-        dkim: vec![crate::mailauth::DkimSelector {
+    obs.mail_auth = Some(crate::observation::mailauth::MailAuthObservation {
+        dkim: vec![crate::observation::mailauth::DkimSelector {
             selector: "s1".into(),
             guessed: false,
             record: key,
         }],
         ..Default::default()
     });
-    obs.dnssec = Some(crate::dnssec::DnssecObservation {
+    obs.dnssec = Some(crate::observation::dnssec::DnssecObservation {
         anchor: "test".into(),
-        domain: vec![crate::dnssec::RrsetProof {
+        domain: vec![crate::observation::dnssec::RrsetProof {
             question: "MX example.com".into(),
             proof,
         }],

@@ -22,7 +22,7 @@ use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS, NSEC3, RRSIG};
 use hickory_proto::dnssec::{PublicKey, TrustAnchors, Verifier};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use mxwatch_core::dnssec::{BrokenLink, Proof};
+use mxwatch_core::observation::dnssec::{BrokenLink, Proof};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

@@ -2,9 +2,9 @@
 
 use crate::commands::audit::now_unix;
 use crate::config::{AlertConfig, Config, DomainConfig};
-use mxwatch_core::diff::{Change, ChangeKind, diff};
 use mxwatch_core::expect::MxExpectation;
-use mxwatch_core::reference::carry_forward;
+use mxwatch_core::monitor::baseline::carry_forward;
+use mxwatch_core::monitor::diff::{Change, ChangeKind, diff};
 use mxwatch_core::{CheckContext, DomainName, Report};
 use mxwatch_probe::Collector;
 use mxwatch_store::{Cycle, NewChange, Resolution, Store, StoredChange};

@@ -6,9 +6,9 @@
 //! fails does not stop the domain being monitored, and a `_dmarc` lookup that
 //! timed out once does not hide the `p=reject` → `p=none` that follows.
 
-use crate::lookup::Lookup;
+use crate::observation::lookup::Lookup;
+use crate::observation::smtp::SmtpProbe;
 use crate::observation::{ExchangeObservation, NameserverObservation, Observation};
-use crate::smtp::SmtpProbe;
 
 impl Observation {
     /// Whether any part of the observation could not be had (any failed lookup, an
@@ -112,8 +112,8 @@ pub fn carry_forward(previous: &Observation, current: &Observation) -> Observati
 /// DNSSEC proofs that could not be determined, and TLSA lookups that failed, keep their last
 /// observed value (the diff then compares the next real answer with the last real one).
 fn carry_dnssec(
-    before: &crate::dnssec::DnssecObservation,
-    current: &mut crate::dnssec::DnssecObservation,
+    before: &crate::observation::dnssec::DnssecObservation,
+    current: &mut crate::observation::dnssec::DnssecObservation,
 ) {
     for proof in &mut current.domain {
         if proof.proof.is_indeterminate()
@@ -179,8 +179,8 @@ fn carry_nameserver(before: &NameserverObservation, current: &mut NameserverObse
 mod tests {
     use super::*;
     use crate::checks::testkit::*;
-    use crate::lookup::Failure;
     use crate::observation::PolicyRecords;
+    use crate::observation::lookup::Failure;
 
     #[test]
     fn failed_parts_keep_their_last_observed_value() {
@@ -230,7 +230,7 @@ mod tests {
 
     #[test]
     fn a_dkim_key_or_dnssec_proof_that_could_not_be_read_keeps_its_last_value() {
-        use crate::dnssec::Proof;
+        use crate::observation::dnssec::Proof;
         let with = with_dkim_key_and_mx_proof;
         let before = with(
             observed(vec!["v=DKIM1; p=AAAA".into()], 300),
@@ -239,7 +239,7 @@ mod tests {
             },
         );
         let outage = with(
-            failed(crate::lookup::Failure::Timeout),
+            failed(crate::observation::lookup::Failure::Timeout),
             Proof::Indeterminate {
                 detail: "timeout".into(),
             },
@@ -254,7 +254,7 @@ mod tests {
                 zone: "example.com".into(),
             },
         );
-        let changes = crate::diff::diff(&merged, &rotated, &[], &[]);
+        let changes = crate::monitor::diff::diff(&merged, &rotated, &[], &[]);
         assert_eq!(changes.len(), 1, "{changes:?}");
     }
 }

@@ -6,9 +6,9 @@
 //! one side and observed absent on the other).
 
 use crate::finding::{Finding, Severity};
-use crate::lookup::Lookup;
+use crate::observation::lookup::Lookup;
+use crate::observation::smtp::{SmtpProbe, StartTls};
 use crate::observation::{ExchangeObservation, Observation};
-use crate::smtp::{SmtpProbe, StartTls};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -260,8 +260,8 @@ fn policy_changes(
 
 fn dkim_changes(
     domain: &str,
-    old: &crate::mailauth::MailAuthObservation,
-    new: &crate::mailauth::MailAuthObservation,
+    old: &crate::observation::mailauth::MailAuthObservation,
+    new: &crate::observation::mailauth::MailAuthObservation,
     out: &mut Vec<Change>,
 ) {
     let text = |v: Option<&Vec<String>>| {
@@ -292,11 +292,11 @@ fn dkim_changes(
 
 fn dnssec_changes(
     domain: &str,
-    old: &crate::dnssec::DnssecObservation,
-    new: &crate::dnssec::DnssecObservation,
+    old: &crate::observation::dnssec::DnssecObservation,
+    new: &crate::observation::dnssec::DnssecObservation,
     out: &mut Vec<Change>,
 ) {
-    use crate::dnssec::Proof;
+    use crate::observation::dnssec::Proof;
     // Secure / insecure / bogus only: a proof that could not be determined is never a change.
     let status = |p: Option<&Proof>| match p {
         Some(Proof::Secure { .. }) => Some("secure"),
@@ -320,7 +320,7 @@ fn dnssec_changes(
             Some(n.to_string()),
         ));
     }
-    let text = |v: Option<&Vec<crate::tlsa::TlsaRecord>>| {
+    let text = |v: Option<&Vec<crate::records::tlsa::TlsaRecord>>| {
         v.map(|records| {
             records
                 .iter()
@@ -603,7 +603,7 @@ fn finding_changes(old: &[Finding], new: &[Finding], incomplete: bool, out: &mut
 mod tests {
     use super::*;
     use crate::checks::testkit::*;
-    use crate::lookup::Failure;
+    use crate::observation::lookup::Failure;
 
     fn kinds(changes: &[Change]) -> Vec<ChangeKind> {
         changes.iter().map(|c| c.kind).collect()
@@ -747,7 +747,7 @@ mod tests {
 
     #[test]
     fn dkim_keys_and_dnssec_status_changes_are_reported_failures_are_not() {
-        use crate::dnssec::Proof;
+        use crate::observation::dnssec::Proof;
         let with = with_dkim_key_and_mx_proof;
         let secure = || Proof::Secure {
             zone: "example.com".into(),
