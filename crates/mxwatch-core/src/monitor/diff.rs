@@ -48,6 +48,36 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ChangeKind; 25] = [
+        ChangeKind::MxAdded,
+        ChangeKind::MxRemoved,
+        ChangeKind::MxPreferenceChanged,
+        ChangeKind::MxTtlChanged,
+        ChangeKind::MxSetGone,
+        ChangeKind::MxSetBack,
+        ChangeKind::AddressAdded,
+        ChangeKind::AddressRemoved,
+        ChangeKind::CnameChanged,
+        ChangeKind::NsChanged,
+        ChangeKind::SoaSerialChanged,
+        ChangeKind::CertificateChanged,
+        ChangeKind::StarttlsLost,
+        ChangeKind::StarttlsGained,
+        ChangeKind::TlsVersionChanged,
+        ChangeKind::FindingAppeared,
+        ChangeKind::FindingCleared,
+        ChangeKind::SpfChanged,
+        ChangeKind::DmarcChanged,
+        ChangeKind::DmarcWeakened,
+        ChangeKind::MtaStsChanged,
+        ChangeKind::TlsRptChanged,
+        ChangeKind::DkimKeyChanged,
+        ChangeKind::DnssecChanged,
+        ChangeKind::TlsaChanged,
+    ];
+
+    /// The kebab-case name, as serialised and stored (`mx-added` …).
     pub fn as_str(self) -> &'static str {
         match self {
             ChangeKind::MxAdded => "mx-added",
@@ -76,6 +106,25 @@ impl ChangeKind {
             ChangeKind::DnssecChanged => "dnssec-changed",
             ChangeKind::TlsaChanged => "tlsa-changed",
         }
+    }
+}
+
+impl std::fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ChangeKind {
+    type Err = String;
+
+    /// Parses the kebab-case name of [`ChangeKind::as_str`] (exactly: a stored kind is never
+    /// re-cased); anything else is an error.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ChangeKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| format!("unknown change kind {s:?}"))
     }
 }
 

@@ -5,3 +5,4 @@
 
 pub mod baseline;
 pub mod diff;
+pub mod lifecycle;
