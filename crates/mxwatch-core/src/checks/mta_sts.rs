@@ -34,7 +34,7 @@ fn listed(items: &[String], separator: &str) -> String {
 }
 
 /// The STS TXT records that were observed (at least one), if any.
-fn sts_records(obs: &Observation) -> Option<&[String]> {
+pub(crate) fn sts_records(obs: &Observation) -> Option<&[String]> {
     let records = obs.policy.as_ref()?.mta_sts.value()?;
     (!records.is_empty()).then_some(records.as_slice())
 }
@@ -308,26 +308,6 @@ fn mtasts_cert(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
         }
     }
     hits
-}
-
-/// Transient fetch failures (timeout, DNS failure, reset): could not determine, for `DNS-INDETERMINATE`.
-pub(crate) fn indeterminate(obs: &Observation, hits: &mut Vec<Hit>) {
-    if sts_records(obs).is_none() {
-        return;
-    }
-    if let Some(fetch) = &obs.mta_sts_policy
-        && let FetchOutcome::Failed { failure, detail } = &fetch.outcome
-        && failure.is_transient()
-    {
-        hits.push(Hit::new(
-            format!("HTTPS {}", fetch.url),
-            format!(
-                "MTA-STS policy could not be determined: {}: {}",
-                failure.describe(),
-                crate::sanitize::for_terminal(detail)
-            ),
-        ));
-    }
 }
 
 #[cfg(test)]

@@ -6,13 +6,15 @@
 //!
 //! This module is the model of what was seen, and only that: the outcome of one DNS question
 //! ([`lookup`]), DNSSEC proofs ([`dnssec`]), SMTP probes ([`smtp`]), the mail-authentication
-//! answers ([`mailauth`]) and the MTA-STS policy fetch ([`mta_sts`]). The parsers that read the
+//! answers ([`mailauth`]) and the MTA-STS policy fetch ([`mta_sts`]); and one walk over every
+//! part of it that can fail ([`parts`]). The parsers that read the
 //! text inside it are in `records`; what a monitor does with two of them is in `monitor`.
 
 pub mod dnssec;
 pub mod lookup;
 pub mod mailauth;
 pub mod mta_sts;
+pub mod parts;
 pub mod smtp;
 
 use crate::name::DomainName;
