@@ -18,7 +18,7 @@ pub mod report;
 pub mod sanitize;
 
 pub use checks::{CHECKS, Check, CheckContext, Hit};
-pub use finding::{Finding, Severity};
+pub use finding::{Finding, FindingId, Severity};
 pub use name::{DomainName, NameError, ParsedInput, parse_domain_input};
 pub use observation::lookup::{Absence, Failure, Lookup};
 pub use observation::{

@@ -69,7 +69,7 @@ async fn report(collector: &Collector, domain: &str) -> Report {
 }
 
 fn ids(report: &Report) -> Vec<String> {
-    report.findings.iter().map(|f| f.id.clone()).collect()
+    report.findings.iter().map(|f| f.id.to_string()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

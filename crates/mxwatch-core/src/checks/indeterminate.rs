@@ -3,13 +3,13 @@
 //! DNSSEC proofs, and the MTA-STS policy fetch.
 
 use super::{Check, CheckContext, Hit};
-use crate::finding::Severity;
+use crate::finding::{Severity, ids};
 use crate::observation::Observation;
 use crate::observation::lookup::Failure;
 use crate::observation::parts::{PartFailure, PartKind, Slot};
 
 pub static DNS_INDETERMINATE: Check = Check {
-    id: "DNS-INDETERMINATE",
+    id: ids::DNS_INDETERMINATE,
     severity: Severity::Medium,
     title: "An answer could not be had: this part could not be determined",
     explanation: "A DNS question got no usable answer (a timeout, SERVFAIL, REFUSED, a malformed reply). The checks \

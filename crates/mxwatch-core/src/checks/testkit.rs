@@ -152,7 +152,7 @@ pub fn ids(observation: &Observation) -> Vec<String> {
 pub fn ids_in(observation: &Observation, ctx: &super::CheckContext) -> Vec<String> {
     super::run_all(observation, ctx)
         .into_iter()
-        .map(|f| f.id)
+        .map(|f| f.id.to_string())
         .collect()
 }
 

@@ -5,7 +5,7 @@
 //! is only what was *observed* on both sides to differ (or observed present on
 //! one side and observed absent on the other).
 
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, FindingId, Severity};
 use crate::observation::lookup::Lookup;
 use crate::observation::smtp::{SmtpProbe, StartTls};
 use crate::observation::{ExchangeObservation, Observation};
@@ -619,13 +619,13 @@ fn smtp_changes(subject: &str, old: &SmtpProbe, new: &SmtpProbe, out: &mut Vec<C
 fn finding_changes(old: &[Finding], new: &[Finding], incomplete: bool, out: &mut Vec<Change>) {
     // A finding that vanishes from an incomplete observation may only have become unknowable.
     let has_indeterminate =
-        |fs: &[Finding]| fs.iter().any(|f| f.id == crate::checks::INDETERMINATE_ID);
+        |fs: &[Finding]| fs.iter().any(|f| f.id == FindingId::DNS_INDETERMINATE);
     let clearing_is_known = !incomplete && !has_indeterminate(old) && !has_indeterminate(new);
     let key = |f: &Finding| format!("{} {}", f.id, f.subject);
     let before: BTreeMap<String, &Finding> = old.iter().map(|f| (key(f), f)).collect();
     let after: BTreeMap<String, &Finding> = new.iter().map(|f| (key(f), f)).collect();
     for (k, f) in &after {
-        if !before.contains_key(k) && f.id != crate::checks::INDETERMINATE_ID {
+        if !before.contains_key(k) && f.id != FindingId::DNS_INDETERMINATE {
             out.push(Change::new(
                 ChangeKind::FindingAppeared,
                 f.severity,
@@ -636,7 +636,7 @@ fn finding_changes(old: &[Finding], new: &[Finding], incomplete: bool, out: &mut
         }
     }
     for (k, f) in &before {
-        if clearing_is_known && !after.contains_key(k) && f.id != crate::checks::INDETERMINATE_ID {
+        if clearing_is_known && !after.contains_key(k) && f.id != FindingId::DNS_INDETERMINATE {
             out.push(Change::new(
                 ChangeKind::FindingCleared,
                 Severity::Info,
