@@ -5,10 +5,9 @@
 mod common;
 
 use common::*;
-use mxwatch_lab::Behaviour;
+use mxwatch_lab::{Behaviour, HttpReceiver, HttpRequest, Replies, SubmissionReceiver};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, UdpSocket};
+use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -72,119 +71,18 @@ impl Drop for Scratch {
 }
 
 /// A request a receiver got.
-#[derive(Clone, Debug)]
-struct Request {
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    status: u16,
-}
-
-impl Request {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
+type Request = HttpRequest;
 
 /// An HTTP receiver on 127.0.0.1: answers 500 to the first `fail_first` requests, 200 after.
 fn http_receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<Request>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let seen = got.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut headers = Vec::new();
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap_or(0);
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some((k, v)) = line.trim_end().split_once(':') {
-                    headers.push((k.trim().to_string(), v.trim().to_string()));
-                }
-            }
-            let length: usize = headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-                .and_then(|(_, v)| v.parse().ok())
-                .unwrap_or(0);
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let mut all = seen.lock().unwrap();
-            let status = if all.len() < fail_first { 500 } else { 200 };
-            all.push(Request {
-                headers,
-                body,
-                status,
-            });
-            drop(all);
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-        }
-    });
-    (url, got)
+    let receiver = HttpReceiver::start(Replies::FailFirst(fail_first)).unwrap();
+    (receiver.url, receiver.got)
 }
 
 /// A plain SMTP receiver for the e-mail sink: accepts everything, keeps each message.
 fn smtp_receiver() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let seen = got.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let _ = stream.write_all(b"220 sink.lab.test ESMTP\r\n");
-            let mut line = String::new();
-            let mut message = String::new();
-            let mut in_data = false;
-            while reader.read_line(&mut line).unwrap_or(0) > 0 {
-                if in_data {
-                    if line == ".\r\n" {
-                        in_data = false;
-                        seen.lock().unwrap().push(std::mem::take(&mut message));
-                        let _ = stream.write_all(b"250 queued\r\n");
-                    } else {
-                        message.push_str(&line);
-                    }
-                } else {
-                    let verb = line
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("")
-                        .to_ascii_uppercase();
-                    let reply: &[u8] = match verb.as_str() {
-                        "EHLO" => b"250-sink.lab.test\r\n250 8BITMIME\r\n",
-                        "DATA" => {
-                            in_data = true;
-                            b"354 go on\r\n"
-                        }
-                        "QUIT" => {
-                            let _ = stream.write_all(b"221 bye\r\n");
-                            break;
-                        }
-                        _ => b"250 ok\r\n",
-                    };
-                    let _ = stream.write_all(reply);
-                }
-                line.clear();
-            }
-        }
-    });
-    (port, got)
+    let receiver = SubmissionReceiver::start(None).unwrap();
+    (receiver.port, receiver.got)
 }
 
 fn config(dir: &Scratch, lab: &Lab, extra: &str) -> PathBuf {
@@ -233,6 +131,14 @@ fn delivered(got: &Arc<Mutex<Vec<Request>>>) -> Vec<Value> {
         .iter()
         .filter(|r| r.status == 200)
         .map(Request::json)
+        .collect()
+}
+
+/// Every typed change inside the delivered alerts (one alert holds a whole change set).
+fn alerted_changes(alerts: &[Value]) -> Vec<Value> {
+    alerts
+        .iter()
+        .flat_map(|a| a["changes"].as_array().cloned().unwrap_or_default())
         .collect()
 }
 
@@ -294,20 +200,52 @@ fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
     let hooks = delivered(&hook_got);
     assert_eq!(
         hooks.len(),
-        recorded.len(),
-        "each change delivered once: {hooks:#?}"
+        1,
+        "one alert for the whole change set: {hooks:#?}"
     );
-    let mut ids: Vec<i64> = hooks.iter().map(|h| h["id"].as_i64().unwrap()).collect();
+    let alert = &hooks[0];
+    assert_eq!(alert["event"], "change");
+    assert_eq!(alert["domain"], "healthy.test");
+    assert_eq!(
+        alert["mx_before"],
+        "10 mx1.healthy.test, 20 mx2.healthy.test"
+    );
+    assert_eq!(
+        alert["mx_after"],
+        "10 mx1.healthy.test, 30 mx1.provider.test"
+    );
+    assert!(
+        alert["summary"]
+            .as_str()
+            .unwrap()
+            .contains("MX 10 mx1.healthy.test, 20 mx2.healthy.test → 10 mx1.healthy.test, 30 mx1.provider.test"),
+        "{alert:#}"
+    );
+    let inside = alerted_changes(&hooks);
+    assert_eq!(
+        inside.len(),
+        recorded.len(),
+        "every change inside the one alert"
+    );
+    let mut ids: Vec<i64> = inside.iter().map(|h| h["id"].as_i64().unwrap()).collect();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), recorded.len());
-    let added = hooks.iter().find(|h| h["kind"] == "mx-added").unwrap();
-    assert_eq!(
-        (added["event"].as_str(), added["new"].as_str()),
-        (Some("change"), Some("30"))
-    );
-    let removed = hooks.iter().find(|h| h["kind"] == "mx-removed").unwrap();
+    let added = inside.iter().find(|h| h["kind"] == "mx-added").unwrap();
+    assert_eq!(added["new"], "30");
+    let removed = inside.iter().find(|h| h["kind"] == "mx-removed").unwrap();
     assert_eq!(removed["old"], "20");
+    // Highest severity first, record changes before the findings they brought.
+    let first_finding = inside
+        .iter()
+        .position(|c| c["kind"].as_str().unwrap().starts_with("finding-"))
+        .unwrap_or(inside.len());
+    assert!(
+        inside[first_finding..]
+            .iter()
+            .all(|c| c["kind"].as_str().unwrap().starts_with("finding-")),
+        "{inside:#?}"
+    );
     for request in hook_got.lock().unwrap().iter() {
         let expected = format!("sha256={}", hmac_hex("s3cret", &request.body));
         assert_eq!(
@@ -316,20 +254,25 @@ fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
             "signed body"
         );
     }
-    assert_eq!(slack_got.lock().unwrap().len(), recorded.len());
+    assert_eq!(slack_got.lock().unwrap().len(), 1, "one Slack message");
+    let slack_text = slack_got.lock().unwrap()[0].json()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(
-        slack_got.lock().unwrap()[0].json()["text"]
-            .as_str()
-            .unwrap()
-            .contains("healthy.test")
+        slack_text.contains("healthy.test") && slack_text.contains("mx-removed mx2.healthy.test"),
+        "{slack_text}"
     );
+    assert_eq!(teams_got.lock().unwrap().len(), 1, "one Teams message");
     assert_eq!(
         teams_got.lock().unwrap()[0].json()["attachments"][0]["content"]["type"],
         "AdaptiveCard"
     );
     let lines = std::fs::read_to_string(&jsonl).unwrap();
-    assert_eq!(lines.lines().count(), recorded.len());
-    let mut datagram = [0u8; 8192];
+    assert_eq!(lines.lines().count(), 1, "one JSON line");
+    let line: Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(line["changes"].as_array().unwrap().len(), recorded.len());
+    let mut datagram = [0u8; 65_536];
     let n = syslog.recv(&mut datagram).unwrap();
     let message = String::from_utf8_lossy(&datagram[..n]);
     assert!(
@@ -337,7 +280,7 @@ fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
         "{message}"
     );
     let mails = mail_got.lock().unwrap().clone();
-    assert_eq!(mails.len(), recorded.len());
+    assert_eq!(mails.len(), 1, "one e-mail");
     assert!(mails[0].contains("Subject: mxwatch: "), "{}", mails[0]);
 
     // A resolver outage is never "MX removed".
@@ -351,11 +294,7 @@ fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
         recorded.len(),
         "no change from an outage"
     );
-    assert_eq!(
-        delivered(&hook_got).len(),
-        recorded.len(),
-        "no alert from an outage"
-    );
+    assert_eq!(delivered(&hook_got).len(), 1, "no alert from an outage");
 
     // Back as it was: each change is resolved, and said so once.
     set_healthy(&lab, &healthy());
@@ -374,7 +313,12 @@ fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
         .into_iter()
         .filter(|h| h["event"] == "resolved")
         .collect();
-    assert_eq!(resolved.len(), recorded.len(), "{resolved:#?}");
+    assert_eq!(resolved.len(), 1, "said once: {resolved:#?}");
+    assert_eq!(
+        alerted_changes(&resolved).len(),
+        recorded.len(),
+        "{resolved:#?}"
+    );
 
     // History and approval.
     let db = dir.path("mxwatch.db");
@@ -700,127 +644,24 @@ fn a_weaker_dmarc_policy_is_its_own_alert() {
     );
     once(&cfg);
     let hooks = delivered(&hook_got);
-    let kinds: Vec<&str> = hooks.iter().map(|h| h["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["dmarc-weakened"], "{hooks:#?}");
+    assert_eq!(hooks.len(), 1, "{hooks:#?}");
+    let inside = alerted_changes(&hooks);
+    let weakened = inside
+        .iter()
+        .find(|c| c["kind"] == "dmarc-weakened")
+        .unwrap_or_else(|| panic!("{hooks:#?}"));
     assert_eq!(
-        hooks[0]["old"],
+        weakened["old"],
         "v=DMARC1; p=reject; rua=mailto:dmarc@healthy.test"
     );
-    assert_eq!(hooks[0]["new"], "v=DMARC1; p=none");
+    assert_eq!(weakened["new"], "v=DMARC1; p=none");
+    assert_eq!(hooks[0]["severity"], "high");
 }
 
 /// An SMTP submission server with STARTTLS (a lab-CA certificate for 127.0.0.1) that keeps each message.
 fn starttls_receiver(pki: &mxwatch_lab::LabPki) -> (u16, Arc<Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as TokioBufReader};
-    let identity = pki
-        .leaf(
-            &["127.0.0.1".to_string()],
-            mxwatch_lab::pki::Validity::CURRENT,
-        )
-        .unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(identity.chain, identity.key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let seen = got.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            loop {
-                let Ok((mut plain, _)) = listener.accept().await else {
-                    continue;
-                };
-                let acceptor = acceptor.clone();
-                let seen = seen.clone();
-                tokio::spawn(async move {
-                    plain
-                        .write_all(b"220 submit.lab.test ESMTP\r\n")
-                        .await
-                        .ok()?;
-                    let mut reader = TokioBufReader::new(plain);
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        reader.read_line(&mut line).await.ok()?;
-                        let verb = line
-                            .split_whitespace()
-                            .next()
-                            .unwrap_or("")
-                            .to_ascii_uppercase();
-                        if verb == "EHLO" {
-                            reader
-                                .get_mut()
-                                .write_all(b"250-submit.lab.test\r\n250 STARTTLS\r\n")
-                                .await
-                                .ok()?;
-                        } else if verb == "STARTTLS" {
-                            reader.get_mut().write_all(b"220 go ahead\r\n").await.ok()?;
-                            break;
-                        } else {
-                            // Refuse anything in clear text: the sink must use TLS.
-                            reader
-                                .get_mut()
-                                .write_all(b"530 must issue STARTTLS first\r\n")
-                                .await
-                                .ok()?;
-                        }
-                    }
-                    let tls = acceptor.accept(reader.into_inner()).await.ok()?;
-                    let mut reader = TokioBufReader::new(tls);
-                    let mut message = String::new();
-                    let mut in_data = false;
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).await.ok()? == 0 {
-                            return Some(());
-                        }
-                        if in_data {
-                            if line == ".\r\n" {
-                                in_data = false;
-                                seen.lock().unwrap().push(std::mem::take(&mut message));
-                                reader.get_mut().write_all(b"250 queued\r\n").await.ok()?;
-                            } else {
-                                message.push_str(&line);
-                            }
-                            continue;
-                        }
-                        let verb = line
-                            .split_whitespace()
-                            .next()
-                            .unwrap_or("")
-                            .to_ascii_uppercase();
-                        let reply: &[u8] = match verb.as_str() {
-                            "EHLO" => b"250-submit.lab.test\r\n250 8BITMIME\r\n",
-                            "DATA" => {
-                                in_data = true;
-                                b"354 go on\r\n"
-                            }
-                            "QUIT" => {
-                                reader.get_mut().write_all(b"221 bye\r\n").await.ok()?;
-                                return Some(());
-                            }
-                            _ => b"250 ok\r\n",
-                        };
-                        reader.get_mut().write_all(reply).await.ok()?;
-                    }
-                });
-            }
-        });
-    });
-    (port, got)
+    let receiver = SubmissionReceiver::start(Some(pki)).unwrap();
+    (receiver.port, receiver.got)
 }
 
 #[test]
@@ -843,8 +684,8 @@ fn the_email_sink_uses_starttls_and_verifies_the_server() {
     let messages = mail.lock().unwrap().clone();
     assert_eq!(
         messages.len(),
-        changes(&dir).len(),
-        "one message per change, over TLS"
+        1,
+        "one message for the change set, over TLS"
     );
     assert!(
         messages.iter().any(|m| m.contains("mx-added")),
@@ -889,7 +730,7 @@ fn a_part_that_keeps_failing_does_not_stop_monitoring_and_never_hides_a_change()
     assert!(delivered(&hook_got).is_empty(), "a failure is not a change");
     set_healthy(&lab, &with("_dmarc TXT \"v=DMARC1; p=none\""));
     once(&cfg);
-    let mut kinds: Vec<String> = delivered(&hook_got)
+    let mut kinds: Vec<String> = alerted_changes(&delivered(&hook_got))
         .iter()
         .map(|h| {
             format!(
@@ -932,7 +773,7 @@ fn a_part_that_keeps_failing_does_not_stop_monitoring_and_never_hides_a_change()
         ),
     );
     once(&cfg);
-    let kinds: Vec<String> = delivered(&hook_got)
+    let kinds: Vec<String> = alerted_changes(&delivered(&hook_got))
         .iter()
         .map(|h| h["kind"].as_str().unwrap().to_string())
         .collect();
