@@ -328,35 +328,3 @@ fn cut(text: &str, max: usize) -> String {
     let head: String = text.chars().take(max.saturating_sub(1)).collect();
     format!("{head}…")
 }
-
-/// serde_json leaves DEL, the C1 controls and the bidi overrides raw inside strings;
-/// written as `\uXXXX` they are the same JSON and harmless on a terminal.
-pub fn json_terminal_safe(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    for c in json.chars() {
-        let code = c as u32;
-        let bidi = matches!(code, 0x202A..=0x202E | 0x2066..=0x2069 | 0x200E | 0x200F);
-        if (c.is_control() && c != '\n') || bidi {
-            // Outside the BMP nothing is a control or bidi character, so one escape suffices.
-            let _ = write!(out, "\\u{code:04x}");
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_stays_json_and_loses_its_control_characters() {
-        let value = serde_json::json!({ "raw": "a\u{7f}b\u{9b}c\u{202e}d\u{1b}e" });
-        let text = json_terminal_safe(&serde_json::to_string_pretty(&value).unwrap());
-        assert!(!text.chars().any(|c| c.is_control() && c != '\n'));
-        assert!(!text.contains('\u{202e}'));
-        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(back, value);
-    }
-}
