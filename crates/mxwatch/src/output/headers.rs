@@ -6,6 +6,7 @@ use comfy_table::{ContentArrangement, Table, presets};
 use mxwatch_core::Lookup;
 use mxwatch_core::headers::auth_results::{AuthResultsKind, Placement};
 use mxwatch_core::headers::mx::MatchKind;
+use mxwatch_core::headers::notes;
 use mxwatch_core::headers::timing::human_duration;
 use mxwatch_core::headers::{Analysis, Hop, MxEntry, MxStatus, NoteLevel, Parsed, Tls};
 use mxwatch_core::sanitize::for_terminal;
@@ -102,7 +103,7 @@ pub fn table(a: &Analysis, input: &str, raw: bool) -> String {
     let notes: Vec<_> = a
         .notes
         .iter()
-        .filter(|n| n.code != "HEADERS-MX-ENTRY")
+        .filter(|n| n.code != notes::MX_ENTRY.id)
         .collect();
     if !notes.is_empty() {
         let _ = writeln!(out, "\nNotes:");
