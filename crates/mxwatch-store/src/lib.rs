@@ -1,18 +1,22 @@
-//! mxwatch-store: what `watch` keeps — observations (compressed), change events,
+//! mxwatch-store: what the monitor keeps — observations (compressed), change events,
 //! the alert queue and the schedule — behind one trait of domain operations.
 //!
-//! SQLite is the embedded default (one file, WAL, one writer). The trait is the
-//! seam for the PostgreSQL backend of the scale work: a second implementation
-//! with its own migrations of the same names, not a rewrite.
+//! SQLite is the embedded default (one file, WAL, one writer). The backend is chosen at
+//! run time from a [`StoreUrl`] ([`open`]); callers hold an `Arc<dyn Store>`, so the
+//! PostgreSQL backend of the scale work is one more `StoreUrl` arm and one more
+//! implementation with its own migrations of the same names, not a change to callers.
 
 mod codec;
 mod sqlite;
+mod url;
 
 pub use sqlite::SqliteStore;
+pub use url::StoreUrl;
 
-use mxwatch_core::diff::Change;
+use mxwatch_core::diff::{Change, ChangeKind};
 use mxwatch_core::{Report, Severity};
 use serde_json::Value;
+use std::sync::Arc;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -23,16 +27,44 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The URL names a store this build cannot open (a scheme it does not know, a missing file
+    /// where one must exist): the user's to fix.
+    #[error("{0}")]
+    Url(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Opens (creating if needed) the store a URL names, with its migrations run.
+pub async fn open(url: &StoreUrl) -> Result<Arc<dyn Store>> {
+    match url {
+        StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path).await?)),
+        StoreUrl::Postgres(_) => Err(StoreError::Url(format!(
+            "{url}: this build has no PostgreSQL backend yet; use sqlite://PATH or a file path"
+        ))),
+    }
+}
+
+/// Opens a store that must already exist (reading commands: `history`, `changes`, `approve`):
+/// a mistyped path is an error, not a new empty database.
+pub async fn open_existing(url: &StoreUrl) -> Result<Arc<dyn Store>> {
+    if let StoreUrl::Sqlite(path) = url
+        && !path.exists()
+    {
+        return Err(StoreError::Url(format!(
+            "{}: no such database (run `mxwatch watch` first, or pass --db)",
+            path.display()
+        )));
+    }
+    open(url).await
+}
 
 /// A change event as stored.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct StoredChange {
     pub id: i64,
     pub domain: String,
-    pub kind: String,
+    pub kind: ChangeKind,
     pub subject: String,
     pub severity: Severity,
     pub old: Option<String>,
@@ -45,6 +77,19 @@ pub struct StoredChange {
     pub resolved_at: Option<i64>,
 }
 
+impl StoredChange {
+    /// The change event itself, as `diff` yields it (for the change-lifecycle rules).
+    pub fn as_change(&self) -> Change {
+        Change {
+            kind: self.kind,
+            severity: self.severity,
+            subject: self.subject.clone(),
+            old: self.old.clone(),
+            new: self.new.clone(),
+        }
+    }
+}
+
 /// One stored observation, summarised.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ObservationSummary {
@@ -55,38 +100,99 @@ pub struct ObservationSummary {
     pub finding_ids: Vec<String>,
 }
 
-/// An alert waiting to go out.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PendingAlert {
-    pub id: i64,
-    pub sink: String,
-    /// `change` or `resolved`.
-    pub event: String,
-    pub attempts: i64,
-    pub change: StoredChange,
+/// What an alert announces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertKind {
+    /// A confirmed change set.
+    Change,
+    /// Open changes that went back to how they were.
+    Resolved,
 }
 
-/// A change to record, with why it was expected (if it was) and where to alert.
+impl AlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Change => "change",
+            AlertKind::Resolved => "resolved",
+        }
+    }
+
+    fn parse(text: &str) -> Result<AlertKind> {
+        match text {
+            "change" => Ok(AlertKind::Change),
+            "resolved" => Ok(AlertKind::Resolved),
+            other => Err(StoreError::Corrupt(format!("unknown alert event {other:?}"))),
+        }
+    }
+}
+
+/// One alert (one domain, one cycle, one event) waiting to go to one sink, with every
+/// change it announces.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingAlert {
+    /// The delivery (alert × sink).
+    pub id: i64,
+    pub sink: String,
+    pub attempts: i64,
+    pub alert: StoredAlert,
+}
+
+/// An alert as recorded: one per domain per confirmed cycle and event.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct StoredAlert {
+    pub id: i64,
+    pub event: AlertKind,
+    pub domain: String,
+    pub created_at: i64,
+    /// The MX set before and after, `10 mx1.example.net, 20 mx2.example.net` (when it changed).
+    pub mx_before: Option<String>,
+    pub mx_after: Option<String>,
+    /// The changes it announces, in the order recorded.
+    pub changes: Vec<StoredChange>,
+}
+
+/// A delivery that was given up (a permanent failure), for a person to see.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct FailedDelivery {
+    pub id: i64,
+    pub alert_id: i64,
+    pub domain: String,
+    pub sink: String,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub gave_up_at: i64,
+}
+
+/// A change to record, with why it was expected (if it was).
 #[derive(Clone, Debug)]
 pub struct NewChange {
     pub change: Change,
     pub first_seen: i64,
     pub expected: Option<String>,
-    /// Sinks to queue a `change` alert for.
-    pub alert: Vec<String>,
 }
 
-/// An open change that went back to how it was.
+/// What an alert of a cycle announces: a change recorded in the same cycle (its index in
+/// [`Cycle::changes`]) or an existing one (a resolved change's ID).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertSubject {
+    New(usize),
+    Existing(i64),
+}
+
+/// An alert to queue with a cycle, for each of `sinks`.
 #[derive(Clone, Debug)]
-pub struct Resolution {
-    pub change_id: i64,
-    /// Sinks to queue a `resolved` alert for.
-    pub alert: Vec<String>,
+pub struct NewAlert {
+    pub event: AlertKind,
+    pub mx_before: Option<String>,
+    pub mx_after: Option<String>,
+    pub changes: Vec<AlertSubject>,
+    pub sinks: Vec<String>,
 }
 
-/// The domain operations `watch`, `history`, `changes` and `approve` need.
-#[allow(async_fn_in_trait)]
-pub trait Store {
+/// The domain operations the monitor and the reading commands need.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
     /// Adds domains to the schedule (due now) unless already there.
     async fn ensure_domains(&self, names: &[String]) -> Result<()>;
     /// Takes domains that are no longer in the inventory off the schedule (their history stays).
@@ -98,9 +204,9 @@ pub trait Store {
     /// The earliest `next_due` of any domain.
     async fn next_due(&self) -> Result<Option<i64>>;
 
-    /// Records one cycle of a domain atomically: the observation, its confirmed
-    /// changes, the resolutions, the alerts to send, and when it is next due.
-    /// Killed half-way, nothing of it is written.
+    /// Records one cycle of a domain atomically: the observation, its confirmed changes, the
+    /// resolutions, the alerts to send, and when it is next due. Killed half-way, nothing of
+    /// it is written. Returns the new changes' IDs, in order.
     async fn record_cycle(&self, cycle: Cycle<'_>) -> Result<Vec<i64>>;
 
     /// The latest baseline observation of a domain, as the JSON report.
@@ -112,9 +218,20 @@ pub trait Store {
     async fn changes_since(&self, since: i64, domain: Option<&str>) -> Result<Vec<StoredChange>>;
     async fn approve(&self, change_id: i64, by: &str, now: i64) -> Result<bool>;
 
+    /// Deliveries due at `now`, oldest first, each with its whole alert.
     async fn due_alerts(&self, now: i64, limit: i64) -> Result<Vec<PendingAlert>>;
-    async fn alert_delivered(&self, alert_id: i64, now: i64) -> Result<()>;
-    async fn alert_failed(&self, alert_id: i64, error: &str, next_attempt: i64) -> Result<()>;
+    async fn alert_delivered(&self, delivery_id: i64, now: i64) -> Result<()>;
+    /// A failed try: `retry_at` is when to try again, or `None` to give up (a permanent failure,
+    /// kept with its reason for [`Store::failed_deliveries`]).
+    async fn alert_failed(
+        &self,
+        delivery_id: i64,
+        error: &str,
+        now: i64,
+        retry_at: Option<i64>,
+    ) -> Result<()>;
+    /// Deliveries given up since `since`, newest first.
+    async fn failed_deliveries(&self, since: i64) -> Result<Vec<FailedDelivery>>;
 
     /// Deletes what is older than `before`: delivered alerts, resolved changes, and observations
     /// (the latest baseline of each domain, and observations open changes point at, are kept).
@@ -128,6 +245,8 @@ pub struct Cycle<'a> {
     /// Later observations are compared with this one (false when parts could not be determined).
     pub baseline: bool,
     pub changes: Vec<NewChange>,
-    pub resolutions: Vec<Resolution>,
+    /// Open changes (by ID) that went back to how they were.
+    pub resolutions: Vec<i64>,
+    pub alerts: Vec<NewAlert>,
     pub next_due: i64,
 }

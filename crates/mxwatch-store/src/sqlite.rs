@@ -1,7 +1,11 @@
 //! The embedded SQLite store: one file, WAL, a busy timeout, one writer.
 
 use crate::codec::{compress, decompress};
-use crate::{Cycle, ObservationSummary, PendingAlert, Result, Store, StoreError, StoredChange};
+use crate::{
+    AlertKind, AlertSubject, Cycle, FailedDelivery, ObservationSummary, PendingAlert, Result, Store,
+    StoreError, StoredAlert, StoredChange,
+};
+use mxwatch_core::diff::ChangeKind;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -70,11 +74,16 @@ fn severity(text: &str) -> Result<mxwatch_core::Severity> {
     text.parse().map_err(StoreError::Corrupt)
 }
 
+fn change_kind(text: &str) -> Result<ChangeKind> {
+    serde_json::from_value(Value::String(text.to_string()))
+        .map_err(|_| StoreError::Corrupt(format!("unknown change kind {text:?}")))
+}
+
 fn change_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredChange> {
     Ok(StoredChange {
         id: row.try_get("id")?,
         domain: row.try_get("domain")?,
-        kind: row.try_get("kind")?,
+        kind: change_kind(&row.try_get::<String, _>("kind")?)?,
         subject: row.try_get("subject")?,
         severity: severity(&row.try_get::<String, _>("severity")?)?,
         old: row.try_get("old_value")?,
@@ -96,6 +105,7 @@ fn report_json(blob: &[u8]) -> Result<Value> {
         .map_err(|e| StoreError::Corrupt(format!("stored report is not JSON: {e}")))
 }
 
+#[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn ensure_domains(&self, names: &[String]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
@@ -195,26 +205,45 @@ impl Store for SqliteStore {
             .fetch_one(&mut *tx)
             .await?
             .try_get("id")?;
-            for sink in &new.alert {
-                sqlx::query("INSERT INTO alerts (change_id, sink, event, next_attempt) VALUES (?, ?, 'change', ?)")
-                    .bind(id)
-                    .bind(sink)
-                    .bind(cycle.observed_at)
-                    .execute(&mut *tx)
-                    .await?;
-            }
             ids.push(id);
         }
-        for resolution in &cycle.resolutions {
+        for change_id in &cycle.resolutions {
             sqlx::query("UPDATE changes SET resolved_at = ?, resolved_by = ? WHERE id = ? AND resolved_at IS NULL")
                 .bind(cycle.observed_at)
                 .bind(obs_id)
-                .bind(resolution.change_id)
+                .bind(change_id)
                 .execute(&mut *tx)
                 .await?;
-            for sink in &resolution.alert {
-                sqlx::query("INSERT INTO alerts (change_id, sink, event, next_attempt) VALUES (?, ?, 'resolved', ?)")
-                    .bind(resolution.change_id)
+        }
+        for alert in cycle.alerts.iter().filter(|a| !a.sinks.is_empty()) {
+            let alert_id: i64 = sqlx::query(
+                "INSERT INTO alert_events (domain, event, created_at, mx_before, mx_after) VALUES (?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(&report.domain)
+            .bind(alert.event.as_str())
+            .bind(cycle.observed_at)
+            .bind(&alert.mx_before)
+            .bind(&alert.mx_after)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("id")?;
+            for (position, subject) in alert.changes.iter().enumerate() {
+                let change_id = match *subject {
+                    AlertSubject::Existing(id) => id,
+                    AlertSubject::New(index) => *ids.get(index).ok_or_else(|| {
+                        StoreError::Corrupt(format!("alert names new change #{index}, which the cycle does not hold"))
+                    })?,
+                };
+                sqlx::query("INSERT OR IGNORE INTO alert_event_changes (alert_id, change_id, position) VALUES (?, ?, ?)")
+                    .bind(alert_id)
+                    .bind(change_id)
+                    .bind(position as i64)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for sink in &alert.sinks {
+                sqlx::query("INSERT OR IGNORE INTO alert_deliveries (alert_id, sink, next_attempt) VALUES (?, ?, ?)")
+                    .bind(alert_id)
                     .bind(sink)
                     .bind(cycle.observed_at)
                     .execute(&mut *tx)
@@ -321,61 +350,135 @@ impl Store for SqliteStore {
     }
 
     async fn due_alerts(&self, now: i64, limit: i64) -> Result<Vec<PendingAlert>> {
-        let sql = format!(
-            "SELECT a.id AS alert_id, a.sink, a.event, a.attempts, {} FROM alerts a JOIN changes c ON c.id = a.change_id \
-             WHERE a.delivered_at IS NULL AND a.next_attempt <= ? ORDER BY a.id LIMIT ?",
-            CHANGE_COLUMNS
-                .split(", ")
-                .map(|c| format!("c.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(
+            "SELECT d.id AS delivery_id, d.sink, d.attempts, e.id AS alert_id, e.event, e.domain, e.created_at, \
+             e.mx_before, e.mx_after FROM alert_deliveries d JOIN alert_events e ON e.id = d.alert_id \
+             WHERE d.delivered_at IS NULL AND d.gave_up_at IS NULL AND d.next_attempt <= ? ORDER BY d.id LIMIT ?",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let alert_id: i64 = r.try_get("alert_id")?;
+            let sql = format!(
+                "SELECT {} FROM alert_event_changes x JOIN changes c ON c.id = x.change_id \
+                 WHERE x.alert_id = ? ORDER BY x.position",
+                CHANGE_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("c.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let changes = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(alert_id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(change_from_row)
+                .collect::<Result<Vec<_>>>()?;
+            out.push(PendingAlert {
+                id: r.try_get("delivery_id")?,
+                sink: r.try_get("sink")?,
+                attempts: r.try_get("attempts")?,
+                alert: StoredAlert {
+                    id: alert_id,
+                    event: AlertKind::parse(&r.try_get::<String, _>("event")?)?,
+                    domain: r.try_get("domain")?,
+                    created_at: r.try_get("created_at")?,
+                    mx_before: r.try_get("mx_before")?,
+                    mx_after: r.try_get("mx_after")?,
+                    changes,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    async fn alert_delivered(&self, delivery_id: i64, now: i64) -> Result<()> {
+        sqlx::query("UPDATE alert_deliveries SET delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?")
             .bind(now)
-            .bind(limit)
-            .fetch_all(&self.pool)
+            .bind(delivery_id)
+            .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    async fn alert_failed(
+        &self,
+        delivery_id: i64,
+        error: &str,
+        now: i64,
+        retry_at: Option<i64>,
+    ) -> Result<()> {
+        let query = match retry_at {
+            Some(at) => sqlx::query(
+                "UPDATE alert_deliveries SET attempts = attempts + 1, last_error = ?, next_attempt = ? WHERE id = ?",
+            )
+            .bind(error)
+            .bind(at),
+            None => sqlx::query(
+                "UPDATE alert_deliveries SET attempts = attempts + 1, last_error = ?, gave_up_at = ? WHERE id = ?",
+            )
+            .bind(error)
+            .bind(now),
+        };
+        query.bind(delivery_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn failed_deliveries(&self, since: i64) -> Result<Vec<FailedDelivery>> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.alert_id, e.domain, d.sink, d.attempts, d.last_error, d.gave_up_at \
+             FROM alert_deliveries d JOIN alert_events e ON e.id = d.alert_id \
+             WHERE d.gave_up_at IS NOT NULL AND d.gave_up_at >= ? ORDER BY d.gave_up_at DESC, d.id DESC",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
-                Ok(PendingAlert {
-                    id: r.try_get("alert_id")?,
+                Ok(FailedDelivery {
+                    id: r.try_get("id")?,
+                    alert_id: r.try_get("alert_id")?,
+                    domain: r.try_get("domain")?,
                     sink: r.try_get("sink")?,
-                    event: r.try_get("event")?,
                     attempts: r.try_get("attempts")?,
-                    change: change_from_row(r)?,
+                    error: r.try_get("last_error")?,
+                    gave_up_at: r.try_get("gave_up_at")?,
                 })
             })
             .collect()
     }
 
-    async fn alert_delivered(&self, alert_id: i64, now: i64) -> Result<()> {
-        sqlx::query("UPDATE alerts SET delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?")
-            .bind(now)
-            .bind(alert_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn alert_failed(&self, alert_id: i64, error: &str, next_attempt: i64) -> Result<()> {
-        sqlx::query("UPDATE alerts SET attempts = attempts + 1, last_error = ?, next_attempt = ? WHERE id = ?")
-            .bind(error)
-            .bind(next_attempt)
-            .bind(alert_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     async fn prune(&self, before: i64) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM alerts WHERE delivered_at IS NOT NULL AND delivered_at < ?")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM alert_deliveries WHERE (delivered_at IS NOT NULL AND delivered_at < ?) \
+             OR (gave_up_at IS NOT NULL AND gave_up_at < ?)",
+        )
+        .bind(before)
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        // An alert with no delivery left (all done and pruned) goes; one still queued keeps its changes.
+        sqlx::query(
+            "DELETE FROM alert_event_changes WHERE alert_id IN (SELECT id FROM alert_events \
+             WHERE created_at < ? AND id NOT IN (SELECT alert_id FROM alert_deliveries))",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM alert_events WHERE created_at < ? AND id NOT IN (SELECT alert_id FROM alert_deliveries)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "DELETE FROM changes WHERE resolved_at IS NOT NULL AND resolved_at < ? \
-             AND id NOT IN (SELECT change_id FROM alerts WHERE delivered_at IS NULL)",
+             AND id NOT IN (SELECT change_id FROM alert_event_changes)",
         )
         .bind(before)
         .execute(&mut *tx)

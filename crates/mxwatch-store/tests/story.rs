@@ -3,7 +3,7 @@
 
 use mxwatch_core::diff::{Change, ChangeKind};
 use mxwatch_core::{CheckContext, Observation, Report, Severity};
-use mxwatch_store::{Cycle, NewChange, Resolution, SqliteStore, Store};
+use mxwatch_store::{AlertKind, AlertSubject, Cycle, NewAlert, NewChange, SqliteStore, Store};
 use serde_json::json;
 
 fn report(exchange: &str) -> Report {
@@ -31,7 +31,7 @@ fn change(kind: ChangeKind, subject: &str) -> Change {
     }
 }
 
-async fn story(store: &impl Store) {
+async fn story(store: &dyn Store) {
     store
         .ensure_domains(&["a.test".into(), "b.test".into()])
         .await
@@ -51,6 +51,7 @@ async fn story(store: &impl Store) {
             baseline: true,
             changes: vec![],
             resolutions: vec![],
+            alerts: vec![],
             next_due: 700,
         })
         .await
@@ -61,37 +62,55 @@ async fn story(store: &impl Store) {
         "a.test"
     );
 
-    // Second cycle: a confirmed change, alerted to two sinks.
+    // Second cycle: two confirmed changes, one alert of both to each of two sinks.
     let second = report("mx2.a.test");
     let ids = store
         .record_cycle(Cycle {
             report: &second,
             observed_at: 700,
             baseline: true,
-            changes: vec![NewChange {
-                change: change(ChangeKind::MxAdded, "mx2.a.test"),
-                first_seen: 690,
-                expected: None,
-                alert: vec!["hook".into(), "log".into()],
-            }],
+            changes: vec![
+                NewChange {
+                    change: change(ChangeKind::MxAdded, "mx2.a.test"),
+                    first_seen: 690,
+                    expected: None,
+                },
+                NewChange {
+                    change: change(ChangeKind::FindingAppeared, "MX-SINGLE a.test"),
+                    first_seen: 690,
+                    expected: None,
+                },
+            ],
             resolutions: vec![],
+            alerts: vec![NewAlert {
+                event: AlertKind::Change,
+                mx_before: Some("10 mx1.a.test".into()),
+                mx_after: Some("10 mx2.a.test".into()),
+                changes: vec![AlertSubject::New(0), AlertSubject::New(1)],
+                sinks: vec!["hook".into(), "log".into()],
+            }],
             next_due: 1300,
         })
         .await
         .unwrap();
     let open = store.open_changes("a.test").await.unwrap();
-    assert_eq!(open.len(), 1);
+    assert_eq!(open.len(), 2);
     assert_eq!(
-        (open[0].id, open[0].kind.as_str(), open[0].first_seen),
-        (ids[0], "mx-added", 690)
+        (open[0].id, open[0].kind, open[0].first_seen),
+        (ids[0], ChangeKind::MxAdded, 690)
     );
 
-    // Alerts: one fails and is retried later; nothing is lost.
+    // Alerts: one per sink, each holding both changes; one fails and is retried later.
     let due = store.due_alerts(700, 10).await.unwrap();
     assert_eq!(due.len(), 2);
+    assert_eq!(due[0].alert.id, due[1].alert.id, "one alert, two deliveries");
+    assert_eq!(due[0].alert.event, AlertKind::Change);
+    assert_eq!(due[0].alert.mx_after.as_deref(), Some("10 mx2.a.test"));
+    let kinds: Vec<ChangeKind> = due[0].alert.changes.iter().map(|c| c.kind).collect();
+    assert_eq!(kinds, [ChangeKind::MxAdded, ChangeKind::FindingAppeared]);
     store.alert_delivered(due[1].id, 701).await.unwrap();
     store
-        .alert_failed(due[0].id, "connection refused", 760)
+        .alert_failed(due[0].id, "connection refused", 700, Some(760))
         .await
         .unwrap();
     assert!(store.due_alerts(720, 10).await.unwrap().is_empty());
@@ -100,6 +119,19 @@ async fn story(store: &impl Store) {
         (retry.len(), retry[0].attempts, retry[0].sink.as_str()),
         (1, 1, "hook")
     );
+    // A permanent failure stops the retries and is kept with its reason.
+    store
+        .alert_failed(retry[0].id, "POST …: HTTP 404", 770, None)
+        .await
+        .unwrap();
+    assert!(store.due_alerts(100_000, 10).await.unwrap().is_empty());
+    let given_up = store.failed_deliveries(0).await.unwrap();
+    assert_eq!(given_up.len(), 1);
+    assert_eq!(
+        (given_up[0].sink.as_str(), given_up[0].attempts, given_up[0].gave_up_at),
+        ("hook", 2, 770)
+    );
+    assert_eq!(given_up[0].error.as_deref(), Some("POST …: HTTP 404"));
 
     // Approval marks it expected.
     assert!(store.approve(ids[0], "alice", 800).await.unwrap());
@@ -116,9 +148,13 @@ async fn story(store: &impl Store) {
             observed_at: 1300,
             baseline: true,
             changes: vec![],
-            resolutions: vec![Resolution {
-                change_id: ids[0],
-                alert: vec!["hook".into()],
+            resolutions: ids.clone(),
+            alerts: vec![NewAlert {
+                event: AlertKind::Resolved,
+                mx_before: None,
+                mx_after: None,
+                changes: vec![AlertSubject::Existing(ids[0])],
+                sinks: vec!["hook".into()],
             }],
             next_due: 1900,
         })
@@ -126,7 +162,9 @@ async fn story(store: &impl Store) {
         .unwrap();
     assert!(store.open_changes("a.test").await.unwrap().is_empty());
     let due = store.due_alerts(1300, 10).await.unwrap();
-    assert!(due.iter().any(|a| a.event == "resolved"), "{due:?}");
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert_eq!(due[0].alert.event, AlertKind::Resolved);
+    assert_eq!(due[0].alert.changes[0].resolved_at, Some(1300));
 
     // History, newest first; pruning keeps the latest baseline and observations changes point at.
     let history = store.observations("a.test", 10).await.unwrap();
@@ -151,6 +189,78 @@ async fn story_in_memory() {
 }
 
 #[tokio::test]
+async fn story_through_a_store_chosen_by_url() {
+    let dir = std::env::temp_dir().join(format!("mxwatch-store-url-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url: mxwatch_store::StoreUrl = format!("sqlite://{}", dir.join("mx.db").display())
+        .parse()
+        .unwrap();
+    let store = mxwatch_store::open(&url).await.unwrap();
+    story(store.as_ref()).await;
+    let postgres = mxwatch_store::open(&"postgres://mx@127.0.0.1/mx".parse().unwrap()).await;
+    assert!(matches!(postgres, Err(mxwatch_store::StoreError::Url(_))));
+    let missing = "sqlite:///nonexistent/dir/mx.db".parse().unwrap();
+    assert!(mxwatch_store::open_existing(&missing).await.is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The migration to change-set alerts keeps what the previous version queued and had not
+/// delivered: each becomes an alert of its own change, with its attempts and last error.
+#[tokio::test]
+async fn queued_alerts_survive_the_change_set_migration() {
+    use sqlx::{Executor, Row};
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect("sqlite::memory:")
+        .await
+        .unwrap();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite/");
+    let first = std::fs::read_to_string(format!("{dir}0001_initial.sql")).unwrap();
+    pool.execute(sqlx::AssertSqlSafe(first)).await.unwrap();
+    pool.execute(
+        "INSERT INTO changes (id, domain, kind, subject, severity, first_seen, confirmed_at) \
+         VALUES (1, 'a.test', 'mx-added', 'mx9.a.test', 'high', 10, 20); \
+         INSERT INTO alerts (change_id, sink, event, attempts, next_attempt, last_error) VALUES \
+         (1, 'hook', 'change', 2, 90, 'refused'), (1, 'log', 'change', 1, 30, NULL); \
+         INSERT INTO alerts (change_id, sink, event, next_attempt, delivered_at) VALUES (1, 'mail', 'change', 20, 25);",
+    )
+    .await
+    .unwrap();
+    let second = std::fs::read_to_string(format!("{dir}0002_change_set_alerts.sql")).unwrap();
+    pool.execute(sqlx::AssertSqlSafe(second)).await.unwrap();
+    let rows = sqlx::query(
+        "SELECT d.sink, d.attempts, d.next_attempt, d.last_error, e.domain, e.event, x.change_id \
+         FROM alert_deliveries d JOIN alert_events e ON e.id = d.alert_id \
+         JOIN alert_event_changes x ON x.alert_id = e.id ORDER BY d.sink",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let got: Vec<(String, i64, i64, Option<String>, String, String, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get("sink"),
+                r.get("attempts"),
+                r.get("next_attempt"),
+                r.get("last_error"),
+                r.get("domain"),
+                r.get("event"),
+                r.get("change_id"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("hook".into(), 2, 90, Some("refused".into()), "a.test".into(), "change".into(), 1),
+            ("log".into(), 1, 30, None, "a.test".into(), "change".into(), 1),
+        ],
+        "the delivered alert is not queued again"
+    );
+}
+
+#[tokio::test]
 async fn story_on_disk_survives_a_reopen() {
     let dir = std::env::temp_dir().join(format!("mxwatch-store-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -161,6 +271,7 @@ async fn story_on_disk_survives_a_reopen() {
     }
     let reopened = SqliteStore::open(&path).await.unwrap();
     assert_eq!(reopened.observations("a.test", 10).await.unwrap().len(), 2);
+    // The resolved finding went with the pruning; the change a queued alert names stays.
     assert_eq!(reopened.changes_since(0, None).await.unwrap().len(), 1);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -2,6 +2,9 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mxwatch_core::Severity;
+use mxwatch_engine::AuditSettings;
+use mxwatch_engine::settings::parse_timeout;
+use mxwatch_store::StoreUrl;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -62,8 +65,8 @@ pub struct HeadersArgs {
     #[arg(long, conflicts_with = "resolver")]
     pub demo_lab: bool,
     /// Time limit for one DNS question, in seconds.
-    #[arg(long, default_value_t = 3.0, value_name = "SECS", value_parser = parse_timeout)]
-    pub timeout: f64,
+    #[arg(long, default_value = "3", value_name = "SECS", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
     #[arg(long, value_enum, default_value_t = RecordFormat::Table)]
     pub format: RecordFormat,
     /// Also print each Received field as written, under the table.
@@ -78,8 +81,8 @@ pub struct PropagationArgs {
     #[arg(long = "resolver", value_name = "IP[:PORT]", required = true)]
     pub resolvers: Vec<String>,
     /// Time limit for one DNS question, in seconds.
-    #[arg(long, default_value_t = 3.0, value_name = "SECS", value_parser = parse_timeout)]
-    pub timeout: f64,
+    #[arg(long, default_value = "3", value_name = "SECS", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
     #[arg(long, value_enum, default_value_t = RecordFormat::Table)]
     pub format: RecordFormat,
 }
@@ -94,9 +97,9 @@ pub struct WatchArgs {
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// The SQLite database (overrides the configuration's `db`). Default: mxwatch.db.
-    #[arg(long, value_name = "FILE")]
-    pub db: Option<PathBuf>,
+    /// The store: a file path or `sqlite://PATH` (overrides the configuration's `db`). Default: mxwatch.db.
+    #[arg(long, value_name = "URL|FILE")]
+    pub db: Option<StoreUrl>,
 
     /// Check every domain once, deliver the alerts, and exit (for cron).
     #[arg(long)]
@@ -107,18 +110,20 @@ pub struct WatchArgs {
         long,
         conflicts_with = "config",
         default_value = "10m",
-        value_name = "DURATION"
+        value_name = "DURATION",
+        value_parser = mxwatch_engine::settings::parse_duration
     )]
-    pub every: String,
+    pub every: std::time::Duration,
 
     /// Quick start: delay before the confirming second look.
     #[arg(
         long,
         conflicts_with = "config",
         default_value = "30s",
-        value_name = "DURATION"
+        value_name = "DURATION",
+        value_parser = mxwatch_engine::settings::parse_duration
     )]
-    pub confirm_after: String,
+    pub confirm_after: std::time::Duration,
 
     /// Quick start: send alerts to this webhook (generic JSON).
     #[arg(long, conflicts_with = "config", value_name = "URL")]
@@ -140,38 +145,10 @@ pub struct WatchArgs {
     #[arg(long, conflicts_with = "config")]
     pub lab: bool,
 
-    /// Quick start: DNS only.
-    #[arg(long, conflicts_with = "config")]
-    pub no_probe: bool,
-
-    /// Quick start: SMTP port of the probe.
-    #[arg(
-        long,
-        conflicts_with = "config",
-        default_value_t = 25,
-        value_name = "PORT"
-    )]
-    pub smtp_port: u16,
-
-    /// Quick start: extra trusted CA (PEM).
-    #[arg(long, conflicts_with = "config", value_name = "FILE")]
-    pub ca_file: Vec<PathBuf>,
-
-    /// Quick start: DNSSEC root trust anchor (DS/DNSKEY, zone-file form); default: the IANA root keys.
-    #[arg(long, conflicts_with = "config", value_name = "FILE")]
-    pub trust_anchor: Option<PathBuf>,
-
-    /// Quick start: no DNSSEC/DANE validation.
-    #[arg(long, conflicts_with_all = ["config", "trust_anchor"])]
-    pub no_dnssec: bool,
-    /// Quick start: HTTPS port of the MTA-STS policy fetch.
-    #[arg(
-        long,
-        conflicts_with = "config",
-        default_value_t = 443,
-        value_name = "PORT"
-    )]
-    pub https_port: u16,
+    /// Quick start: how each domain is audited (the same flags as `check`; with --config,
+    /// set them in `[defaults]` instead).
+    #[command(flatten)]
+    pub settings: AuditSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -183,8 +160,9 @@ pub enum RecordFormat {
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     pub domain: String,
-    #[arg(long, default_value = "mxwatch.db", value_name = "FILE")]
-    pub db: PathBuf,
+    /// The store: a file path or `sqlite://PATH`.
+    #[arg(long, default_value = "mxwatch.db", value_name = "URL|FILE")]
+    pub db: StoreUrl,
     /// Observations shown, newest first.
     #[arg(long, default_value_t = 20)]
     pub limit: i64,
@@ -200,8 +178,9 @@ pub struct ChangesArgs {
     /// Only this domain.
     #[arg(long)]
     pub domain: Option<String>,
-    #[arg(long, default_value = "mxwatch.db", value_name = "FILE")]
-    pub db: PathBuf,
+    /// The store: a file path or `sqlite://PATH`.
+    #[arg(long, default_value = "mxwatch.db", value_name = "URL|FILE")]
+    pub db: StoreUrl,
     #[arg(long, value_enum, default_value_t = RecordFormat::Table)]
     pub format: RecordFormat,
 }
@@ -213,8 +192,9 @@ pub struct ApproveArgs {
     /// Who approves it. Default: $USER.
     #[arg(long)]
     pub by: Option<String>,
-    #[arg(long, default_value = "mxwatch.db", value_name = "FILE")]
-    pub db: PathBuf,
+    /// The store: a file path or `sqlite://PATH`.
+    #[arg(long, default_value = "mxwatch.db", value_name = "URL|FILE")]
+    pub db: StoreUrl,
 }
 
 #[derive(Debug, Args)]
@@ -247,6 +227,8 @@ pub enum Format {
     Sarif,
 }
 
+/// How `check` and `demo` run and report; the audit itself is [`AuditSettings`] (shared with
+/// the watch configuration's `[defaults]`).
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     /// Output format.
@@ -257,85 +239,12 @@ pub struct AuditArgs {
     #[arg(long, default_value = "high", value_parser = parse_severity)]
     pub fail_on: Severity,
 
-    /// Time limit for one DNS question, in seconds (each question is tried twice over UDP).
-    #[arg(long, default_value_t = 3.0, value_name = "SECS", value_parser = parse_timeout)]
-    pub timeout: f64,
-
-    /// DNS only: no SMTP or HTTPS probes of the mail hosts.
-    #[arg(long)]
-    pub no_probe: bool,
-
-    /// TCP port of the SMTP probe (the lab serves its hosts on another port).
-    #[arg(long, default_value_t = 25, value_name = "PORT")]
-    pub smtp_port: u16,
-
-    /// Time limit for the whole SMTP dialogue with one address, greeting included, in seconds.
-    #[arg(long, default_value_t = 20.0, value_name = "SECS", value_parser = parse_timeout)]
-    pub smtp_timeout: f64,
-
-    /// The name we give in EHLO (default: our address literal, e.g. `[192.0.2.1]`).
-    #[arg(long, value_name = "NAME")]
-    pub helo: Option<String>,
-
-    /// Extra trusted CA certificates (PEM) for certificate checks (SMTP and the MTA-STS policy
-    /// fetch); may be given more than once.
-    #[arg(long, value_name = "FILE")]
-    pub ca_file: Vec<PathBuf>,
-
-    /// DNSSEC trust anchor: root DS or DNSKEY records in zone-file form (like Unbound's root.key).
-    /// Default: the IANA root KSKs.
-    #[arg(long, value_name = "FILE")]
-    pub trust_anchor: Option<PathBuf>,
-
-    /// Skip DNSSEC validation and DANE (DNSSEC-* and DANE-* checks).
-    #[arg(long, conflicts_with = "trust_anchor")]
-    pub no_dnssec: bool,
-    /// TCP port of the MTA-STS policy fetch over HTTPS (the lab serves its policy hosts on another port).
-    #[arg(long, default_value_t = 443, value_name = "PORT")]
-    pub https_port: u16,
-
-    /// Time limit for the whole MTA-STS policy fetch (connection, TLS, headers and body), in seconds.
-    #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = parse_timeout)]
-    pub https_timeout: f64,
-
-    /// Warn (TLS-CERT-EXPIRING) when a certificate expires within this many days.
-    #[arg(long, default_value_t = 14, value_name = "DAYS")]
-    pub cert_expiry_days: u32,
-
-    /// INTRUSIVE: test each MX for an open relay (MAIL FROM / RCPT TO foreign addresses, then RSET; never DATA).
-    /// Only on hosts you are allowed to test.
-    #[arg(long)]
-    pub probe_relay: bool,
-
-    /// Do not ask each NS of the domain directly to compare their answers (NS-* checks).
-    #[arg(long)]
-    pub no_ns_check: bool,
-
-    /// Port of the nameservers asked directly (the lab serves them on another port).
-    #[arg(long, default_value_t = 53, value_name = "PORT")]
-    pub ns_port: u16,
-
     /// Domains audited at once.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub concurrency: u16,
 
-    /// DNS questions in flight at once, across all domains.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=8192))]
-    pub max_queries: u16,
-
-    /// A DKIM selector to check (the `s=` of your DKIM-Signature headers); may be given more than once.
-    /// A named selector without a key is DKIM-SELECTOR-MISSING.
-    #[arg(long, value_name = "SELECTOR", value_parser = parse_dns_label_path)]
-    pub dkim_selector: Vec<String>,
-
-    /// Do not also ask the common DKIM selectors (default, selector1, selector2, google, k1 …).
-    #[arg(long)]
-    pub no_dkim_guess: bool,
-
-    /// Look every MX address up in this DNS blocklist zone (e.g. `zen.spamhaus.org`); may be given more
-    /// than once. Off by default: many lists refuse queries from public resolvers or without an account.
-    #[arg(long, value_name = "ZONE", value_parser = parse_dns_label_path)]
-    pub dnsbl: Vec<String>,
+    #[command(flatten)]
+    pub settings: AuditSettings,
 }
 
 #[derive(Debug, Args)]
@@ -391,34 +300,6 @@ pub struct ExplainArgs {
     pub format: ExplainFormat,
 }
 
-/// A DKIM selector or blocklist zone: dot-separated DNS labels (letters, digits, `-`, `_`).
-pub fn parse_dns_label_path(s: &str) -> Result<String, String> {
-    let name = s.trim_end_matches('.').to_ascii_lowercase();
-    let valid_label = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
-    if name.is_empty() || name.len() > 200 || !name.split('.').all(valid_label) {
-        return Err(format!(
-            "{:?} is not a DNS name (labels of letters, digits, '-' and '_')",
-            mxwatch_core::sanitize::for_terminal(s)
-        ));
-    }
-    Ok(name)
-}
-
 fn parse_severity(s: &str) -> Result<Severity, String> {
     s.parse()
-}
-
-pub fn parse_timeout(s: &str) -> Result<f64, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(0.05..=300.0).contains(&secs) {
-        return Err(format!("{secs} s is outside 0.05 to 300 seconds"));
-    }
-    Ok(secs)
 }

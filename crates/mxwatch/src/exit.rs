@@ -1,5 +1,7 @@
 //! Exit codes, usable in CI: 0 clean, 1 a finding at or above `--fail-on`,
-//! 2 a usage or input error, 3 something could not be determined.
+//! 2 a usage or input error, 3 something could not be determined, 4 an operational
+//! failure of mxwatch itself (the database unusable, the disk full, output that cannot be
+//! written): not a verdict on any domain.
 
 use mxwatch_core::{Report, Severity};
 use std::process::ExitCode;
@@ -10,6 +12,7 @@ pub enum Code {
     Findings = 1,
     Usage = 2,
     Indeterminate = 3,
+    Operational = 4,
 }
 
 impl From<Code> for ExitCode {
@@ -23,15 +26,21 @@ impl From<Code> for ExitCode {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// 2 for what the user can fix in the command or its files, 4 for everything else: an error
+/// is never "could not determine" (3), which CI scripts branch on.
 pub fn code_for_error(err: &anyhow::Error) -> Code {
-    if err
-        .chain()
-        .any(|c| c.downcast_ref::<UsageError>().is_some())
-    {
-        Code::Usage
-    } else {
-        Code::Indeterminate
-    }
+    let usage = err.chain().any(|c| {
+        c.downcast_ref::<UsageError>().is_some()
+            || matches!(
+                c.downcast_ref::<mxwatch_engine::EngineError>(),
+                Some(mxwatch_engine::EngineError::Settings(_))
+            )
+            || matches!(
+                c.downcast_ref::<mxwatch_store::StoreError>(),
+                Some(mxwatch_store::StoreError::Url(_))
+            )
+    });
+    if usage { Code::Usage } else { Code::Operational }
 }
 
 /// Accumulates the exit code over a run's reports.
@@ -69,5 +78,25 @@ impl Verdict {
         } else {
             Code::Clean
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_usage_or_operational_never_indeterminate() {
+        let usage = anyhow::Error::from(UsageError("bad flag".into()));
+        assert_eq!(code_for_error(&usage), Code::Usage);
+        let settings = anyhow::Error::from(mxwatch_engine::EngineError::Settings("x".into()))
+            .context("loading");
+        assert_eq!(code_for_error(&settings), Code::Usage);
+        let disk = anyhow::Error::from(std::io::Error::other("No space left on device"));
+        assert_eq!(code_for_error(&disk), Code::Operational);
+        let store = anyhow::Error::from(mxwatch_engine::EngineError::Store(
+            mxwatch_store::StoreError::Corrupt("x".into()),
+        ));
+        assert_eq!(code_for_error(&store), Code::Operational);
     }
 }

@@ -2,14 +2,10 @@
 //!
 //! A thin binary: flags in, library crates called, output printed.
 
-mod alert;
 mod cli;
 mod commands;
-mod config;
 mod exit;
 mod output;
-mod resolver;
-mod watch;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -1,9 +1,9 @@
 //! `mxwatch check DOMAIN…`
 
-use super::audit::{self, Audit};
+use super::audit;
 use crate::cli::CheckArgs;
 use crate::exit::{Code, UsageError};
-use crate::resolver;
+use mxwatch_engine::{Target, resolver};
 use anyhow::Context;
 use mxwatch_core::{ParsedInput, parse_domain_input};
 use std::io::{BufRead, BufReader, Read};
@@ -26,21 +26,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<Code> {
     }
     let domains = parse_all(&raw)?;
     let resolver = resolver::choose(args.resolver.as_deref())?;
-    let roots = audit::roots(&args.audit)?;
-    audit::run(
-        Audit {
-            resolver,
-            lab: args.lab,
-            roots,
-            smtp_port: None,
-            ns_port: None,
-            trust_anchor: None,
-            https_port: None,
-        },
-        &args.audit,
-        domains,
-    )
-    .await
+    audit::run(Target::new(resolver, args.lab), args.audit, domains).await
 }
 
 /// Every input parsed before any network traffic: one bad name stops the run with exit 2.

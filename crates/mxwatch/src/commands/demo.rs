@@ -1,13 +1,13 @@
 //! `mxwatch demo`: the lab's domains, audited through the lab's own resolver
 //! and SMTP hosts on loopback.
 
-use super::audit::{self, Audit};
+use super::audit;
 use crate::cli::{DemoArgs, Format};
 use crate::exit::Code;
 use anyhow::Context;
 use mxwatch_core::parse_domain_input;
 use mxwatch_lab::{Lab, lab_domains};
-use mxwatch_probe::smtp::TrustRoots;
+use mxwatch_engine::{LabOverrides, Target};
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<Code> {
     let lab = Lab::start()
@@ -28,24 +28,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Code> {
             lab.dns.addr,
             lab.smtp.port,
             lab.https.port,
-            args.audit.smtp_timeout
+            args.audit.settings.smtp_timeout.as_secs_f64()
         );
     }
-    let roots = TrustRoots::from_ders(vec![lab.pki.ca_der()]).map_err(anyhow::Error::msg)?;
-    audit::run(
-        Audit {
-            resolver: lab.dns.addr,
-            lab: true,
-            roots,
-            smtp_port: Some(lab.smtp.port),
-            ns_port: Some(lab.ns_port),
+    let target = Target {
+        resolver: lab.dns.addr,
+        lab: true,
+        lab_overrides: Some(LabOverrides {
+            smtp_port: lab.smtp.port,
+            ns_port: lab.ns_port,
+            https_port: lab.https.port,
             trust_anchor: lab.dns.trust_anchor(),
-            https_port: Some(lab.https.port),
-        },
-        &args.audit,
-        domains,
-    )
-    .await?;
+            ca_der: lab.pki.ca_der().to_vec(),
+        }),
+    };
+    audit::run(target, args.audit, domains).await?;
     // The lab is broken on purpose; the demo itself succeeded.
     Ok(Code::Clean)
 }

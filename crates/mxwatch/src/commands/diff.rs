@@ -96,7 +96,7 @@ fn load(path: &Path) -> anyhow::Result<Audit> {
                 ))
             })?;
             let ctx = CheckContext {
-                now_unix: crate::commands::audit::now_unix(),
+                now_unix: mxwatch_engine::now_unix(),
                 ..CheckContext::default()
             };
             let findings = mxwatch_core::checks::run_all(&obs, &ctx);

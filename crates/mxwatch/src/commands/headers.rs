@@ -8,7 +8,7 @@
 use crate::cli::{HeadersArgs, RecordFormat};
 use crate::exit::{Code, UsageError};
 use crate::output::headers as render;
-use crate::resolver;
+use mxwatch_engine::resolver;
 use anyhow::Context;
 use futures_util::future::join_all;
 use mxwatch_core::headers::mx::{exchanges_to_resolve, names_to_resolve};
@@ -22,7 +22,6 @@ use mxwatch_probe::{Dns, DnsOptions};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
 pub async fn run(args: HeadersArgs) -> anyhow::Result<Code> {
     let bytes = read_limited(&args.input)?;
@@ -47,7 +46,7 @@ pub async fn run(args: HeadersArgs) -> anyhow::Result<Code> {
             // The lab, when asked for, lives until the lookups are done.
             let (addr, _lab) = resolver_address(&args).await?;
             let mut options = DnsOptions::new(addr);
-            options.timeout = Duration::from_secs_f64(args.timeout);
+            options.timeout = args.timeout;
             let dns = Dns::new(options);
             Some(resolve(&dns, &domain.domain, &parsed.hops).await)
         }

@@ -4,14 +4,13 @@
 
 use crate::cli::{PropagationArgs, RecordFormat};
 use crate::exit::{Code, UsageError};
-use crate::resolver::parse_resolver;
+use mxwatch_engine::resolver::parse_resolver;
 use mxwatch_core::Lookup;
 use mxwatch_core::sanitize::for_terminal;
 use mxwatch_probe::{Dns, DnsOptions};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::time::Duration;
 
 pub async fn run(args: PropagationArgs) -> anyhow::Result<Code> {
     let domain = mxwatch_core::parse_domain_input(&args.domain)
@@ -29,7 +28,7 @@ pub async fn run(args: PropagationArgs) -> anyhow::Result<Code> {
         let timeout = args.timeout;
         async move {
             let mut options = DnsOptions::new(*addr);
-            options.timeout = Duration::from_secs_f64(timeout.clamp(0.05, 300.0));
+            options.timeout = timeout;
             (addr.to_string(), Dns::new(options).mx(&domain).await)
         }
     }))

@@ -1,37 +1,20 @@
 //! `history`, `changes` and `approve`: reading and annotating what `watch` recorded.
 
 use crate::cli::{ApproveArgs, ChangesArgs, HistoryArgs, RecordFormat};
-use crate::commands::audit::now_unix;
-use crate::config::duration;
 use crate::exit::{Code, UsageError};
 use crate::output::severity_label;
 use mxwatch_core::sanitize::for_terminal;
-use mxwatch_store::{SqliteStore, Store, StoredChange};
+use mxwatch_engine::config::rfc3339 as when;
+use mxwatch_engine::now_unix;
+use mxwatch_store::{Store, StoreUrl, StoredChange};
 use serde_json::json;
 use std::io::Write;
-use std::path::Path;
+use std::sync::Arc;
 
-async fn open(path: &Path) -> anyhow::Result<SqliteStore> {
-    if !path.exists() {
-        return Err(UsageError(format!(
-            "{}: no such database (run `mxwatch watch` first, or pass --db)",
-            path.display()
-        ))
-        .into());
-    }
-    SqliteStore::open(path)
+async fn open(url: &StoreUrl) -> anyhow::Result<Arc<dyn Store>> {
+    mxwatch_store::open_existing(url)
         .await
-        .map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))
-}
-
-fn when(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
+        .map_err(|e| anyhow::Error::from(e).context(format!("opening {url}")))
 }
 
 fn change_line(c: &StoredChange) -> String {
@@ -46,7 +29,7 @@ fn change_line(c: &StoredChange) -> String {
         c.id,
         when(c.confirmed_at),
         severity_label(c.severity),
-        c.kind,
+        c.kind.as_str(),
         for_terminal(&c.subject),
         for_terminal(&values)
     );
@@ -100,7 +83,7 @@ pub async fn history(args: HistoryArgs) -> anyhow::Result<Code> {
 }
 
 pub async fn changes(args: ChangesArgs) -> anyhow::Result<Code> {
-    let since = duration(&args.since, "--since").map_err(UsageError)?;
+    let since = mxwatch_engine::config::duration(&args.since, "--since")?;
     let domain = match &args.domain {
         Some(d) => Some(
             mxwatch_core::parse_domain_input(d)
@@ -111,13 +94,26 @@ pub async fn changes(args: ChangesArgs) -> anyhow::Result<Code> {
         None => None,
     };
     let store = open(&args.db).await?;
-    let changes = store
-        .changes_since(now_unix() - since.as_secs() as i64, domain.as_deref())
-        .await?;
+    let from = now_unix() - since.as_secs() as i64;
+    let changes = store.changes_since(from, domain.as_deref()).await?;
+    // Alerts a sink refused for good are shown with the changes, so nobody believes they went out.
+    let given_up: Vec<_> = store
+        .failed_deliveries(from)
+        .await?
+        .into_iter()
+        .filter(|f| domain.as_deref().is_none_or(|d| d == f.domain))
+        .collect();
     let mut out = anstream::stdout().lock();
     match args.format {
-        RecordFormat::Json => {
+        RecordFormat::Json if given_up.is_empty() => {
             serde_json::to_writer_pretty(&mut out, &changes)?;
+            writeln!(out)?;
+        }
+        RecordFormat::Json => {
+            serde_json::to_writer_pretty(
+                &mut out,
+                &json!({ "changes": changes, "alerts_given_up": given_up }),
+            )?;
             writeln!(out)?;
         }
         RecordFormat::Table => {
@@ -130,6 +126,18 @@ pub async fn changes(args: ChangesArgs) -> anyhow::Result<Code> {
             }
             for c in &changes {
                 writeln!(out, "{} {}", for_terminal(&c.domain), change_line(c))?;
+            }
+            for f in &given_up {
+                writeln!(
+                    out,
+                    "alert #{} for {} to sink {:?} GIVEN UP {} after {} attempt(s): {}",
+                    f.alert_id,
+                    for_terminal(&f.domain),
+                    f.sink,
+                    when(f.gave_up_at),
+                    f.attempts,
+                    for_terminal(f.error.as_deref().unwrap_or("(no reason recorded)"))
+                )?;
             }
         }
     }
@@ -146,6 +154,6 @@ pub async fn approve(args: ApproveArgs) -> anyhow::Result<Code> {
         anstream::println!("change #{} approved by {by}", args.id);
         Ok(Code::Clean)
     } else {
-        Err(UsageError(format!("no change #{} in {}", args.id, args.db.display())).into())
+        Err(UsageError(format!("no change #{} in {}", args.id, args.db)).into())
     }
 }

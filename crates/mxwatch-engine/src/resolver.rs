@@ -1,10 +1,10 @@
 //! Which recursive resolver to ask.
 
-use crate::exit::UsageError;
+use crate::error::EngineError;
 use std::net::{IpAddr, SocketAddr};
 
 /// Parses `IP`, `IP:PORT`, `[IPv6]:PORT` (port 53 when absent).
-pub fn parse_resolver(text: &str) -> Result<SocketAddr, UsageError> {
+pub fn parse_resolver(text: &str) -> Result<SocketAddr, EngineError> {
     let text = text.trim();
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(addr);
@@ -13,11 +13,10 @@ pub fn parse_resolver(text: &str) -> Result<SocketAddr, UsageError> {
     if let Ok(ip) = bare.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, 53));
     }
-    Err(UsageError(format!(
+    Err(EngineError::Settings(format!(
         "--resolver {text:?} is not IP[:PORT] (e.g. 127.0.0.1, 127.0.0.1:5353, [::1]:53); host names are not accepted"
     )))
 }
-
 /// The first `nameserver` of resolv.conf-formatted text.
 pub fn first_nameserver(resolv_conf: &str) -> Option<SocketAddr> {
     resolv_conf.lines().find_map(|line| {
@@ -31,13 +30,13 @@ pub fn first_nameserver(resolv_conf: &str) -> Option<SocketAddr> {
 }
 
 /// The resolver named on the command line, or the system's.
-pub fn choose(flag: Option<&str>) -> Result<SocketAddr, UsageError> {
+pub fn choose(flag: Option<&str>) -> Result<SocketAddr, EngineError> {
     if let Some(text) = flag {
         return parse_resolver(text);
     }
     let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     first_nameserver(&conf).ok_or_else(|| {
-        UsageError(
+        EngineError::Settings(
             "no resolver given and none found in /etc/resolv.conf: pass --resolver IP[:PORT]"
                 .into(),
         )

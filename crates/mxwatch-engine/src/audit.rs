@@ -1,0 +1,218 @@
+//! The audit pipeline: settings in, collectors built once, reports out as a stream.
+//!
+//! `check`, `demo` and the monitor all audit through an [`Auditor`]; a front end only
+//! chooses the [`Target`] (which resolver, the lab's ports) and what to do with each
+//! [`Report`] as it arrives.
+
+use crate::error::EngineError;
+use crate::settings::AuditSettings;
+use futures_util::{Stream, StreamExt};
+use mxwatch_core::{CheckContext, DomainName, ParsedInput, Report};
+use mxwatch_probe::dns::dnssec::{TrustAnchor, Validator};
+use mxwatch_probe::mail_auth::MailAuthOptions;
+use mxwatch_probe::mta_sts::MtaStsOptions;
+use mxwatch_probe::smtp::{SmtpOptions, SmtpProber, TrustRoots};
+use mxwatch_probe::{Collector, CollectorOptions, Dns, DnsOptions};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where an audit's questions and probes go.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The recursive resolver.
+    pub resolver: SocketAddr,
+    /// Treat 127.0.0.0/8 and ::1 as routable (the loopback lab looks like the internet).
+    pub lab: bool,
+    /// The built-in lab's own ports and keys, which win over the settings (`demo`).
+    pub lab_overrides: Option<LabOverrides>,
+}
+
+/// What `mxwatch demo` points at instead of the internet's defaults.
+#[derive(Clone, Debug)]
+pub struct LabOverrides {
+    pub smtp_port: u16,
+    pub ns_port: u16,
+    pub https_port: u16,
+    /// The lab root's DNSSEC anchor (zone-file text), if the lab signs its zones.
+    pub trust_anchor: Option<String>,
+    /// The lab CA (DER), trusted instead of `ca_file`.
+    pub ca_der: Vec<u8>,
+}
+
+impl Target {
+    pub fn new(resolver: SocketAddr, lab: bool) -> Target {
+        Target {
+            resolver,
+            lab,
+            lab_overrides: None,
+        }
+    }
+}
+
+/// Seconds since the Unix epoch: the clock the checks are given.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Settings made ready to run: trust roots and anchors read, options built. Cheap to clone;
+/// each [`Auditor::collector`] call gives a collector with fresh caches.
+#[derive(Clone)]
+pub struct Auditor {
+    target: Target,
+    settings: AuditSettings,
+    roots: TrustRoots,
+    validator: Option<Arc<Validator>>,
+}
+
+impl Auditor {
+    /// Reads what the settings name (CA files, the trust anchor): a bad file is an
+    /// [`EngineError::Settings`] before any network traffic.
+    pub fn new(target: Target, settings: AuditSettings) -> Result<Auditor, EngineError> {
+        let roots = match &target.lab_overrides {
+            Some(lab) => TrustRoots::from_ders(vec![lab.ca_der.clone().into()])
+                .map_err(|e| EngineError::Settings(format!("the lab CA: {e}")))?,
+            None => {
+                let extra: Vec<&std::path::Path> =
+                    settings.ca_file.iter().map(|p| p.as_path()).collect();
+                TrustRoots::load(&extra)
+                    .map_err(|e| EngineError::Settings(format!("ca_file: {e}")))?
+            }
+        };
+        let validator = if !settings.dnssec {
+            if settings.trust_anchor.is_some() {
+                return Err(EngineError::Settings(
+                    "a trust anchor is given but DNSSEC validation is off".into(),
+                ));
+            }
+            None
+        } else {
+            let lab_anchor = target
+                .lab_overrides
+                .as_ref()
+                .and_then(|lab| lab.trust_anchor.as_ref());
+            let anchor = match (lab_anchor, &settings.trust_anchor) {
+                (Some(text), _) => TrustAnchor::parse(text, "the lab root"),
+                (None, Some(path)) => TrustAnchor::from_file(path),
+                (None, None) => Ok(TrustAnchor::iana()),
+            }
+            .map_err(|e| EngineError::Settings(format!("trust anchor: {e}")))?;
+            Some(Arc::new(Validator::new(Arc::new(anchor))))
+        };
+        Ok(Auditor {
+            target,
+            settings,
+            roots,
+            validator,
+        })
+    }
+
+    pub fn settings(&self) -> &AuditSettings {
+        &self.settings
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// A collector with fresh caches asking the target's resolver.
+    pub fn collector(&self) -> Collector {
+        self.collector_via(self.target.resolver)
+    }
+
+    /// A collector with fresh caches asking `resolver` (the monitor's confirming look may
+    /// take another path to the truth).
+    pub fn collector_via(&self, resolver: SocketAddr) -> Collector {
+        let s = &self.settings;
+        let lab = self.target.lab_overrides.as_ref();
+        let mut dns = DnsOptions::new(resolver);
+        dns.timeout = s.dns_timeout;
+        dns.max_in_flight = usize::from(s.max_queries);
+        let smtp = s.probe.then(|| {
+            let options = SmtpOptions {
+                port: lab.map_or(s.smtp_port, |l| l.smtp_port),
+                total_timeout: s.smtp_timeout,
+                connect_timeout: s.smtp_timeout.min(Duration::from_secs(10)),
+                reply_timeout: s.smtp_timeout.min(Duration::from_secs(15)),
+                helo: s.helo.clone(),
+                probe_relay: s.probe_relay,
+                ..SmtpOptions::default()
+            };
+            Arc::new(SmtpProber::new(options, self.roots.clone()))
+        });
+        Collector::new(
+            Arc::new(Dns::new(dns)),
+            CollectorOptions {
+                lab: self.target.lab,
+                smtp,
+                nameservers: s
+                    .compare_nameservers
+                    .then(|| lab.map_or(s.ns_port, |l| l.ns_port)),
+                mail_auth: MailAuthOptions {
+                    dkim_selectors: s.dkim_selectors.clone(),
+                    guess_dkim: s.dkim_guess,
+                    dnsbl_zones: s.dnsbl.clone(),
+                },
+                dnssec: self.validator.clone(),
+                // The policy fetch is a probe of its own: without probes it is skipped
+                // (MTASTS-TXT-SYNTAX still runs).
+                mta_sts: s.probe.then(|| MtaStsOptions {
+                    port: lab.map_or(s.https_port, |l| l.https_port),
+                    connect_timeout: s.https_timeout.min(Duration::from_secs(10)),
+                    total_timeout: s.https_timeout,
+                    roots: self.roots.clone(),
+                }),
+            },
+        )
+    }
+
+    /// The checks' context now: lab mode, the clock, the expiry window.
+    pub fn check_context(&self) -> CheckContext {
+        CheckContext {
+            expected_mx: None,
+            lab: self.target.lab,
+            now_unix: now_unix(),
+            expiry_warning_days: self.settings.cert_expiry_days,
+        }
+    }
+
+    /// One domain, observed through `collector` (with `extra_selectors` on top of the
+    /// settings' DKIM selectors) and judged with `ctx`.
+    pub async fn audit_with(
+        collector: &Collector,
+        domain: &DomainName,
+        extra_selectors: &[String],
+        ctx: &CheckContext,
+        notes: Vec<String>,
+    ) -> Report {
+        let observation = collector
+            .observe_with_selectors(domain, extra_selectors)
+            .await;
+        Report::new(observation, ctx, notes)
+    }
+
+    /// Every domain audited, `concurrency` at a time, through one collector (one cache: a
+    /// provider shared by many domains is asked once). Reports come in input order.
+    pub fn audit_all(
+        &self,
+        domains: Vec<ParsedInput>,
+        concurrency: usize,
+    ) -> (Collector, impl Stream<Item = Report> + use<>) {
+        let collector = self.collector();
+        let ctx = self.check_context();
+        let shared = collector.clone();
+        let reports = futures_util::stream::iter(domains)
+            .map(move |input| {
+                let collector = shared.clone();
+                let ctx = ctx.clone();
+                async move {
+                    Self::audit_with(&collector, &input.domain, &[], &ctx, input.notes).await
+                }
+            })
+            .buffered(concurrency.max(1));
+        (collector, reports)
+    }
+}

@@ -1,0 +1,25 @@
+//! mxwatch-engine: everything a front end drives.
+//!
+//! - [`settings`]: how an audit is done (one definition, shared by the `check` flags and the
+//!   watch configuration's `[defaults]`);
+//! - [`audit`]: the pipeline — settings and a [`audit::Target`] in, collectors built, reports
+//!   out as a stream;
+//! - [`config`]: the monitor's TOML configuration, parsed and validated at load;
+//! - [`monitor`]: the watch cycle (observe, compare with the baseline, confirm, record), the
+//!   schedule and the alert queue;
+//! - [`alert`]: the alert sinks, one file each, behind one tagged configuration enum.
+//!
+//! `mxwatch check`, `watch`, and the coming `scan`, `worker` and `serve` are front ends on
+//! this crate: they parse their input, call it, and format what it returns.
+
+pub mod alert;
+pub mod audit;
+pub mod config;
+pub mod error;
+pub mod monitor;
+pub mod resolver;
+pub mod settings;
+
+pub use audit::{Auditor, LabOverrides, Target, now_unix};
+pub use error::EngineError;
+pub use settings::AuditSettings;

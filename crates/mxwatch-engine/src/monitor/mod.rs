@@ -1,0 +1,296 @@
+//! The monitor: the schedule, the cycles, the alert queue, shutdown.
+//!
+//! Each cycle of a domain (observe, compare with the baseline, confirm with a
+//! second look, record) is written in one transaction, so a watch killed at any
+//! moment loses nothing it had recorded and leaves nothing half-written; on the
+//! next start the domain is simply due again.
+
+mod cycle;
+mod lifecycle;
+
+pub use cycle::{CycleOutcome, Entry};
+
+use crate::alert::{Message, backoff};
+use crate::audit::{Auditor, Target, now_unix};
+use crate::config::Config;
+use crate::error::EngineError;
+use futures_util::StreamExt;
+use mxwatch_store::{Store, StoreUrl};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest sleep between looks at the schedule (and at the alert queue).
+const TICK: Duration = Duration::from_secs(5);
+/// Observations are pruned this often.
+const PRUNE_EVERY: i64 = 3600;
+
+/// A running inventory: its configuration, its store, and how it audits.
+pub struct Watcher {
+    pub store: Arc<dyn Store>,
+    pub config: Config,
+    pub entries: Vec<Entry>,
+    auditor: Auditor,
+    confirm_resolver: SocketAddr,
+    http: reqwest::Client,
+    /// One alert delivery round at a time.
+    delivery: tokio::sync::Mutex<()>,
+}
+
+/// What one delivery round did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DeliveryRound {
+    pub delivered: usize,
+    /// Kept queued, to be retried.
+    pub retrying: usize,
+    /// Given up: a permanent failure.
+    pub given_up: usize,
+}
+
+/// Holds the store's lock file while a watcher runs: a second watcher on the same store would
+/// record and alert every change twice.
+pub struct StoreLock {
+    _file: Option<std::fs::File>,
+}
+
+impl StoreLock {
+    pub fn acquire(url: &StoreUrl) -> Result<StoreLock, EngineError> {
+        let Some(path) = url.lock_path() else {
+            return Ok(StoreLock { _file: None });
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| EngineError::Operational(format!("opening {}: {e}", path.display())))?;
+        if file.try_lock().is_err() {
+            return Err(EngineError::Settings(format!(
+                "another `mxwatch watch` is using {url} (lock {})",
+                path.display()
+            )));
+        }
+        Ok(StoreLock { _file: Some(file) })
+    }
+}
+
+impl Watcher {
+    /// A watcher of `config`'s inventory on `store`. Settings that name files (CA, trust
+    /// anchor) are read here; a domain that does not parse is an error before any traffic.
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Result<Watcher, EngineError> {
+        let d = &config.defaults;
+        let resolver = match d.monitor.resolver {
+            Some(addr) => addr,
+            None => crate::resolver::choose(None)?,
+        };
+        let auditor = Auditor::new(Target::new(resolver, d.monitor.lab), d.audit.clone())?;
+        let mut entries = Vec::new();
+        for domain in &config.domains {
+            let parsed = mxwatch_core::parse_domain_input(&domain.name)
+                .map_err(|e| EngineError::Settings(format!("domain {:?}: {e}", domain.name)))?;
+            let mut dkim_selectors = d.audit.dkim_selectors.clone();
+            for selector in &domain.dkim_selectors {
+                if !dkim_selectors.contains(selector) {
+                    dkim_selectors.push(selector.clone());
+                }
+            }
+            entries.push(Entry {
+                config: domain.clone(),
+                domain: parsed.domain,
+                every: domain.every.unwrap_or(d.monitor.every),
+                expectation: config
+                    .expectation(domain)
+                    .map_err(EngineError::Settings)?
+                    .map(Arc::new),
+                dkim_selectors,
+            });
+        }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(15))
+            .user_agent(concat!("mxwatch/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| EngineError::Operational(format!("the HTTP client: {e}")))?;
+        Ok(Watcher {
+            confirm_resolver: d.monitor.confirm_resolver.unwrap_or(resolver),
+            store,
+            config,
+            entries,
+            auditor,
+            http,
+            delivery: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Runs until SIGTERM/SIGINT (or, with `once`, after one cycle of every domain).
+    pub async fn run(&self, once: bool) -> Result<(), EngineError> {
+        let names: Vec<String> = self
+            .entries
+            .iter()
+            .map(|e| e.domain.ascii.clone())
+            .collect();
+        self.store.ensure_domains(&names).await?;
+        let retired = self.store.retire_others(&names).await?;
+        if retired > 0 {
+            tracing::info!(
+                retired,
+                "domains no longer in the inventory taken off the schedule"
+            );
+        }
+        let mut shutdown = std::pin::pin!(shutdown_signal());
+        let mut last_prune = 0;
+        loop {
+            let now = now_unix();
+            let due: Vec<&Entry> = if once {
+                self.entries.iter().collect()
+            } else {
+                // A store error is waited out, not fatal: the daemon keeps its place.
+                let due = match self.store.due_domains(now, 100_000).await {
+                    Ok(due) => due,
+                    Err(e) => {
+                        tracing::error!("reading the schedule: {e}; retrying");
+                        vec![]
+                    }
+                };
+                self.entries
+                    .iter()
+                    .filter(|e| due.contains(&e.domain.ascii))
+                    .collect()
+            };
+            if !due.is_empty() {
+                tracing::info!(domains = due.len(), "checking");
+                // One collector per batch: a provider shared by many domains is asked once.
+                let shared = self.auditor.collector();
+                let shared = &shared;
+                let batch = futures_util::stream::iter(due).for_each_concurrent(
+                    self.config.defaults.monitor.concurrency.max(1),
+                    |entry| async move {
+                        if let Err(e) = self.cycle(entry, shared).await {
+                            tracing::error!(domain = %entry.domain.ascii, "cycle failed: {e:#}");
+                            // Back off instead of retrying every second.
+                            let later = now_unix() + entry.every.as_secs().clamp(60, 3600) as i64;
+                            if let Err(e) = self.store.postpone(&entry.domain.ascii, later).await {
+                                tracing::error!(domain = %entry.domain.ascii, "postponing: {e}");
+                            }
+                        }
+                        // Alerts go out as cycles finish, not when the whole batch is done.
+                        if let Err(e) = self.deliver_due().await {
+                            tracing::error!("delivering alerts: {e}");
+                        }
+                    },
+                );
+                tokio::select! {
+                    () = batch => {}
+                    () = &mut shutdown => {
+                        tracing::info!("shutting down: cycles in flight are abandoned, nothing half-written");
+                        return Ok(());
+                    }
+                }
+            }
+            if let Err(e) = self.deliver_due().await {
+                tracing::error!("delivering alerts: {e:#}");
+            }
+            if now - last_prune >= PRUNE_EVERY {
+                match self.store.prune(now - self.config.defaults.monitor.retention.as_secs() as i64).await {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "old observations pruned"),
+                    Err(e) => tracing::error!("pruning: {e}"),
+                }
+                last_prune = now;
+            }
+            if once {
+                return Ok(());
+            }
+            let next = self
+                .store
+                .next_due()
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(now + 60);
+            let wait = Duration::from_secs(u64::try_from((next - now_unix()).max(1)).unwrap_or(1))
+                .min(TICK);
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = &mut shutdown => {
+                    tracing::info!("shutting down");
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Sends every queued alert that is due. A transient failure stays queued with backoff; a
+    /// permanent one is given up, with its reason kept in the store and logged as an error.
+    /// One delivery round at a time, so two finishing cycles never send the same alert twice.
+    pub async fn deliver_due(&self) -> Result<DeliveryRound, EngineError> {
+        let _round = self.delivery.lock().await;
+        let mut round = DeliveryRound::default();
+        let now = now_unix();
+        for pending in self.store.due_alerts(now, 1000).await? {
+            let Some(sink) = self
+                .config
+                .alerts
+                .iter()
+                .find(|a| a.sink_name() == pending.sink)
+            else {
+                // Renamed or removed from the configuration: nowhere to send it, ever.
+                let why = "no such sink in the configuration";
+                self.store
+                    .alert_failed(pending.id, why, now, None)
+                    .await?;
+                tracing::error!(sink = %pending.sink, "alert #{} given up: {why}", pending.alert.id);
+                round.given_up += 1;
+                continue;
+            };
+            let message = Message::new(pending.alert);
+            match sink.sink.deliver(&self.http, &message).await {
+                Ok(()) => {
+                    self.store.alert_delivered(pending.id, now_unix()).await?;
+                    tracing::info!(sink = %pending.sink, "alert sent: {}", message.headline());
+                    round.delivered += 1;
+                }
+                Err(e) if e.is_permanent() => {
+                    self.store
+                        .alert_failed(pending.id, &e.to_string(), now_unix(), None)
+                        .await?;
+                    tracing::error!(sink = %pending.sink, "alert given up (the sink refused it for good; see `mxwatch changes`): {e}");
+                    round.given_up += 1;
+                }
+                Err(e) => {
+                    let retry = self.config.defaults.monitor.retry_after.as_secs() as i64;
+                    let next = now_unix() + backoff(retry, pending.attempts);
+                    self.store
+                        .alert_failed(pending.id, &e.to_string(), now_unix(), Some(next))
+                        .await?;
+                    tracing::warn!(sink = %pending.sink, attempts = pending.attempts + 1, "alert not delivered (kept queued): {e}");
+                    round.retrying += 1;
+                }
+            }
+        }
+        Ok(round)
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
