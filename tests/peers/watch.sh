@@ -21,11 +21,11 @@
 #     the repository's zone file is never written) MX 20 mx2.healthy.test. ->
 #     MX 30 mx1.provider.test. (Knot bumps the serial), then unbound-control
 #     flush_zone healthy.test (the MX TTL is an hour);
-#  4. one mx-added and one mx-removed alert, signed, each delivered (2xx)
+#  4. one alert holding the mx-added and the mx-removed change, signed, delivered (2xx)
 #     once; the first (500) retried; nothing for customer1.test;
 #  5. Unbound frozen with SIGSTOP (a hung resolver: queries time out) for at
 #     least 4 watch cycles: no new alert at all; then SIGCONT;
-#  6. the edit reverted (and flushed): one "resolved" alert per change;
+#  6. the edit reverted (and flushed): each change "resolved", said once;
 #  7. SIGTERM: watch exits 0 within 10 s; `mxwatch changes` shows both
 #     changes resolved.
 set -euo pipefail
@@ -190,7 +190,7 @@ ZONE, OTHER = "healthy.test", "customer1.test"
 log_path, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3:]
 
 
-def records():
+def requests():
     out = []
     try:
         with open(log_path, encoding="utf-8") as f:
@@ -199,6 +199,26 @@ def records():
                     out.append(json.loads(line))
     except OSError:
         pass
+    return out
+
+
+def records():
+    """One record per change inside each request: mxwatch sends one alert per domain per
+    confirmed cycle, holding every change of the set (and one "resolved" alert likewise).
+    Each record keeps its request's seq, status and signature, and the alert's event,
+    domain and summary beside the change's own fields."""
+    out = []
+    for r in requests():
+        j = r.get("json")
+        changes = j.get("changes") if isinstance(j, dict) else None
+        if not isinstance(changes, list) or not changes:
+            out.append(r)
+            continue
+        for c in changes:
+            change = dict(c)
+            for field in ("event", "domain", "summary", "mx_before", "mx_after"):
+                change[field] = j.get(field)
+            out.append(dict(r, json=change, alert=j.get("id")))
     return out
 
 
@@ -286,6 +306,14 @@ elif cmd == "check-change":
            f"came again and was delivered once ({len(later)} 2xx)", [short(r) for r in rs if key(r) == key(first)])
     other = [r for r in rs if ev(r).get("domain") != ZONE]
     result(not other, f"no alert for anything but {ZONE} ({OTHER} is unchanged)", map(short, other))
+    # One alert for the change set: the same request carried both MX changes and said
+    # the MX set before -> after on one line.
+    both = [r for r in rs if ev(r).get("id") in added and ok2xx(r)
+            and any(ev(o).get("id") in removed for o in rs if o["seq"] == r["seq"])]
+    line = ev(both[0]).get("summary", "") if both else ""
+    result(len(both) == 1 and "\u2192" in line and "mx1.provider.test" in line,
+           f"one alert holds the whole change set, MX before \u2192 after in its summary ({line!r})",
+           map(short, rs))
     extra = sorted({(ev(r).get("kind"), ev(r).get("subject")) for r in rs
                     if ev(r).get("domain") == ZONE and ev(r).get("id") not in added + removed})
     if extra:

@@ -236,6 +236,14 @@ fn delivered(got: &Arc<Mutex<Vec<Request>>>) -> Vec<Value> {
         .collect()
 }
 
+/// Every typed change inside the delivered alerts (one alert holds a whole change set).
+fn alerted_changes(alerts: &[Value]) -> Vec<Value> {
+    alerts
+        .iter()
+        .flat_map(|a| a["changes"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
 #[test]
 fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
     let lab = Lab::builtin();
@@ -294,20 +302,42 @@ fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
     let hooks = delivered(&hook_got);
     assert_eq!(
         hooks.len(),
-        recorded.len(),
-        "each change delivered once: {hooks:#?}"
+        1,
+        "one alert for the whole change set: {hooks:#?}"
     );
-    let mut ids: Vec<i64> = hooks.iter().map(|h| h["id"].as_i64().unwrap()).collect();
+    let alert = &hooks[0];
+    assert_eq!(alert["event"], "change");
+    assert_eq!(alert["domain"], "healthy.test");
+    assert_eq!(alert["mx_before"], "10 mx1.healthy.test, 20 mx2.healthy.test");
+    assert_eq!(alert["mx_after"], "10 mx1.healthy.test, 30 mx1.provider.test");
+    assert!(
+        alert["summary"]
+            .as_str()
+            .unwrap()
+            .contains("MX 10 mx1.healthy.test, 20 mx2.healthy.test → 10 mx1.healthy.test, 30 mx1.provider.test"),
+        "{alert:#}"
+    );
+    let inside = alerted_changes(&hooks);
+    assert_eq!(inside.len(), recorded.len(), "every change inside the one alert");
+    let mut ids: Vec<i64> = inside.iter().map(|h| h["id"].as_i64().unwrap()).collect();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), recorded.len());
-    let added = hooks.iter().find(|h| h["kind"] == "mx-added").unwrap();
-    assert_eq!(
-        (added["event"].as_str(), added["new"].as_str()),
-        (Some("change"), Some("30"))
-    );
-    let removed = hooks.iter().find(|h| h["kind"] == "mx-removed").unwrap();
+    let added = inside.iter().find(|h| h["kind"] == "mx-added").unwrap();
+    assert_eq!(added["new"], "30");
+    let removed = inside.iter().find(|h| h["kind"] == "mx-removed").unwrap();
     assert_eq!(removed["old"], "20");
+    // Highest severity first, record changes before the findings they brought.
+    let first_finding = inside
+        .iter()
+        .position(|c| c["kind"].as_str().unwrap().starts_with("finding-"))
+        .unwrap_or(inside.len());
+    assert!(
+        inside[first_finding..]
+            .iter()
+            .all(|c| c["kind"].as_str().unwrap().starts_with("finding-")),
+        "{inside:#?}"
+    );
     for request in hook_got.lock().unwrap().iter() {
         let expected = format!("sha256={}", hmac_hex("s3cret", &request.body));
         assert_eq!(
@@ -316,20 +346,22 @@ fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
             "signed body"
         );
     }
-    assert_eq!(slack_got.lock().unwrap().len(), recorded.len());
-    assert!(
-        slack_got.lock().unwrap()[0].json()["text"]
-            .as_str()
-            .unwrap()
-            .contains("healthy.test")
-    );
+    assert_eq!(slack_got.lock().unwrap().len(), 1, "one Slack message");
+    let slack_text = slack_got.lock().unwrap()[0].json()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(slack_text.contains("healthy.test") && slack_text.contains("mx-removed mx2.healthy.test"), "{slack_text}");
+    assert_eq!(teams_got.lock().unwrap().len(), 1, "one Teams message");
     assert_eq!(
         teams_got.lock().unwrap()[0].json()["attachments"][0]["content"]["type"],
         "AdaptiveCard"
     );
     let lines = std::fs::read_to_string(&jsonl).unwrap();
-    assert_eq!(lines.lines().count(), recorded.len());
-    let mut datagram = [0u8; 8192];
+    assert_eq!(lines.lines().count(), 1, "one JSON line");
+    let line: Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(line["changes"].as_array().unwrap().len(), recorded.len());
+    let mut datagram = [0u8; 65_536];
     let n = syslog.recv(&mut datagram).unwrap();
     let message = String::from_utf8_lossy(&datagram[..n]);
     assert!(
@@ -337,7 +369,7 @@ fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
         "{message}"
     );
     let mails = mail_got.lock().unwrap().clone();
-    assert_eq!(mails.len(), recorded.len());
+    assert_eq!(mails.len(), 1, "one e-mail");
     assert!(mails[0].contains("Subject: mxwatch: "), "{}", mails[0]);
 
     // A resolver outage is never "MX removed".
@@ -351,11 +383,7 @@ fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
         recorded.len(),
         "no change from an outage"
     );
-    assert_eq!(
-        delivered(&hook_got).len(),
-        recorded.len(),
-        "no alert from an outage"
-    );
+    assert_eq!(delivered(&hook_got).len(), 1, "no alert from an outage");
 
     // Back as it was: each change is resolved, and said so once.
     set_healthy(&lab, &healthy());
@@ -374,7 +402,8 @@ fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
         .into_iter()
         .filter(|h| h["event"] == "resolved")
         .collect();
-    assert_eq!(resolved.len(), recorded.len(), "{resolved:#?}");
+    assert_eq!(resolved.len(), 1, "said once: {resolved:#?}");
+    assert_eq!(alerted_changes(&resolved).len(), recorded.len(), "{resolved:#?}");
 
     // History and approval.
     let db = dir.path("mxwatch.db");
@@ -700,13 +729,18 @@ fn a_weaker_dmarc_policy_is_its_own_alert() {
     );
     once(&cfg);
     let hooks = delivered(&hook_got);
-    let kinds: Vec<&str> = hooks.iter().map(|h| h["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["dmarc-weakened"], "{hooks:#?}");
+    assert_eq!(hooks.len(), 1, "{hooks:#?}");
+    let inside = alerted_changes(&hooks);
+    let weakened = inside
+        .iter()
+        .find(|c| c["kind"] == "dmarc-weakened")
+        .unwrap_or_else(|| panic!("{hooks:#?}"));
     assert_eq!(
-        hooks[0]["old"],
+        weakened["old"],
         "v=DMARC1; p=reject; rua=mailto:dmarc@healthy.test"
     );
-    assert_eq!(hooks[0]["new"], "v=DMARC1; p=none");
+    assert_eq!(weakened["new"], "v=DMARC1; p=none");
+    assert_eq!(hooks[0]["severity"], "high");
 }
 
 /// An SMTP submission server with STARTTLS (a lab-CA certificate for 127.0.0.1) that keeps each message.
@@ -841,11 +875,7 @@ fn the_email_sink_uses_starttls_and_verifies_the_server() {
     set_healthy(&lab, &changed());
     once(&cfg);
     let messages = mail.lock().unwrap().clone();
-    assert_eq!(
-        messages.len(),
-        changes(&dir).len(),
-        "one message per change, over TLS"
-    );
+    assert_eq!(messages.len(), 1, "one message for the change set, over TLS");
     assert!(
         messages.iter().any(|m| m.contains("mx-added")),
         "{messages:#?}"
@@ -889,7 +919,7 @@ fn a_part_that_keeps_failing_does_not_stop_monitoring_and_never_hides_a_change()
     assert!(delivered(&hook_got).is_empty(), "a failure is not a change");
     set_healthy(&lab, &with("_dmarc TXT \"v=DMARC1; p=none\""));
     once(&cfg);
-    let mut kinds: Vec<String> = delivered(&hook_got)
+    let mut kinds: Vec<String> = alerted_changes(&delivered(&hook_got))
         .iter()
         .map(|h| {
             format!(
@@ -932,7 +962,7 @@ fn a_part_that_keeps_failing_does_not_stop_monitoring_and_never_hides_a_change()
         ),
     );
     once(&cfg);
-    let kinds: Vec<String> = delivered(&hook_got)
+    let kinds: Vec<String> = alerted_changes(&delivered(&hook_got))
         .iter()
         .map(|h| h["kind"].as_str().unwrap().to_string())
         .collect();

@@ -42,6 +42,18 @@ fn change_line(c: &StoredChange) -> String {
     line
 }
 
+fn given_up_line(f: &mxwatch_store::FailedDelivery) -> String {
+    format!(
+        "alert #{} for {} to sink {:?} GIVEN UP {} after {} attempt(s): {}",
+        f.alert_id,
+        for_terminal(&f.domain),
+        for_terminal(&f.sink),
+        when(f.gave_up_at),
+        f.attempts,
+        for_terminal(f.error.as_deref().unwrap_or("(no reason recorded)"))
+    )
+}
+
 pub async fn history(args: HistoryArgs) -> anyhow::Result<Code> {
     let domain = mxwatch_core::parse_domain_input(&args.domain)
         .map_err(|e| UsageError(e.to_string()))?
@@ -105,16 +117,13 @@ pub async fn changes(args: ChangesArgs) -> anyhow::Result<Code> {
         .collect();
     let mut out = anstream::stdout().lock();
     match args.format {
-        RecordFormat::Json if given_up.is_empty() => {
+        RecordFormat::Json => {
+            // The JSON stays the array of changes scripts read; given-up alerts go to stderr.
             serde_json::to_writer_pretty(&mut out, &changes)?;
             writeln!(out)?;
-        }
-        RecordFormat::Json => {
-            serde_json::to_writer_pretty(
-                &mut out,
-                &json!({ "changes": changes, "alerts_given_up": given_up }),
-            )?;
-            writeln!(out)?;
+            for f in &given_up {
+                anstream::eprintln!("warning: {}", given_up_line(f));
+            }
         }
         RecordFormat::Table => {
             if changes.is_empty() {
@@ -128,16 +137,7 @@ pub async fn changes(args: ChangesArgs) -> anyhow::Result<Code> {
                 writeln!(out, "{} {}", for_terminal(&c.domain), change_line(c))?;
             }
             for f in &given_up {
-                writeln!(
-                    out,
-                    "alert #{} for {} to sink {:?} GIVEN UP {} after {} attempt(s): {}",
-                    f.alert_id,
-                    for_terminal(&f.domain),
-                    f.sink,
-                    when(f.gave_up_at),
-                    f.attempts,
-                    for_terminal(f.error.as_deref().unwrap_or("(no reason recorded)"))
-                )?;
+                writeln!(out, "{}", given_up_line(f))?;
             }
         }
     }
