@@ -8,7 +8,6 @@
 use crate::cli::{HeadersArgs, RecordFormat};
 use crate::exit::{Code, UsageError};
 use crate::output::headers as render;
-use mxwatch_engine::resolver;
 use anyhow::Context;
 use futures_util::future::join_all;
 use mxwatch_core::headers::mx::{exchanges_to_resolve, names_to_resolve};
@@ -17,6 +16,7 @@ use mxwatch_core::headers::{
     self, ExchangeAddresses, Hop, HostAddresses, MAX_INPUT_BYTES, MxEntry, MxResolution,
 };
 use mxwatch_core::sanitize::{for_terminal, json_for_terminal};
+use mxwatch_engine::resolver;
 use mxwatch_lab::{Behaviour, LabDns, LabZones};
 use mxwatch_probe::{Dns, DnsOptions};
 use std::io::{Read, Write};
