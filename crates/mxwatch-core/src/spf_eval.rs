@@ -5,7 +5,7 @@
 //! `"PTR address"`. The collector runs the same code to learn which answers it still has to fetch
 //! (a key not in the map is reported as missing), so the walk is written once and the checks stay
 //! pure. Why not mail-auth's evaluator: it has no void-lookup limit and no trace of why (see
-//! DEPENDENCIES.md), and it does its own DNS.
+//! docs/dependencies.md), and it does its own DNS.
 
 use crate::lookup::Lookup;
 use crate::records::spf::{self, DomainSpec, Mechanism, Qualifier, SpfRecord};

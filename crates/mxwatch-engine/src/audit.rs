@@ -204,15 +204,16 @@ impl Auditor {
         let collector = self.collector();
         let ctx = self.check_context();
         let shared = collector.clone();
-        let reports = futures_util::stream::iter(domains)
-            .map(move |input| {
-                let collector = shared.clone();
-                let ctx = ctx.clone();
-                async move {
-                    Self::audit_with(&collector, &input.domain, &[], &ctx, input.notes).await
-                }
-            })
-            .buffered(concurrency.max(1));
+        let reports =
+            futures_util::stream::iter(domains)
+                .map(move |input| {
+                    let collector = shared.clone();
+                    let ctx = ctx.clone();
+                    async move {
+                        Self::audit_with(&collector, &input.domain, &[], &ctx, input.notes).await
+                    }
+                })
+                .buffered(concurrency.max(1));
         (collector, reports)
     }
 }

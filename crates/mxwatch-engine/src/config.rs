@@ -154,9 +154,7 @@ fn resolver_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Socke
         .transpose()
 }
 
-fn optional_duration<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Duration>, D::Error> {
+fn optional_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     duration_field(d).map(Some)
 }
 
@@ -246,11 +244,9 @@ pub fn duration(text: &str, what: &str) -> Result<Duration, EngineError> {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, EngineError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            EngineError::Settings(format!("cannot read {}: {e}", path.display()))
-        })?;
-        Config::parse(&text)
-            .map_err(|e| EngineError::Settings(format!("{}: {e}", path.display())))
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| EngineError::Settings(format!("cannot read {}: {e}", path.display())))?;
+        Config::parse(&text).map_err(|e| EngineError::Settings(format!("{}: {e}", path.display())))
     }
 
     /// Parses and validates a configuration's text.
@@ -405,7 +401,10 @@ mod tests {
         assert!(err(&format!("{BASE}colour = 1\n")).contains("colour"));
         assert!(err(&format!("[defaults]\nevery = \"soon\"\n{BASE}")).contains("soon"));
         let typo = err(&format!("[defaults]\nsmtp_timout = \"1s\"\n{BASE}"));
-        assert!(typo.contains("smtp_timout") && typo.contains("every"), "{typo}");
+        assert!(
+            typo.contains("smtp_timout") && typo.contains("every"),
+            "{typo}"
+        );
         assert!(err(&format!("[defaults]\ndns_timeout = \"10m\"\n{BASE}")).contains("outside"));
         assert!(err(&format!("[defaults]\nresolver = \"dns.example\"\n{BASE}")).contains("IP"));
         assert!(err(&format!("{BASE}[[alert]]\nkind = \"webhook\"\n")).contains("url"));
@@ -421,7 +420,8 @@ mod tests {
     #[test]
     fn each_sink_takes_only_its_own_keys() {
         let err = |sink: &str| Config::parse(&format!("{BASE}[[alert]]\n{sink}")).unwrap_err();
-        let slack_secret = err("kind = \"slack\"\nurl = \"https://hooks.example/x\"\nsecret = \"s\"\n");
+        let slack_secret =
+            err("kind = \"slack\"\nurl = \"https://hooks.example/x\"\nsecret = \"s\"\n");
         assert!(slack_secret.contains("secret"), "{slack_secret}");
         let protocol = err("kind = \"syslog\"\naddress = \"127.0.0.1:514\"\nprotocol = \"tpc\"\n");
         assert!(protocol.contains("tpc"), "{protocol}");

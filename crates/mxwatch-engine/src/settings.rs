@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The shortest and longest time limit any network step may be given.
-pub const TIMEOUT_RANGE: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(300));
+pub const TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_millis(50), Duration::from_secs(300));
 
 /// What to ask, what to probe, and how long to wait: everything that shapes one audit
 /// except where it is sent (the resolver and the lab switch, see [`crate::audit::Target`]).
@@ -69,7 +70,10 @@ pub struct AuditSettings {
     pub trust_anchor: Option<PathBuf>,
 
     /// TCP port of the MTA-STS policy fetch over HTTPS (the lab serves its policy hosts on another port).
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = 443, value_name = "PORT"))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, default_value_t = 443, value_name = "PORT")
+    )]
     pub https_port: u16,
 
     /// Time limit for the whole MTA-STS policy fetch (connection, TLS, headers and body), in seconds.
@@ -256,7 +260,10 @@ mod tests {
         let too_long = toml::from_str::<AuditSettings>("smtp_timeout = \"10m\"\n").unwrap_err();
         assert!(too_long.to_string().contains("outside"), "{too_long}");
         let bad_zone = toml::from_str::<AuditSettings>("dnsbl = [\"a b\"]\n").unwrap_err();
-        assert!(bad_zone.to_string().contains("not a DNS name"), "{bad_zone}");
+        assert!(
+            bad_zone.to_string().contains("not a DNS name"),
+            "{bad_zone}"
+        );
         assert!(toml::from_str::<AuditSettings>("smtp_timout = \"1s\"\n").is_err());
     }
 

@@ -10,6 +10,7 @@ pub mod expectations;
 pub mod https;
 pub mod nsec3;
 pub mod pki;
+pub mod receivers;
 pub mod signing;
 pub mod smtp;
 pub mod zones;
@@ -18,6 +19,7 @@ pub use dns::{Behaviour, LabDns};
 pub use expectations::{Expectation, expectations, expectations_smtp, lab_domains};
 pub use https::{HttpsBehaviour, HttpsCert, LabHttps};
 pub use pki::LabPki;
+pub use receivers::{HttpReceiver, HttpRequest, Replies, SubmissionReceiver};
 pub use smtp::{LabSmtp, SmtpBehaviour};
 pub use zones::{LabZones, ZoneError};
 

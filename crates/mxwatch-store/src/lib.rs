@@ -122,7 +122,9 @@ impl AlertKind {
         match text {
             "change" => Ok(AlertKind::Change),
             "resolved" => Ok(AlertKind::Resolved),
-            other => Err(StoreError::Corrupt(format!("unknown alert event {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown alert event {other:?}"
+            ))),
         }
     }
 }

@@ -2,8 +2,8 @@
 
 use crate::codec::{compress, decompress};
 use crate::{
-    AlertKind, AlertSubject, Cycle, FailedDelivery, ObservationSummary, PendingAlert, Result, Store,
-    StoreError, StoredAlert, StoredChange,
+    AlertKind, AlertSubject, Cycle, FailedDelivery, ObservationSummary, PendingAlert, Result,
+    Store, StoreError, StoredAlert, StoredChange,
 };
 use mxwatch_core::diff::ChangeKind;
 use serde_json::Value;
@@ -231,7 +231,9 @@ impl Store for SqliteStore {
                 let change_id = match *subject {
                     AlertSubject::Existing(id) => id,
                     AlertSubject::New(index) => *ids.get(index).ok_or_else(|| {
-                        StoreError::Corrupt(format!("alert names new change #{index}, which the cycle does not hold"))
+                        StoreError::Corrupt(format!(
+                            "alert names new change #{index}, which the cycle does not hold"
+                        ))
                     })?,
                 };
                 sqlx::query("INSERT OR IGNORE INTO alert_event_changes (alert_id, change_id, position) VALUES (?, ?, ?)")

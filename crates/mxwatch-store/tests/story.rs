@@ -103,7 +103,10 @@ async fn story(store: &dyn Store) {
     // Alerts: one per sink, each holding both changes; one fails and is retried later.
     let due = store.due_alerts(700, 10).await.unwrap();
     assert_eq!(due.len(), 2);
-    assert_eq!(due[0].alert.id, due[1].alert.id, "one alert, two deliveries");
+    assert_eq!(
+        due[0].alert.id, due[1].alert.id,
+        "one alert, two deliveries"
+    );
     assert_eq!(due[0].alert.event, AlertKind::Change);
     assert_eq!(due[0].alert.mx_after.as_deref(), Some("10 mx2.a.test"));
     let kinds: Vec<ChangeKind> = due[0].alert.changes.iter().map(|c| c.kind).collect();
@@ -128,7 +131,11 @@ async fn story(store: &dyn Store) {
     let given_up = store.failed_deliveries(0).await.unwrap();
     assert_eq!(given_up.len(), 1);
     assert_eq!(
-        (given_up[0].sink.as_str(), given_up[0].attempts, given_up[0].gave_up_at),
+        (
+            given_up[0].sink.as_str(),
+            given_up[0].attempts,
+            given_up[0].gave_up_at
+        ),
         ("hook", 2, 770)
     );
     assert_eq!(given_up[0].error.as_deref(), Some("POST …: HTTP 404"));
@@ -253,8 +260,24 @@ async fn queued_alerts_survive_the_change_set_migration() {
     assert_eq!(
         got,
         [
-            ("hook".into(), 2, 90, Some("refused".into()), "a.test".into(), "change".into(), 1),
-            ("log".into(), 1, 30, None, "a.test".into(), "change".into(), 1),
+            (
+                "hook".into(),
+                2,
+                90,
+                Some("refused".into()),
+                "a.test".into(),
+                "change".into(),
+                1
+            ),
+            (
+                "log".into(),
+                1,
+                30,
+                None,
+                "a.test".into(),
+                "change".into(),
+                1
+            ),
         ],
         "the delivered alert is not queued again"
     );

@@ -40,7 +40,11 @@ pub fn code_for_error(err: &anyhow::Error) -> Code {
                 Some(mxwatch_store::StoreError::Url(_))
             )
     });
-    if usage { Code::Usage } else { Code::Operational }
+    if usage {
+        Code::Usage
+    } else {
+        Code::Operational
+    }
 }
 
 /// Accumulates the exit code over a run's reports.

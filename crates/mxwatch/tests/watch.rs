@@ -5,10 +5,9 @@
 mod common;
 
 use common::*;
-use mxwatch_lab::Behaviour;
+use mxwatch_lab::{Behaviour, HttpReceiver, HttpRequest, Replies, SubmissionReceiver};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, UdpSocket};
+use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -72,119 +71,18 @@ impl Drop for Scratch {
 }
 
 /// A request a receiver got.
-#[derive(Clone, Debug)]
-struct Request {
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    status: u16,
-}
-
-impl Request {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
+type Request = HttpRequest;
 
 /// An HTTP receiver on 127.0.0.1: answers 500 to the first `fail_first` requests, 200 after.
 fn http_receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<Request>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let seen = got.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut headers = Vec::new();
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap_or(0);
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some((k, v)) = line.trim_end().split_once(':') {
-                    headers.push((k.trim().to_string(), v.trim().to_string()));
-                }
-            }
-            let length: usize = headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-                .and_then(|(_, v)| v.parse().ok())
-                .unwrap_or(0);
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let mut all = seen.lock().unwrap();
-            let status = if all.len() < fail_first { 500 } else { 200 };
-            all.push(Request {
-                headers,
-                body,
-                status,
-            });
-            drop(all);
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-        }
-    });
-    (url, got)
+    let receiver = HttpReceiver::start(Replies::FailFirst(fail_first)).unwrap();
+    (receiver.url, receiver.got)
 }
 
 /// A plain SMTP receiver for the e-mail sink: accepts everything, keeps each message.
 fn smtp_receiver() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let seen = got.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let _ = stream.write_all(b"220 sink.lab.test ESMTP\r\n");
-            let mut line = String::new();
-            let mut message = String::new();
-            let mut in_data = false;
-            while reader.read_line(&mut line).unwrap_or(0) > 0 {
-                if in_data {
-                    if line == ".\r\n" {
-                        in_data = false;
-                        seen.lock().unwrap().push(std::mem::take(&mut message));
-                        let _ = stream.write_all(b"250 queued\r\n");
-                    } else {
-                        message.push_str(&line);
-                    }
-                } else {
-                    let verb = line
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("")
-                        .to_ascii_uppercase();
-                    let reply: &[u8] = match verb.as_str() {
-                        "EHLO" => b"250-sink.lab.test\r\n250 8BITMIME\r\n",
-                        "DATA" => {
-                            in_data = true;
-                            b"354 go on\r\n"
-                        }
-                        "QUIT" => {
-                            let _ = stream.write_all(b"221 bye\r\n");
-                            break;
-                        }
-                        _ => b"250 ok\r\n",
-                    };
-                    let _ = stream.write_all(reply);
-                }
-                line.clear();
-            }
-        }
-    });
-    (port, got)
+    let receiver = SubmissionReceiver::start(None).unwrap();
+    (receiver.port, receiver.got)
 }
 
 fn config(dir: &Scratch, lab: &Lab, extra: &str) -> PathBuf {
@@ -308,8 +206,14 @@ fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
     let alert = &hooks[0];
     assert_eq!(alert["event"], "change");
     assert_eq!(alert["domain"], "healthy.test");
-    assert_eq!(alert["mx_before"], "10 mx1.healthy.test, 20 mx2.healthy.test");
-    assert_eq!(alert["mx_after"], "10 mx1.healthy.test, 30 mx1.provider.test");
+    assert_eq!(
+        alert["mx_before"],
+        "10 mx1.healthy.test, 20 mx2.healthy.test"
+    );
+    assert_eq!(
+        alert["mx_after"],
+        "10 mx1.healthy.test, 30 mx1.provider.test"
+    );
     assert!(
         alert["summary"]
             .as_str()
@@ -318,7 +222,11 @@ fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
         "{alert:#}"
     );
     let inside = alerted_changes(&hooks);
-    assert_eq!(inside.len(), recorded.len(), "every change inside the one alert");
+    assert_eq!(
+        inside.len(),
+        recorded.len(),
+        "every change inside the one alert"
+    );
     let mut ids: Vec<i64> = inside.iter().map(|h| h["id"].as_i64().unwrap()).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -351,7 +259,10 @@ fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(slack_text.contains("healthy.test") && slack_text.contains("mx-removed mx2.healthy.test"), "{slack_text}");
+    assert!(
+        slack_text.contains("healthy.test") && slack_text.contains("mx-removed mx2.healthy.test"),
+        "{slack_text}"
+    );
     assert_eq!(teams_got.lock().unwrap().len(), 1, "one Teams message");
     assert_eq!(
         teams_got.lock().unwrap()[0].json()["attachments"][0]["content"]["type"],
@@ -403,7 +314,11 @@ fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
         .filter(|h| h["event"] == "resolved")
         .collect();
     assert_eq!(resolved.len(), 1, "said once: {resolved:#?}");
-    assert_eq!(alerted_changes(&resolved).len(), recorded.len(), "{resolved:#?}");
+    assert_eq!(
+        alerted_changes(&resolved).len(),
+        recorded.len(),
+        "{resolved:#?}"
+    );
 
     // History and approval.
     let db = dir.path("mxwatch.db");
@@ -745,116 +660,8 @@ fn a_weaker_dmarc_policy_is_its_own_alert() {
 
 /// An SMTP submission server with STARTTLS (a lab-CA certificate for 127.0.0.1) that keeps each message.
 fn starttls_receiver(pki: &mxwatch_lab::LabPki) -> (u16, Arc<Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as TokioBufReader};
-    let identity = pki
-        .leaf(
-            &["127.0.0.1".to_string()],
-            mxwatch_lab::pki::Validity::CURRENT,
-        )
-        .unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(identity.chain, identity.key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let seen = got.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            loop {
-                let Ok((mut plain, _)) = listener.accept().await else {
-                    continue;
-                };
-                let acceptor = acceptor.clone();
-                let seen = seen.clone();
-                tokio::spawn(async move {
-                    plain
-                        .write_all(b"220 submit.lab.test ESMTP\r\n")
-                        .await
-                        .ok()?;
-                    let mut reader = TokioBufReader::new(plain);
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        reader.read_line(&mut line).await.ok()?;
-                        let verb = line
-                            .split_whitespace()
-                            .next()
-                            .unwrap_or("")
-                            .to_ascii_uppercase();
-                        if verb == "EHLO" {
-                            reader
-                                .get_mut()
-                                .write_all(b"250-submit.lab.test\r\n250 STARTTLS\r\n")
-                                .await
-                                .ok()?;
-                        } else if verb == "STARTTLS" {
-                            reader.get_mut().write_all(b"220 go ahead\r\n").await.ok()?;
-                            break;
-                        } else {
-                            // Refuse anything in clear text: the sink must use TLS.
-                            reader
-                                .get_mut()
-                                .write_all(b"530 must issue STARTTLS first\r\n")
-                                .await
-                                .ok()?;
-                        }
-                    }
-                    let tls = acceptor.accept(reader.into_inner()).await.ok()?;
-                    let mut reader = TokioBufReader::new(tls);
-                    let mut message = String::new();
-                    let mut in_data = false;
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).await.ok()? == 0 {
-                            return Some(());
-                        }
-                        if in_data {
-                            if line == ".\r\n" {
-                                in_data = false;
-                                seen.lock().unwrap().push(std::mem::take(&mut message));
-                                reader.get_mut().write_all(b"250 queued\r\n").await.ok()?;
-                            } else {
-                                message.push_str(&line);
-                            }
-                            continue;
-                        }
-                        let verb = line
-                            .split_whitespace()
-                            .next()
-                            .unwrap_or("")
-                            .to_ascii_uppercase();
-                        let reply: &[u8] = match verb.as_str() {
-                            "EHLO" => b"250-submit.lab.test\r\n250 8BITMIME\r\n",
-                            "DATA" => {
-                                in_data = true;
-                                b"354 go on\r\n"
-                            }
-                            "QUIT" => {
-                                reader.get_mut().write_all(b"221 bye\r\n").await.ok()?;
-                                return Some(());
-                            }
-                            _ => b"250 ok\r\n",
-                        };
-                        reader.get_mut().write_all(reply).await.ok()?;
-                    }
-                });
-            }
-        });
-    });
-    (port, got)
+    let receiver = SubmissionReceiver::start(Some(pki)).unwrap();
+    (receiver.port, receiver.got)
 }
 
 #[test]
@@ -875,7 +682,11 @@ fn the_email_sink_uses_starttls_and_verifies_the_server() {
     set_healthy(&lab, &changed());
     once(&cfg);
     let messages = mail.lock().unwrap().clone();
-    assert_eq!(messages.len(), 1, "one message for the change set, over TLS");
+    assert_eq!(
+        messages.len(),
+        1,
+        "one message for the change set, over TLS"
+    );
     assert!(
         messages.iter().any(|m| m.contains("mx-added")),
         "{messages:#?}"

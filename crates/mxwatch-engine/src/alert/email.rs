@@ -100,7 +100,9 @@ impl Sink for EmailSink {
                         Certificate::from_pem(&pem).map_err(|e| permanent(e.to_string()))?,
                     );
                 }
-                let params = params.build_rustls().map_err(|e| permanent(e.to_string()))?;
+                let params = params
+                    .build_rustls()
+                    .map_err(|e| permanent(e.to_string()))?;
                 if security == SmtpSecurity::Tls {
                     Tls::Wrapper(params)
                 } else {

@@ -19,12 +19,14 @@ impl Sink for JsonlSink {
         let mut line = serde_json::to_vec(&alert.json())
             .map_err(|e| DeliveryError::Permanent(e.to_string()))?;
         line.push(b'\n');
-        let failed = |e: std::io::Error| {
-            DeliveryError::Transient(format!("{}: {e}", self.path.display()))
-        };
+        let failed =
+            |e: std::io::Error| DeliveryError::Transient(format!("{}: {e}", self.path.display()));
         if self.path.as_os_str() == "-" {
             let mut out = std::io::stdout().lock();
-            return out.write_all(&line).and_then(|()| out.flush()).map_err(failed);
+            return out
+                .write_all(&line)
+                .and_then(|()| out.flush())
+                .map_err(failed);
         }
         let mut file = std::fs::OpenOptions::new()
             .create(true)

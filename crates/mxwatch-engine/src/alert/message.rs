@@ -72,11 +72,7 @@ impl Message {
         } else {
             String::new()
         };
-        format!(
-            "{head}[{}] {}: {what}{others}",
-            self.severity(),
-            a.domain
-        )
+        format!("{head}[{}] {}: {what}{others}", self.severity(), a.domain)
     }
 
     /// The whole alert as plain text: the headline, then each change, then the findings.
@@ -91,7 +87,11 @@ impl Message {
                 "\nChanges:\n"
             });
             for c in records {
-                out.push_str(&format!("  {:<8} {}\n", c.severity.as_str(), change_line(c)));
+                out.push_str(&format!(
+                    "  {:<8} {}\n",
+                    c.severity.as_str(),
+                    change_line(c)
+                ));
                 if let Some(why) = &c.expected {
                     out.push_str(&format!("           expected: {why}\n"));
                 }
@@ -147,7 +147,10 @@ impl Message {
 }
 
 fn is_finding(kind: ChangeKind) -> bool {
-    matches!(kind, ChangeKind::FindingAppeared | ChangeKind::FindingCleared)
+    matches!(
+        kind,
+        ChangeKind::FindingAppeared | ChangeKind::FindingCleared
+    )
 }
 
 /// The changes the MX line (`before → after`) already says.
@@ -211,11 +214,46 @@ pub(crate) mod tests {
             mx_before: Some("10 mx1.a.test, 20 mx2.a.test".into()),
             mx_after: Some("10 mx1.a.test, 30 mx.other.test".into()),
             changes: vec![
-                change(1, ChangeKind::FindingAppeared, Severity::Low, "SPF-MX-NOT-COVERED mx.other.test", None, Some("not covered")),
-                change(2, ChangeKind::MxAdded, Severity::High, "mx.other.test", None, Some("30")),
-                change(3, ChangeKind::MxRemoved, Severity::High, "mx2.a.test", Some("20"), None),
-                change(4, ChangeKind::FindingAppeared, Severity::Medium, "MX-UNEXPECTED a.test", None, Some("drift")),
-                change(5, ChangeKind::AddressAdded, Severity::Medium, "mx.other.test", None, Some("192.0.2.9")),
+                change(
+                    1,
+                    ChangeKind::FindingAppeared,
+                    Severity::Low,
+                    "SPF-MX-NOT-COVERED mx.other.test",
+                    None,
+                    Some("not covered"),
+                ),
+                change(
+                    2,
+                    ChangeKind::MxAdded,
+                    Severity::High,
+                    "mx.other.test",
+                    None,
+                    Some("30"),
+                ),
+                change(
+                    3,
+                    ChangeKind::MxRemoved,
+                    Severity::High,
+                    "mx2.a.test",
+                    Some("20"),
+                    None,
+                ),
+                change(
+                    4,
+                    ChangeKind::FindingAppeared,
+                    Severity::Medium,
+                    "MX-UNEXPECTED a.test",
+                    None,
+                    Some("drift"),
+                ),
+                change(
+                    5,
+                    ChangeKind::AddressAdded,
+                    Severity::Medium,
+                    "mx.other.test",
+                    None,
+                    Some("192.0.2.9"),
+                ),
             ],
         })
     }
@@ -261,7 +299,14 @@ pub(crate) mod tests {
             created_at: 0,
             mx_before: None,
             mx_after: None,
-            changes: vec![change(9, ChangeKind::SpfChanged, Severity::Medium, "a.test", Some("v=spf1 -all"), Some("v=spf1 mx -all"))],
+            changes: vec![change(
+                9,
+                ChangeKind::SpfChanged,
+                Severity::Medium,
+                "a.test",
+                Some("v=spf1 -all"),
+                Some("v=spf1 mx -all"),
+            )],
         });
         assert_eq!(
             m.headline(),

@@ -132,7 +132,11 @@ impl SinkConfig {
     }
 
     /// Sends one alert.
-    pub async fn deliver(&self, http: &reqwest::Client, alert: &Message) -> Result<(), DeliveryError> {
+    pub async fn deliver(
+        &self,
+        http: &reqwest::Client,
+        alert: &Message,
+    ) -> Result<(), DeliveryError> {
         self.sink().send(http, alert).await
     }
 }

@@ -62,7 +62,10 @@ mod tests {
     fn one_message_holds_the_whole_change_set() {
         let body = super::body(&crate::alert::message::tests::replacement());
         let text = body["text"].as_str().unwrap();
-        assert!(text.starts_with("*mxwatch: [high] a.test: MX 10 mx1.a.test"), "{text}");
+        assert!(
+            text.starts_with("*mxwatch: [high] a.test: MX 10 mx1.a.test"),
+            "{text}"
+        );
         assert!(text.contains("mx-removed mx2.a.test: was 20"), "{text}");
         assert!(text.contains("MX-UNEXPECTED"), "{text}");
     }

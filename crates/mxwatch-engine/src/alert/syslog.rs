@@ -145,7 +145,9 @@ mod tests {
         assert!(line.starts_with("<131>1 "), "{line}");
         assert!(line.contains(" hostone mxwatch "), "{line}");
         assert!(
-            line.contains(" change [mxwatch@32473 domain=\"a\\\"\\].test\" changes=\"5\" id=\"7\"]"),
+            line.contains(
+                " change [mxwatch@32473 domain=\"a\\\"\\].test\" changes=\"5\" id=\"7\"]"
+            ),
             "{line}"
         );
         assert!(line.ends_with('}'), "{line}");

@@ -36,7 +36,9 @@ pub(super) fn check_url(url: &str) -> Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("url {url:?}: {e}"))?;
     match parsed.scheme() {
         "https" | "http" => Ok(()),
-        other => Err(format!("url {url:?}: scheme {other:?} is not http or https")),
+        other => Err(format!(
+            "url {url:?}: scheme {other:?} is not http or https"
+        )),
     }
 }
 

@@ -178,16 +178,18 @@ impl Watcher {
             ));
         }
         if !resolved_alerted.is_empty() {
-            alerts.push(self.alert(
-                AlertKind::Resolved,
-                resolved_alerted.iter().map(|c| (c.kind, c.severity)),
-                resolved_alerted
-                    .iter()
-                    .map(|c| AlertSubject::Existing(c.id))
-                    .collect(),
-                &base,
-                &second,
-            ));
+            alerts.push(
+                self.alert(
+                    AlertKind::Resolved,
+                    resolved_alerted.iter().map(|c| (c.kind, c.severity)),
+                    resolved_alerted
+                        .iter()
+                        .map(|c| AlertSubject::Existing(c.id))
+                        .collect(),
+                    &base,
+                    &second,
+                ),
+            );
         }
         let outcome = CycleOutcome {
             seen: seen.len(),

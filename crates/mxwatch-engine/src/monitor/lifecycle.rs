@@ -48,7 +48,9 @@ pub fn reverts(original: &Change, change: &Change) -> bool {
         return Some(original.kind) == inverse(change.kind);
     }
     match inverse(change.kind) {
-        Some(kind) => original.kind == kind && original.old == change.new && original.new == change.old,
+        Some(kind) => {
+            original.kind == kind && original.old == change.new && original.new == change.old
+        }
         None => original.kind == change.kind && original.old == change.new,
     }
 }

@@ -191,7 +191,11 @@ impl Watcher {
                 tracing::error!("delivering alerts: {e:#}");
             }
             if now - last_prune >= PRUNE_EVERY {
-                match self.store.prune(now - self.config.defaults.monitor.retention.as_secs() as i64).await {
+                match self
+                    .store
+                    .prune(now - self.config.defaults.monitor.retention.as_secs() as i64)
+                    .await
+                {
                     Ok(0) => {}
                     Ok(pruned) => tracing::info!(pruned, "old observations pruned"),
                     Err(e) => tracing::error!("pruning: {e}"),
@@ -236,9 +240,7 @@ impl Watcher {
             else {
                 // Renamed or removed from the configuration: nowhere to send it, ever.
                 let why = "no such sink in the configuration";
-                self.store
-                    .alert_failed(pending.id, why, now, None)
-                    .await?;
+                self.store.alert_failed(pending.id, why, now, None).await?;
                 tracing::error!(sink = %pending.sink, "alert #{} given up: {why}", pending.alert.id);
                 round.given_up += 1;
                 continue;

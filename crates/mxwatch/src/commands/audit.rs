@@ -9,7 +9,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mxwatch_core::ParsedInput;
 use mxwatch_engine::{Auditor, Target};
 
-pub async fn run(target: Target, args: AuditArgs, domains: Vec<ParsedInput>) -> anyhow::Result<Code> {
+pub async fn run(
+    target: Target,
+    args: AuditArgs,
+    domains: Vec<ParsedInput>,
+) -> anyhow::Result<Code> {
     let auditor = Auditor::new(target, args.settings)?;
     let progress = progress_bar(domains.len());
     let mut sink = output::sink(args.format)?;

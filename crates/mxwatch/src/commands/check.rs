@@ -3,9 +3,9 @@
 use super::audit;
 use crate::cli::CheckArgs;
 use crate::exit::{Code, UsageError};
-use mxwatch_engine::{Target, resolver};
 use anyhow::Context;
 use mxwatch_core::{ParsedInput, parse_domain_input};
+use mxwatch_engine::{Target, resolver};
 use std::io::{BufRead, BufReader, Read};
 
 pub async fn run(args: CheckArgs) -> anyhow::Result<Code> {

@@ -6,8 +6,8 @@ use crate::cli::{DemoArgs, Format};
 use crate::exit::Code;
 use anyhow::Context;
 use mxwatch_core::parse_domain_input;
-use mxwatch_lab::{Lab, lab_domains};
 use mxwatch_engine::{LabOverrides, Target};
+use mxwatch_lab::{Lab, lab_domains};
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<Code> {
     let lab = Lab::start()

@@ -4,9 +4,9 @@
 
 use crate::cli::{PropagationArgs, RecordFormat};
 use crate::exit::{Code, UsageError};
-use mxwatch_engine::resolver::parse_resolver;
 use mxwatch_core::Lookup;
 use mxwatch_core::sanitize::for_terminal;
+use mxwatch_engine::resolver::parse_resolver;
 use mxwatch_probe::{Dns, DnsOptions};
 use serde_json::json;
 use std::collections::BTreeMap;

@@ -59,7 +59,10 @@ fn quick_start(args: &WatchArgs) -> anyhow::Result<Config> {
     }
     let resolver = args.resolver.as_deref().map(parse_resolver).transpose()?;
     let config = Config {
-        db: args.db.clone().unwrap_or_else(|| "mxwatch.db".parse().expect("a path")),
+        db: args
+            .db
+            .clone()
+            .unwrap_or_else(|| "mxwatch.db".parse().expect("a path")),
         defaults: Defaults {
             monitor: MonitorDefaults {
                 every: args.every,
