@@ -9,7 +9,7 @@
 use crate::alert::AlertConfig;
 use crate::error::EngineError;
 use crate::resolver::parse_resolver;
-use crate::settings::{AuditSettings, duration_field, parse_duration};
+use crate::settings::{AuditSettings, duration_field};
 use mxwatch_core::expect::MxExpectation;
 use mxwatch_store::StoreUrl;
 use serde::Deserialize;
@@ -235,11 +235,6 @@ fn same_domain(a: &str, b: &str) -> bool {
         (Ok(a), Ok(b)) => a.domain.ascii == b.domain.ascii,
         _ => a.eq_ignore_ascii_case(b),
     }
-}
-
-/// A duration given on the command line or in a file (`30s`, `10m`, `7d`), named in the error.
-pub fn duration(text: &str, what: &str) -> Result<Duration, EngineError> {
-    parse_duration(text).map_err(|e| EngineError::Settings(format!("{what} = {e}")))
 }
 
 impl Config {

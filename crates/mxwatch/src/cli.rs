@@ -173,8 +173,8 @@ pub struct HistoryArgs {
 #[derive(Debug, Args)]
 pub struct ChangesArgs {
     /// How far back, e.g. `7d`, `12h`.
-    #[arg(long, default_value = "7d", value_name = "DURATION")]
-    pub since: String,
+    #[arg(long, default_value = "7d", value_name = "DURATION", value_parser = mxwatch_engine::settings::parse_duration)]
+    pub since: std::time::Duration,
     /// Only this domain.
     #[arg(long)]
     pub domain: Option<String>,

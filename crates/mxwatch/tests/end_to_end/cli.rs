@@ -3,9 +3,7 @@
 use mxwatch_lab::{Behaviour, LabZones, expectations};
 use serde_json::Value;
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn json_over_the_whole_lab_meets_the_expectations() {
