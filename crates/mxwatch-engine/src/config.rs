@@ -350,7 +350,7 @@ mod tests {
         // The example documents every key with its default: loading it gives the defaults.
         assert_eq!(config.defaults, Defaults::default());
         let text = std::fs::read_to_string(path).unwrap();
-        for key in MonitorDefaults::KEYS {
+        for key in MonitorDefaults::KEYS.iter().chain(AuditSettings::KEYS) {
             assert!(
                 text.contains(&format!("\n{key} =")) || text.contains(&format!("# {key} =")),
                 "examples/mxwatch.toml does not document defaults.{key}"

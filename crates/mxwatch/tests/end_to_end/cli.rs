@@ -532,3 +532,27 @@ fn dnsbl_and_named_dkim_selectors_are_checked_when_asked() {
     let bad = lab.check(&["--dnsbl", "bl test", "healthy.test"]);
     assert_eq!(code(&bad), 2);
 }
+
+/// An operational failure (here: the database's directory does not exist) is exit 4, never 3,
+/// which scripts read as "could not determine".
+#[test]
+fn a_store_that_cannot_be_opened_is_exit_4_not_indeterminate() {
+    let output = run(&[
+        "watch",
+        "healthy.test",
+        "--once",
+        "--resolver",
+        "127.0.0.1:9",
+        "--db",
+        "/nonexistent-mxwatch-dir/mx.db",
+    ]);
+    assert_eq!(code(&output), 4, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("nonexistent-mxwatch-dir"),
+        "{}",
+        stderr(&output)
+    );
+    // A scheme this build cannot open is the user's to fix: exit 2.
+    let output = run(&["history", "healthy.test", "--db", "mysql://127.0.0.1/mx"]);
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+}
