@@ -24,7 +24,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Run the audit on a built-in lab of broken and healthy domains served on loopback (no network needed).
     Demo(DemoArgs),
-    /// Explain a check: what it means, why it matters, how to fix it.
+    /// Explain a check (or a `headers` note): what it means, why it matters, how to fix it.
     Explain(ExplainArgs),
     /// Compare two saved audits (`check --format json|jsonl` output, or bare observations).
     Diff(DiffArgs),
@@ -284,7 +284,7 @@ pub enum ExplainFormat {
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// The check ID (e.g. MX-TARGET-UNREGISTERED).
+    /// The check ID (e.g. MX-TARGET-UNREGISTERED), or the code of a `headers` note (e.g. HEADERS-MX-BYPASS).
     #[arg(
         value_name = "ID",
         required_unless_present = "all",
@@ -292,7 +292,7 @@ pub struct ExplainArgs {
     )]
     pub id: Option<String>,
 
-    /// Every check in the catalogue.
+    /// Every check in the catalogue, then every `headers` note.
     #[arg(long)]
     pub all: bool,
 

@@ -11,7 +11,7 @@ use crate::output::headers as render;
 use anyhow::Context;
 use mxwatch_core::headers::recipient::{self, RecipientDomain};
 use mxwatch_core::headers::{self, MAX_INPUT_BYTES, MxEntry};
-use mxwatch_core::sanitize::for_terminal;
+use mxwatch_core::sanitize::{for_terminal, json_for_terminal};
 use mxwatch_engine::resolver;
 use mxwatch_lab::{Behaviour, LabDns, LabZones};
 use mxwatch_probe::{Dns, DnsOptions};
@@ -53,7 +53,7 @@ pub async fn run(args: HeadersArgs) -> anyhow::Result<Code> {
     match args.format {
         RecordFormat::Json => {
             let text = serde_json::to_string_pretty(&analysis)?;
-            writeln!(out, "{}", render::json_terminal_safe(&text))?;
+            writeln!(out, "{}", json_for_terminal(&text))?;
         }
         RecordFormat::Table => {
             let name = if args.input.as_os_str() == "-" {

@@ -271,8 +271,52 @@ fn explain_prints_the_catalogue() {
             check.id
         );
     }
+    for note in mxwatch_core::headers::NOTES {
+        assert!(
+            all.contains(note.id),
+            "{} missing from explain --all",
+            note.id
+        );
+    }
+    assert!(all.contains(mxwatch_core::headers::notes::SECTION_TITLE));
     let markdown = stdout(&run(&["explain", "--all", "--format", "markdown"]));
     assert_eq!(markdown, mxwatch_core::checks::catalogue_markdown());
+    assert!(markdown.contains("\n## HEADERS-MX-BYPASS\n"), "{markdown}");
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&run(&["explain", "--all", "--format", "json"]))).unwrap();
+    let listed = json.as_array().unwrap();
+    assert_eq!(
+        listed.len(),
+        mxwatch_core::CHECKS.len() + mxwatch_core::headers::NOTES.len()
+    );
+    let bypass = listed
+        .iter()
+        .find(|e| e["id"] == "HEADERS-MX-BYPASS")
+        .unwrap();
+    assert_eq!(bypass["level"], "warning");
+    assert_eq!(bypass["kind"], "headers-note");
+    let note = run(&["explain", "headers-mx-bypass"]);
+    assert_eq!(code(&note), 0);
+    assert!(
+        stdout(&note).contains("HEADERS-MX-BYPASS [WARNING"),
+        "{}",
+        stdout(&note)
+    );
+    let one: serde_json::Value = serde_json::from_str(&stdout(&run(&[
+        "explain",
+        "HEADERS-CLOCK-SKEW",
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!(one[0]["id"], "HEADERS-CLOCK-SKEW");
+    let unknown = run(&["explain", "HEADERS-NOPE"]);
+    assert_eq!(code(&unknown), 2);
+    assert!(
+        stderr(&unknown).contains("HEADERS-MX-BYPASS"),
+        "{}",
+        stderr(&unknown)
+    );
     let unknown = run(&["explain", "MX-NOPE"]);
     assert_eq!(code(&unknown), 2);
     assert!(
