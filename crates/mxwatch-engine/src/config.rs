@@ -9,7 +9,7 @@
 use crate::alert::AlertConfig;
 use crate::error::EngineError;
 use crate::resolver::parse_resolver;
-use crate::settings::{AuditSettings, duration_field, parse_duration};
+use crate::settings::{AuditSettings, duration_field};
 use mxwatch_core::expect::MxExpectation;
 use mxwatch_store::StoreUrl;
 use serde::Deserialize;
@@ -237,11 +237,6 @@ fn same_domain(a: &str, b: &str) -> bool {
     }
 }
 
-/// A duration given on the command line or in a file (`30s`, `10m`, `7d`), named in the error.
-pub fn duration(text: &str, what: &str) -> Result<Duration, EngineError> {
-    parse_duration(text).map_err(|e| EngineError::Settings(format!("{what} = {e}")))
-}
-
 impl Config {
     pub fn load(path: &Path) -> Result<Config, EngineError> {
         let text = std::fs::read_to_string(path)
@@ -355,7 +350,7 @@ mod tests {
         // The example documents every key with its default: loading it gives the defaults.
         assert_eq!(config.defaults, Defaults::default());
         let text = std::fs::read_to_string(path).unwrap();
-        for key in MonitorDefaults::KEYS {
+        for key in MonitorDefaults::KEYS.iter().chain(AuditSettings::KEYS) {
             assert!(
                 text.contains(&format!("\n{key} =")) || text.contains(&format!("# {key} =")),
                 "examples/mxwatch.toml does not document defaults.{key}"

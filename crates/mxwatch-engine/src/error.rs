@@ -13,7 +13,7 @@ pub enum EngineError {
     #[error("{0}")]
     Settings(String),
     /// The store cannot be used (it cannot be opened, written, or is corrupt).
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] mxwatch_store::StoreError),
     /// Anything else of the machine's: a lock file that cannot be created, an HTTP client that
     /// cannot be built.

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod config;
 pub mod error;
 pub mod monitor;
+pub mod propagation;
 pub mod resolver;
 pub mod settings;
 

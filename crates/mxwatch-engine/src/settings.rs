@@ -113,6 +113,30 @@ pub struct AuditSettings {
     pub dnsbl: Vec<String>,
 }
 
+impl AuditSettings {
+    /// The configuration keys (a test holds this list to the struct and to the example file).
+    pub const KEYS: &'static [&'static str] = &[
+        "dns_timeout",
+        "max_queries",
+        "probe",
+        "smtp_port",
+        "smtp_timeout",
+        "helo",
+        "probe_relay",
+        "ca_file",
+        "dnssec",
+        "trust_anchor",
+        "https_port",
+        "https_timeout",
+        "cert_expiry_days",
+        "compare_nameservers",
+        "ns_port",
+        "dkim_selectors",
+        "dkim_guess",
+        "dnsbl",
+    ];
+}
+
 impl Default for AuditSettings {
     fn default() -> Self {
         AuditSettings {
@@ -265,6 +289,28 @@ mod tests {
             "{bad_zone}"
         );
         assert!(toml::from_str::<AuditSettings>("smtp_timout = \"1s\"\n").is_err());
+    }
+
+    #[test]
+    fn the_key_list_is_the_struct() {
+        // Every key is accepted…
+        for key in AuditSettings::KEYS {
+            let value = match *key {
+                "probe" | "probe_relay" | "dnssec" | "compare_nameservers" | "dkim_guess" => "true",
+                "max_queries" | "smtp_port" | "https_port" | "ns_port" | "cert_expiry_days" => "7",
+                "ca_file" | "dkim_selectors" | "dnsbl" => "[]",
+                "helo" | "trust_anchor" => "\"x\"",
+                _ => "\"1s\"",
+            };
+            toml::from_str::<AuditSettings>(&format!("{key} = {value}\n"))
+                .unwrap_or_else(|e| panic!("{key}: {e}"));
+        }
+        // …and the struct has no key the list lacks: serde names them all in its error.
+        let err = toml::from_str::<AuditSettings>("no_such_key = 1\n")
+            .unwrap_err()
+            .to_string();
+        let named = err.matches('`').count() / 2 - 1;
+        assert_eq!(named, AuditSettings::KEYS.len(), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod dns;
 pub mod mail_auth;
 pub mod mta_sts;
 pub mod smtp;
+pub mod trace;
 
 pub use collect::{Collector, CollectorOptions};
 pub use dns::{Dns, DnsOptions};

@@ -35,13 +35,14 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Opens (creating if needed) the store a URL names, with its migrations run.
+/// Opens (creating if needed) the store a URL names, with its migrations run. Errors do not
+/// repeat the URL: the caller says what it was opening.
 pub async fn open(url: &StoreUrl) -> Result<Arc<dyn Store>> {
     match url {
         StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path).await?)),
-        StoreUrl::Postgres(_) => Err(StoreError::Url(format!(
-            "{url}: this build has no PostgreSQL backend yet; use sqlite://PATH or a file path"
-        ))),
+        StoreUrl::Postgres(_) => Err(StoreError::Url(
+            "this build has no PostgreSQL backend yet; use sqlite://PATH or a file path".into(),
+        )),
     }
 }
 
@@ -51,10 +52,9 @@ pub async fn open_existing(url: &StoreUrl) -> Result<Arc<dyn Store>> {
     if let StoreUrl::Sqlite(path) = url
         && !path.exists()
     {
-        return Err(StoreError::Url(format!(
-            "{}: no such database (run `mxwatch watch` first, or pass --db)",
-            path.display()
-        )));
+        return Err(StoreError::Url(
+            "no such database (run `mxwatch watch` first, or pass --db)".into(),
+        ));
     }
     open(url).await
 }

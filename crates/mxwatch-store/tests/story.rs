@@ -243,7 +243,9 @@ async fn queued_alerts_survive_the_change_set_migration() {
     .fetch_all(&pool)
     .await
     .unwrap();
-    let got: Vec<(String, i64, i64, Option<String>, String, String, i64)> = rows
+    /// sink, attempts, next_attempt, last_error, domain, event, change_id
+    type Delivery = (String, i64, i64, Option<String>, String, String, i64);
+    let got: Vec<Delivery> = rows
         .iter()
         .map(|r| {
             (

@@ -24,7 +24,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Run the audit on a built-in lab of broken and healthy domains served on loopback (no network needed).
     Demo(DemoArgs),
-    /// Explain a check: what it means, why it matters, how to fix it.
+    /// Explain a check (or a `headers` note): what it means, why it matters, how to fix it.
     Explain(ExplainArgs),
     /// Compare two saved audits (`check --format json|jsonl` output, or bare observations).
     Diff(DiffArgs),
@@ -173,8 +173,8 @@ pub struct HistoryArgs {
 #[derive(Debug, Args)]
 pub struct ChangesArgs {
     /// How far back, e.g. `7d`, `12h`.
-    #[arg(long, default_value = "7d", value_name = "DURATION")]
-    pub since: String,
+    #[arg(long, default_value = "7d", value_name = "DURATION", value_parser = mxwatch_engine::settings::parse_duration)]
+    pub since: std::time::Duration,
     /// Only this domain.
     #[arg(long)]
     pub domain: Option<String>,
@@ -284,7 +284,7 @@ pub enum ExplainFormat {
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// The check ID (e.g. MX-TARGET-UNREGISTERED).
+    /// The check ID (e.g. MX-TARGET-UNREGISTERED), or the code of a `headers` note (e.g. HEADERS-MX-BYPASS).
     #[arg(
         value_name = "ID",
         required_unless_present = "all",
@@ -292,7 +292,7 @@ pub struct ExplainArgs {
     )]
     pub id: Option<String>,
 
-    /// Every check in the catalogue.
+    /// Every check in the catalogue, then every `headers` note.
     #[arg(long)]
     pub all: bool,
 

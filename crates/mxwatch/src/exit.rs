@@ -33,7 +33,10 @@ pub fn code_for_error(err: &anyhow::Error) -> Code {
         c.downcast_ref::<UsageError>().is_some()
             || matches!(
                 c.downcast_ref::<mxwatch_engine::EngineError>(),
-                Some(mxwatch_engine::EngineError::Settings(_))
+                Some(
+                    mxwatch_engine::EngineError::Settings(_)
+                        | mxwatch_engine::EngineError::Store(mxwatch_store::StoreError::Url(_))
+                )
             )
             || matches!(
                 c.downcast_ref::<mxwatch_store::StoreError>(),
@@ -102,5 +105,9 @@ mod tests {
             mxwatch_store::StoreError::Corrupt("x".into()),
         ));
         assert_eq!(code_for_error(&store), Code::Operational);
+        let url = anyhow::Error::from(mxwatch_engine::EngineError::Store(
+            mxwatch_store::StoreError::Url("postgres://: not built".into()),
+        ));
+        assert_eq!(code_for_error(&url), Code::Usage);
     }
 }

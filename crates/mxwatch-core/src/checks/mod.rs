@@ -284,7 +284,8 @@ pub fn run_all(observation: &Observation, ctx: &CheckContext) -> Vec<Finding> {
     ranked.into_iter().map(|(_, f)| f).collect()
 }
 
-/// The catalogue as Markdown: the source of `docs/checks.md`.
+/// The catalogue as Markdown, followed by the notes of `mxwatch headers`
+/// ([`crate::headers::NOTES`]): the source of `docs/checks.md`.
 pub fn catalogue_markdown() -> String {
     let mut out = String::from(
         "# mxwatch checks\n\n\
@@ -310,6 +311,8 @@ pub fn catalogue_markdown() -> String {
             check.id, check.severity, check.title, check.explanation, check.fix, check.reference
         ));
     }
+    // The notes of `mxwatch headers` are documented beside the checks (their own registry).
+    out.push_str(&crate::headers::notes::catalogue_markdown());
     out
 }
 

@@ -14,6 +14,7 @@
 pub mod auth_results;
 pub mod input;
 pub mod mx;
+pub mod notes;
 pub mod received;
 pub mod recipient;
 pub mod timing;
@@ -23,6 +24,7 @@ use serde::Serialize;
 pub use auth_results::{AuthResults, AuthResultsKind, MethodResult, Property};
 pub use input::{InputError, MAX_INPUT_BYTES};
 pub use mx::{ExchangeAddresses, HostAddresses, MxEntry, MxResolution, MxStatus};
+pub use notes::{NOTES, NoteKind};
 pub use received::{Hop, HopFrom, HopTime, Parsed, Tls};
 
 /// At most this many hops are kept; a longer chain keeps the hops nearest the
@@ -46,6 +48,7 @@ pub struct ParsedHeaders {
 }
 
 /// A remark on the message with a stable code (for scripts) and a sentence (for people).
+/// Built from its [`NoteKind`] in [`notes`] ([`Note::new`]), which documents the code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Note {
     pub code: &'static str,
@@ -58,6 +61,16 @@ pub struct Note {
 pub enum NoteLevel {
     Info,
     Warning,
+}
+
+impl NoteLevel {
+    /// As in the JSON output: `info`, `warning`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoteLevel::Info => "info",
+            NoteLevel::Warning => "warning",
+        }
+    }
 }
 
 /// The whole reading of one message.
@@ -151,11 +164,7 @@ pub fn analyse(
     let mut notes: Vec<Note> = parsed
         .input_notes
         .iter()
-        .map(|text| Note {
-            code: "HEADERS-INPUT",
-            level: NoteLevel::Info,
-            text: text.clone(),
-        })
+        .map(|text| Note::new(&notes::INPUT, text.clone()))
         .collect();
     notes.extend(hop_notes(&hops, parsed.received_total));
     notes.extend(mx::entry_notes(&mx_entry, domain.as_ref()));
@@ -174,57 +183,52 @@ pub fn analyse(
 fn hop_notes(hops: &[Hop], received_total: usize) -> Vec<Note> {
     let mut notes = Vec::new();
     if received_total == 0 {
-        notes.push(Note {
-            code: "HEADERS-NO-RECEIVED",
-            level: NoteLevel::Warning,
-            text: "the header has no Received field: there is no trace to follow (is this the whole header section?)".into(),
-        });
+        notes.push(Note::new(
+            &notes::NO_RECEIVED,
+            "the header has no Received field: there is no trace to follow (is this the whole header section?)",
+        ));
     }
     if received_total > hops.len() {
-        notes.push(Note {
-            code: "HEADERS-HOPS-CAPPED",
-            level: NoteLevel::Warning,
-            text: format!(
+        notes.push(Note::new(
+            &notes::HOPS_CAPPED,
+            format!(
                 "{received_total} Received fields: only the {} nearest the recipient are shown (the {} earliest are not)",
                 hops.len(),
                 received_total - hops.len()
             ),
-        });
+        ));
     }
     for hop in hops {
         match &hop.parsed {
-            Parsed::Unparsed { why } => notes.push(Note {
-                code: "HEADERS-UNPARSED-RECEIVED",
-                level: NoteLevel::Warning,
-                text: format!(
+            Parsed::Unparsed { why } => notes.push(Note::new(
+                &notes::UNPARSED_RECEIVED,
+                format!(
                     "hop {}: Received field unparsed ({why}); shown raw",
                     hop.number
                 ),
-            }),
-            Parsed::Partial { missing } => notes.push(Note {
-                code: "HEADERS-PARTIAL-RECEIVED",
-                level: NoteLevel::Info,
-                text: format!(
+            )),
+            Parsed::Partial { missing } => notes.push(Note::new(
+                &notes::PARTIAL_RECEIVED,
+                format!(
                     "hop {}: Received field without {}",
                     hop.number,
                     missing.join(", ")
                 ),
-            }),
+            )),
             Parsed::Full => {}
         }
         if let Some(delay) = hop.delay_seconds
             && delay < 0
         {
-            notes.push(Note {
-                code: "HEADERS-CLOCK-SKEW",
-                level: NoteLevel::Warning,
-                text: format!(
+            notes.push(Note::new(
+                &notes::CLOCK_SKEW,
+                format!(
                     "hop {}: stamped {} before the previous hop: the clocks of {} and the previous host disagree",
                     hop.number,
                     timing::human_duration(delay.unsigned_abs()),
                     hop.by.as_deref().unwrap_or("this host")
                 ),
-            });
+            ));
         }
     }
     notes

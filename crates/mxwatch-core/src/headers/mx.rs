@@ -7,8 +7,9 @@
 //! A lookup that failed makes a hop "could not determine", never "not an MX".
 
 use super::auth_results::{AuthResults, AuthResultsKind, Placement};
+use super::notes::{self, NoteKind};
 use super::recipient::RecipientDomain;
-use super::{Hop, Note, NoteLevel};
+use super::{Hop, Note};
 use crate::{Absence, Lookup, MxRecord};
 use serde::Serialize;
 use std::net::IpAddr;
@@ -447,25 +448,20 @@ pub fn entry_notes(entry: &MxEntry, domain: Option<&RecipientDomain>) -> Vec<Not
     let d = domain
         .map(|d| d.domain.as_str())
         .unwrap_or("the recipient domain");
-    let (code, level, text) = match entry {
-        MxEntry::NotChecked { why } => (
-            "HEADERS-MX-NOT-CHECKED",
-            NoteLevel::Info,
-            format!("MX hop not checked: {why}"),
-        ),
+    let (kind, text): (&'static NoteKind, String) = match entry {
+        MxEntry::NotChecked { why } => {
+            (&notes::MX_NOT_CHECKED, format!("MX hop not checked: {why}"))
+        }
         MxEntry::Indeterminate { why } => (
-            "HEADERS-MX-INDETERMINATE",
-            NoteLevel::Warning,
+            &notes::MX_INDETERMINATE,
             format!("could not determine where the message entered the MX of {d}: {why}"),
         ),
         MxEntry::NoSuchDomain => (
-            "HEADERS-NO-SUCH-DOMAIN",
-            NoteLevel::Warning,
+            &notes::NO_SUCH_DOMAIN,
             format!("{d} does not exist (NXDOMAIN): it has no MX to enter"),
         ),
         MxEntry::NullMx => (
-            "HEADERS-NULL-MX",
-            NoteLevel::Warning,
+            &notes::NULL_MX,
             format!(
                 "{d} publishes the null MX (RFC 7505): it says it accepts no mail, yet this message was delivered"
             ),
@@ -476,8 +472,7 @@ pub fn entry_notes(entry: &MxEntry, domain: Option<&RecipientDomain>) -> Vec<Not
             preference,
             matched,
         } => (
-            "HEADERS-MX-ENTRY",
-            NoteLevel::Info,
+            &notes::MX_ENTRY,
             format!(
                 "entered the MX of {d} at hop {hop}: {exchange} (MX {preference}, the best preference){}",
                 matched_suffix(matched)
@@ -490,8 +485,7 @@ pub fn entry_notes(entry: &MxEntry, domain: Option<&RecipientDomain>) -> Vec<Not
             best_preference,
             matched,
         } => (
-            "HEADERS-BACKUP-MX",
-            NoteLevel::Warning,
+            &notes::BACKUP_MX,
             format!(
                 "entered the MX of {d} at hop {hop} through the backup {exchange} (MX {preference}; the best is MX {best_preference}){}: \
                  the primary was unreachable, or the sender skipped it on purpose (spammers do: backups often filter less)",
@@ -499,23 +493,21 @@ pub fn entry_notes(entry: &MxEntry, domain: Option<&RecipientDomain>) -> Vec<Not
             ),
         ),
         MxEntry::Bypassed { hop, host } => (
-            "HEADERS-MX-BYPASS",
-            NoteLevel::Warning,
+            &notes::MX_BYPASS,
             format!(
                 "delivered at hop {hop} straight to {host}, a host of {d} that is none of its MX, without passing any MX: \
                  a direct-to-backend delivery skips the MX's filtering; let that host accept mail only from the MX hosts"
             ),
         ),
         MxEntry::NoMxHop => (
-            "HEADERS-NO-MX-HOP",
-            NoteLevel::Warning,
+            &notes::NO_MX_HOP,
             format!(
                 "no hop is at an MX host of {d}: the MX may have changed since, the receiving hosts may name themselves \
                  differently (a provider's), or the header may be incomplete"
             ),
         ),
     };
-    vec![Note { code, level, text }]
+    vec![Note::new(kind, text)]
 }
 
 fn matched_suffix(matched: &MatchKind) -> String {
@@ -535,14 +527,15 @@ pub fn auth_results_notes(results: &[AuthResults]) -> Vec<Note> {
         .filter(|r| {
             r.kind == AuthResultsKind::AuthenticationResults && r.placement == Placement::BeforeEntry
         })
-        .map(|r| Note {
-            code: "HEADERS-AR-BEFORE-ENTRY",
-            level: NoteLevel::Warning,
-            text: format!(
+        .map(|r| {
+            Note::new(
+                &notes::AR_BEFORE_ENTRY,
+                format!(
                 "Authentication-Results from {} was already in the message when it reached the recipient's hosts: anyone \
                  upstream, the sender too, can write such a field (RFC 8601 §5); trust only your own hosts' results",
                 r.authserv_id.as_deref().unwrap_or("(no authserv-id)")
             ),
+            )
         })
         .collect()
 }

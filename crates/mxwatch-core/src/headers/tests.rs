@@ -405,6 +405,69 @@ fn long_chains_keep_the_hops_nearest_the_recipient() {
     assert!(codes(&a).contains(&"HEADERS-HOPS-CAPPED"));
 }
 
+#[test]
+fn every_mx_verdict_and_hop_problem_has_a_registered_note() {
+    use super::mx::entry_notes;
+    let domain = recipient::RecipientDomain {
+        domain: "healthy.test".into(),
+        source: "test".into(),
+    };
+    let entries = [
+        MxEntry::NotChecked { why: "x".into() },
+        MxEntry::Indeterminate { why: "x".into() },
+        MxEntry::NoSuchDomain,
+        MxEntry::NullMx,
+        MxEntry::Primary {
+            hop: 1,
+            exchange: "mx1.healthy.test".into(),
+            preference: 10,
+            matched: MatchKind::Name,
+        },
+        MxEntry::Backup {
+            hop: 1,
+            exchange: "mx2.healthy.test".into(),
+            preference: 20,
+            best_preference: 10,
+            matched: MatchKind::Name,
+        },
+        MxEntry::Bypassed {
+            hop: 1,
+            host: "backend.healthy.test".into(),
+        },
+        MxEntry::NoMxHop,
+    ];
+    let mut seen = std::collections::HashSet::new();
+    for entry in &entries {
+        for note in entry_notes(entry, Some(&domain)) {
+            let kind = notes::find(note.code).expect("registered");
+            assert_eq!(kind.level, note.level);
+            seen.insert(note.code);
+        }
+    }
+    assert_eq!(seen.len(), entries.len(), "one code per verdict: {seen:?}");
+    // The samples, a capped chain and an empty header cover the rest.
+    let mut all: Vec<Note> = Vec::new();
+    for (name, _) in SAMPLES {
+        let a = analysed(name, HEALTHY);
+        all.extend(a.notes);
+    }
+    let many = "Received: from a by b; Mon, 23 Nov 2026 10:00:00 +0000\n".repeat(MAX_HOPS + 1);
+    let mbox = format!("From someone Mon Nov 23 10:00:00 2026\n{many}");
+    for bytes in [mbox.as_bytes(), b"Subject: no trace\n".as_slice()] {
+        all.extend(analyse(parse(bytes).unwrap(), None, None).notes);
+    }
+    for note in &all {
+        assert!(notes::find(note.code).is_some(), "{}", note.code);
+        seen.insert(note.code);
+    }
+    let unseen: Vec<&str> = NOTES
+        .iter()
+        .map(|n| n.id)
+        .filter(|id| !seen.contains(id))
+        .collect();
+    assert!(unseen.is_empty(), "no test makes {unseen:?}");
+}
+
 mod fuzz {
     use super::*;
     use proptest::prelude::*;
@@ -417,6 +480,10 @@ mod fuzz {
         }));
         let res = resolution(&parsed, "healthy.test", HEALTHY, &[]);
         let a = analyse(parsed, domain, Some(res));
+        for note in &a.notes {
+            let kind = notes::find(note.code).expect("every note's code is in NOTES");
+            assert_eq!(kind.level, note.level, "{}", note.code);
+        }
         // The JSON form is what scripts read: it must always serialise.
         serde_json::to_string(&a).unwrap();
     }

@@ -8,7 +8,7 @@
 //!
 //! Adding a sink: one file with its configuration struct (which derives `Deserialize` with
 //! `deny_unknown_fields`, so keys of other sinks are errors) implementing [`Sink`], and one
-//! variant in [`SinkConfig`].
+//! line in the `sinks!` list below.
 
 mod email;
 mod jsonl;
@@ -83,47 +83,51 @@ impl<'de> Deserialize<'de> for AlertConfig {
     }
 }
 
-/// Each sink's own configuration, chosen by `kind`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum SinkConfig {
+/// The sinks: `Variant(Config) = "kind"`, one line each. The macro writes the tagged enum
+/// (`kind = "…"` chooses the variant; each config struct denies the others' keys), its
+/// `kind()` and its dispatch to [`Sink`], so a new sink is one file and one line here.
+macro_rules! sinks {
+    ($($(#[doc = $doc:literal])* $variant:ident($config:ty) = $kind:literal,)+) => {
+        /// Each sink's own configuration, chosen by `kind`.
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(tag = "kind")]
+        pub enum SinkConfig {
+            $($(#[doc = $doc])* #[serde(rename = $kind)] $variant($config),)+
+        }
+
+        impl SinkConfig {
+            /// The `kind` key's value.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(SinkConfig::$variant(_) => $kind,)+
+                }
+            }
+
+            fn sink(&self) -> &dyn Sink {
+                match self {
+                    $(SinkConfig::$variant(s) => s,)+
+                }
+            }
+        }
+    };
+}
+
+sinks! {
     /// Generic JSON POST, signed with `secret` (X-Mxwatch-Signature: sha256=HMAC).
-    Webhook(WebhookSink),
+    Webhook(WebhookSink) = "webhook",
     /// Slack incoming webhook (`{"text": …}`).
-    Slack(SlackSink),
+    Slack(SlackSink) = "slack",
     /// Microsoft Teams workflow webhook (an Adaptive Card message).
-    Teams(TeamsSink),
+    Teams(TeamsSink) = "teams",
     /// JSON lines appended to `path` (`-` for stdout), for a SIEM to tail.
-    Jsonl(JsonlSink),
+    Jsonl(JsonlSink) = "jsonl",
     /// RFC 5424 syslog to `address` (host:port) over `protocol` udp or tcp.
-    Syslog(SyslogSink),
+    Syslog(SyslogSink) = "syslog",
     /// E-mail through an SMTP submission server.
-    Email(EmailSink),
+    Email(EmailSink) = "email",
 }
 
 impl SinkConfig {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SinkConfig::Webhook(_) => "webhook",
-            SinkConfig::Slack(_) => "slack",
-            SinkConfig::Teams(_) => "teams",
-            SinkConfig::Jsonl(_) => "jsonl",
-            SinkConfig::Syslog(_) => "syslog",
-            SinkConfig::Email(_) => "email",
-        }
-    }
-
-    fn sink(&self) -> &dyn Sink {
-        match self {
-            SinkConfig::Webhook(s) => s,
-            SinkConfig::Slack(s) => s,
-            SinkConfig::Teams(s) => s,
-            SinkConfig::Jsonl(s) => s,
-            SinkConfig::Syslog(s) => s,
-            SinkConfig::Email(s) => s,
-        }
-    }
-
     /// What can be checked at load beyond the keys' types.
     pub fn validate(&self, name: &str) -> Result<(), String> {
         self.sink()

@@ -4,7 +4,6 @@
 mod cache;
 pub mod dnssec;
 mod lookups;
-mod nsec3;
 mod transport;
 
 pub use lookups::Dns;

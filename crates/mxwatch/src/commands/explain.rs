@@ -1,26 +1,31 @@
-//! `mxwatch explain ID | --all`: the catalogue, from the code.
+//! `mxwatch explain ID | --all`: the catalogue, from the code: the checks
+//! ([`CHECKS`]), then the notes of `mxwatch headers` ([`NOTES`]) in a section of their own.
 
 use crate::cli::{ExplainArgs, ExplainFormat};
 use crate::exit::{Code, UsageError};
 use crate::output::severity_label;
 use mxwatch_core::checks::{self, CHECKS, Check};
+use mxwatch_core::headers::NoteLevel;
+use mxwatch_core::headers::notes::{self, NOTES, NoteKind};
+use owo_colors::OwoColorize;
 use std::io::Write;
 
 pub fn run(args: ExplainArgs) -> anyhow::Result<Code> {
-    let selected: Vec<&Check> = if args.all {
-        CHECKS.to_vec()
+    let (selected, selected_notes): (Vec<&Check>, Vec<&NoteKind>) = if args.all {
+        (CHECKS.to_vec(), NOTES.to_vec())
     } else {
         let id = args.id.unwrap_or_default();
-        match checks::find(&id) {
-            Some(check) => vec![check],
-            None => return Err(UsageError(unknown(&id)).into()),
+        match (checks::find(&id), notes::find(&id)) {
+            (Some(check), _) => (vec![check], vec![]),
+            (None, Some(note)) => (vec![], vec![note]),
+            (None, None) => return Err(UsageError(unknown(&id)).into()),
         }
     };
     let mut out = anstream::stdout().lock();
     match args.format {
         ExplainFormat::Markdown if args.all => write!(out, "{}", checks::catalogue_markdown())?,
         ExplainFormat::Json => {
-            let list: Vec<serde_json::Value> = selected
+            let mut list: Vec<serde_json::Value> = selected
                 .iter()
                 .map(|c| {
                     serde_json::json!({
@@ -29,6 +34,13 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<Code> {
                     })
                 })
                 .collect();
+            // A note has a level, not a severity: `kind` tells the two apart.
+            list.extend(selected_notes.iter().map(|n| {
+                serde_json::json!({
+                    "id": n.id, "kind": "headers-note", "level": n.level, "title": n.title,
+                    "explanation": n.explanation, "fix": n.fix, "reference": n.reference,
+                })
+            }));
             serde_json::to_writer_pretty(&mut out, &list)?;
             writeln!(out)?;
         }
@@ -48,25 +60,53 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<Code> {
                 writeln!(out, "  fix: {}", check.fix)?;
                 writeln!(out, "  reference: {}", check.reference)?;
             }
+            if args.all {
+                writeln!(out, "\n{}", notes::SECTION_TITLE.bold())?;
+            }
+            for (i, note) in selected_notes.iter().enumerate() {
+                if i > 0 || args.all {
+                    writeln!(out)?;
+                }
+                writeln!(
+                    out,
+                    "{} [{}] {}",
+                    note.id,
+                    level_label(note.level),
+                    note.title
+                )?;
+                writeln!(out, "  {}", note.explanation)?;
+                writeln!(out, "  fix: {}", note.fix)?;
+                writeln!(out, "  reference: {}", note.reference)?;
+            }
         }
     }
     Ok(Code::Clean)
 }
 
+/// A note's level, as wide as [`severity_label`] and coloured as `mxwatch headers` shows it.
+fn level_label(level: NoteLevel) -> String {
+    let text = format!("{:<8}", level.as_str().to_ascii_uppercase());
+    match level {
+        NoteLevel::Warning => text.yellow().to_string(),
+        NoteLevel::Info => text.dimmed().to_string(),
+    }
+}
+
 fn unknown(id: &str) -> String {
     let wanted = id.to_ascii_uppercase();
+    let stem = wanted.split('-').next().unwrap_or("");
     let close: Vec<&str> = CHECKS
         .iter()
         .map(|c| c.id)
-        .filter(|c| {
-            let stem = wanted.split('-').next().unwrap_or("");
-            c.contains(&wanted) || (!stem.is_empty() && c.starts_with(stem))
-        })
+        .chain(NOTES.iter().map(|n| n.id))
+        .filter(|c| c.contains(&wanted) || (!stem.is_empty() && c.starts_with(stem)))
         .collect();
-    let mut msg = format!(
-        "no check has the ID {:?}",
-        mxwatch_core::sanitize::for_terminal(id)
-    );
+    let what = if stem == "HEADERS" {
+        "no `headers` note has the code"
+    } else {
+        "no check has the ID"
+    };
+    let mut msg = format!("{what} {:?}", mxwatch_core::sanitize::for_terminal(id));
     if !close.is_empty() {
         msg.push_str(&format!("; did you mean {}?", close.join(", ")));
     }

@@ -9,13 +9,9 @@ use crate::cli::{HeadersArgs, RecordFormat};
 use crate::exit::{Code, UsageError};
 use crate::output::headers as render;
 use anyhow::Context;
-use futures_util::future::join_all;
-use mxwatch_core::headers::mx::{exchanges_to_resolve, names_to_resolve};
 use mxwatch_core::headers::recipient::{self, RecipientDomain};
-use mxwatch_core::headers::{
-    self, ExchangeAddresses, Hop, HostAddresses, MAX_INPUT_BYTES, MxEntry, MxResolution,
-};
-use mxwatch_core::sanitize::for_terminal;
+use mxwatch_core::headers::{self, MAX_INPUT_BYTES, MxEntry};
+use mxwatch_core::sanitize::{for_terminal, json_for_terminal};
 use mxwatch_engine::resolver;
 use mxwatch_lab::{Behaviour, LabDns, LabZones};
 use mxwatch_probe::{Dns, DnsOptions};
@@ -48,7 +44,7 @@ pub async fn run(args: HeadersArgs) -> anyhow::Result<Code> {
             let mut options = DnsOptions::new(addr);
             options.timeout = args.timeout;
             let dns = Dns::new(options);
-            Some(resolve(&dns, &domain.domain, &parsed.hops).await)
+            Some(mxwatch_probe::trace::resolve_mx_hops(&dns, &domain.domain, &parsed.hops).await)
         }
         _ => None,
     };
@@ -57,7 +53,7 @@ pub async fn run(args: HeadersArgs) -> anyhow::Result<Code> {
     match args.format {
         RecordFormat::Json => {
             let text = serde_json::to_string_pretty(&analysis)?;
-            writeln!(out, "{}", render::json_terminal_safe(&text))?;
+            writeln!(out, "{}", json_for_terminal(&text))?;
         }
         RecordFormat::Table => {
             let name = if args.input.as_os_str() == "-" {
@@ -109,39 +105,4 @@ async fn resolver_address(args: &HeadersArgs) -> anyhow::Result<(SocketAddr, Opt
         return Ok((lab.addr, Some(lab)));
     }
     Ok((resolver::choose(args.resolver.as_deref())?, None))
-}
-
-/// The MX of the domain, their addresses, and the addresses of the trace's own host names.
-async fn resolve(dns: &Dns, domain: &str, hops: &[Hop]) -> MxResolution {
-    let mx = dns.mx(domain).await;
-    let wanted = exchanges_to_resolve(domain, &mx);
-    let exchanges = join_all(
-        wanted
-            .iter()
-            .map(|(name, preference, implicit)| async move {
-                let (a, aaaa) =
-                    futures_util::join!(dns.addresses(name, false), dns.addresses(name, true));
-                ExchangeAddresses {
-                    exchange: name.clone(),
-                    preference: *preference,
-                    implicit: *implicit,
-                    a,
-                    aaaa,
-                }
-            }),
-    )
-    .await;
-    let names = names_to_resolve(hops, domain, &wanted);
-    let hosts = join_all(names.into_iter().map(|name| async move {
-        let (a, aaaa) =
-            futures_util::join!(dns.addresses(&name, false), dns.addresses(&name, true));
-        HostAddresses { name, a, aaaa }
-    }))
-    .await;
-    MxResolution {
-        domain: domain.to_string(),
-        mx,
-        exchanges,
-        hosts,
-    }
 }

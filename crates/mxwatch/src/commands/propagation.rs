@@ -4,12 +4,10 @@
 
 use crate::cli::{PropagationArgs, RecordFormat};
 use crate::exit::{Code, UsageError};
-use mxwatch_core::Lookup;
 use mxwatch_core::sanitize::for_terminal;
+use mxwatch_engine::propagation;
 use mxwatch_engine::resolver::parse_resolver;
-use mxwatch_probe::{Dns, DnsOptions};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::io::Write;
 
 pub async fn run(args: PropagationArgs) -> anyhow::Result<Code> {
@@ -22,80 +20,48 @@ pub async fn run(args: PropagationArgs) -> anyhow::Result<Code> {
         .iter()
         .map(|r| parse_resolver(r))
         .collect::<Result<Vec<_>, _>>()?;
-    // One Dns per resolver: separate caches, so each answer is that resolver's own.
-    let answers = futures_util::future::join_all(resolvers.iter().map(|addr| {
-        let domain = domain.clone();
-        let timeout = args.timeout;
-        async move {
-            let mut options = DnsOptions::new(*addr);
-            options.timeout = timeout;
-            (addr.to_string(), Dns::new(options).mx(&domain).await)
-        }
-    }))
-    .await;
-    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut failed = false;
-    let mut rows = Vec::new();
-    for (resolver, lookup) in &answers {
-        let (set, ttl) = match lookup {
-            Lookup::Observed { value, ttl, .. } => {
-                let mut set: Vec<String> = value
-                    .iter()
-                    .map(|r| format!("{} {}", r.preference, r.exchange))
-                    .collect();
-                set.sort();
-                (set.join(", "), Some(*ttl))
-            }
-            other => {
-                if other.is_failed() {
-                    failed = true;
-                }
-                (format!("({})", other.outcome_label()), None)
-            }
-        };
-        if !lookup.is_failed() {
-            groups
-                .entry(set.clone())
-                .or_default()
-                .push(resolver.clone());
-        }
-        rows.push((resolver.clone(), set, ttl));
-    }
-    let agree = groups.len() <= 1;
+    let result = propagation::ask(&domain, &resolvers, args.timeout).await;
     let mut out = anstream::stdout().lock();
     match args.format {
         RecordFormat::Json => {
-            let list: Vec<_> = rows
+            let list: Vec<_> = result
+                .answers
                 .iter()
-                .map(|(r, set, ttl)| json!({ "resolver": r, "mx": set, "ttl_left": ttl }))
+                .map(|a| json!({ "resolver": a.resolver.to_string(), "mx": a.mx, "ttl_left": a.ttl_left }))
                 .collect();
             serde_json::to_writer_pretty(
                 &mut out,
-                &json!({ "domain": domain, "agree": agree, "answers": list }),
+                &json!({ "domain": domain, "agree": result.agree(), "answers": list }),
             )?;
             writeln!(out)?;
         }
         RecordFormat::Table => {
-            for (resolver, set, ttl) in &rows {
-                let ttl = ttl
+            for a in &result.answers {
+                let ttl = a
+                    .ttl_left
                     .map(|t| format!("cached {t} s more"))
                     .unwrap_or_default();
-                writeln!(out, "{resolver:<24} {}  {ttl}", for_terminal(set))?;
+                writeln!(
+                    out,
+                    "{:<24} {}  {ttl}",
+                    a.resolver.to_string(),
+                    for_terminal(&a.mx)
+                )?;
             }
-            if agree {
+            if result.agree() {
                 writeln!(out, "all resolvers agree")?;
             } else {
                 writeln!(
                     out,
                     "{} different answers: the change has not reached every resolver",
-                    groups.len()
+                    result.versions
                 )?;
             }
         }
     }
-    Ok(if !agree {
+    Ok(if !result.agree() {
         Code::Findings
-    } else if failed {
+    } else if result.any_failed() {
         Code::Indeterminate
     } else {
         Code::Clean

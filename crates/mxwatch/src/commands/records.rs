@@ -95,7 +95,7 @@ pub async fn history(args: HistoryArgs) -> anyhow::Result<Code> {
 }
 
 pub async fn changes(args: ChangesArgs) -> anyhow::Result<Code> {
-    let since = mxwatch_engine::config::duration(&args.since, "--since")?;
+    let since = args.since;
     let domain = match &args.domain {
         Some(d) => Some(
             mxwatch_core::parse_domain_input(d)

@@ -27,10 +27,9 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<Code> {
         config.db = db.clone();
     }
     let lock = StoreLock::acquire(&config.db)?;
-    let store = mxwatch_store::open(&config.db)
-        .await
-        .map_err(|e| EngineError::Store(e))
-        .map_err(|e| anyhow::anyhow!(e).context(format!("opening {}", config.db)))?;
+    let store = mxwatch_store::open(&config.db).await.map_err(|e| {
+        anyhow::Error::from(EngineError::Store(e)).context(format!("opening {}", config.db))
+    })?;
     let watcher = Watcher::new(config, store)?;
     watcher.run(args.once).await?;
     drop(lock);

@@ -6,6 +6,7 @@ use comfy_table::{ContentArrangement, Table, presets};
 use mxwatch_core::Lookup;
 use mxwatch_core::headers::auth_results::{AuthResultsKind, Placement};
 use mxwatch_core::headers::mx::MatchKind;
+use mxwatch_core::headers::notes;
 use mxwatch_core::headers::timing::human_duration;
 use mxwatch_core::headers::{Analysis, Hop, MxEntry, MxStatus, NoteLevel, Parsed, Tls};
 use mxwatch_core::sanitize::for_terminal;
@@ -102,7 +103,7 @@ pub fn table(a: &Analysis, input: &str, raw: bool) -> String {
     let notes: Vec<_> = a
         .notes
         .iter()
-        .filter(|n| n.code != "HEADERS-MX-ENTRY")
+        .filter(|n| n.code != notes::MX_ENTRY.id)
         .collect();
     if !notes.is_empty() {
         let _ = writeln!(out, "\nNotes:");
@@ -327,36 +328,4 @@ fn cut(text: &str, max: usize) -> String {
     }
     let head: String = text.chars().take(max.saturating_sub(1)).collect();
     format!("{head}…")
-}
-
-/// serde_json leaves DEL, the C1 controls and the bidi overrides raw inside strings;
-/// written as `\uXXXX` they are the same JSON and harmless on a terminal.
-pub fn json_terminal_safe(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    for c in json.chars() {
-        let code = c as u32;
-        let bidi = matches!(code, 0x202A..=0x202E | 0x2066..=0x2069 | 0x200E | 0x200F);
-        if (c.is_control() && c != '\n') || bidi {
-            // Outside the BMP nothing is a control or bidi character, so one escape suffices.
-            let _ = write!(out, "\\u{code:04x}");
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_stays_json_and_loses_its_control_characters() {
-        let value = serde_json::json!({ "raw": "a\u{7f}b\u{9b}c\u{202e}d\u{1b}e" });
-        let text = json_terminal_safe(&serde_json::to_string_pretty(&value).unwrap());
-        assert!(!text.chars().any(|c| c.is_control() && c != '\n'));
-        assert!(!text.contains('\u{202e}'));
-        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(back, value);
-    }
 }

@@ -2,9 +2,7 @@
 //! verify their certificates (without it the same policy fails TLS), `--no-probe` skips the fetch,
 //! and `demo` fetches the lab's policies in-process.
 
-mod common;
-
-use common::{code, ids, run, stderr, stdout};
+use crate::common::{code, ids, run, stderr, stdout};
 use serde_json::Value;
 
 /// The whole lab (DNS, nameservers, SMTP and HTTPS hosts) on its own runtime thread.

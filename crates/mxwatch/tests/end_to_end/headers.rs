@@ -2,9 +2,7 @@
 //! `tests/data/headers`, resolves the recipient's MX through the lab resolver on
 //! loopback, and names the hop where each message entered the MX.
 
-mod common;
-
-use common::{BIN, Lab, assert_no_control_characters, code, run, stderr, stdout};
+use crate::common::{BIN, Lab, assert_no_control_characters, code, run, stderr, stdout};
 use mxwatch_lab::{Behaviour, LabZones};
 use serde_json::Value;
 use std::io::Write;

@@ -2,9 +2,7 @@
 //! loopback for every alert sink, a resolver outage, a flap, a maintenance
 //! window, SIGTERM and SIGKILL.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use mxwatch_lab::{Behaviour, HttpReceiver, HttpRequest, Replies, SubmissionReceiver};
 use serde_json::Value;
 use std::net::UdpSocket;

@@ -3,9 +3,7 @@
 use mxwatch_lab::{Behaviour, LabZones, expectations};
 use serde_json::Value;
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn json_over_the_whole_lab_meets_the_expectations() {
@@ -275,8 +273,52 @@ fn explain_prints_the_catalogue() {
             check.id
         );
     }
+    for note in mxwatch_core::headers::NOTES {
+        assert!(
+            all.contains(note.id),
+            "{} missing from explain --all",
+            note.id
+        );
+    }
+    assert!(all.contains(mxwatch_core::headers::notes::SECTION_TITLE));
     let markdown = stdout(&run(&["explain", "--all", "--format", "markdown"]));
     assert_eq!(markdown, mxwatch_core::checks::catalogue_markdown());
+    assert!(markdown.contains("\n## HEADERS-MX-BYPASS\n"), "{markdown}");
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&run(&["explain", "--all", "--format", "json"]))).unwrap();
+    let listed = json.as_array().unwrap();
+    assert_eq!(
+        listed.len(),
+        mxwatch_core::CHECKS.len() + mxwatch_core::headers::NOTES.len()
+    );
+    let bypass = listed
+        .iter()
+        .find(|e| e["id"] == "HEADERS-MX-BYPASS")
+        .unwrap();
+    assert_eq!(bypass["level"], "warning");
+    assert_eq!(bypass["kind"], "headers-note");
+    let note = run(&["explain", "headers-mx-bypass"]);
+    assert_eq!(code(&note), 0);
+    assert!(
+        stdout(&note).contains("HEADERS-MX-BYPASS [WARNING"),
+        "{}",
+        stdout(&note)
+    );
+    let one: serde_json::Value = serde_json::from_str(&stdout(&run(&[
+        "explain",
+        "HEADERS-CLOCK-SKEW",
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!(one[0]["id"], "HEADERS-CLOCK-SKEW");
+    let unknown = run(&["explain", "HEADERS-NOPE"]);
+    assert_eq!(code(&unknown), 2);
+    assert!(
+        stderr(&unknown).contains("HEADERS-MX-BYPASS"),
+        "{}",
+        stderr(&unknown)
+    );
     let unknown = run(&["explain", "MX-NOPE"]);
     assert_eq!(code(&unknown), 2);
     assert!(
@@ -491,4 +533,28 @@ fn dnsbl_and_named_dkim_selectors_are_checked_when_asked() {
     // A bad zone name is refused before any query.
     let bad = lab.check(&["--dnsbl", "bl test", "healthy.test"]);
     assert_eq!(code(&bad), 2);
+}
+
+/// An operational failure (here: the database's directory does not exist) is exit 4, never 3,
+/// which scripts read as "could not determine".
+#[test]
+fn a_store_that_cannot_be_opened_is_exit_4_not_indeterminate() {
+    let output = run(&[
+        "watch",
+        "healthy.test",
+        "--once",
+        "--resolver",
+        "127.0.0.1:9",
+        "--db",
+        "/nonexistent-mxwatch-dir/mx.db",
+    ]);
+    assert_eq!(code(&output), 4, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("nonexistent-mxwatch-dir"),
+        "{}",
+        stderr(&output)
+    );
+    // A scheme this build cannot open is the user's to fix: exit 2.
+    let output = run(&["history", "healthy.test", "--db", "mysql://127.0.0.1/mx"]);
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
 }

@@ -1,6 +1,5 @@
 //! Helpers shared by the binary's integration tests: a lab DNS server on its
 //! own runtime thread, and running the binary.
-#![allow(dead_code)]
 
 use mxwatch_lab::{Behaviour, LabDns, LabZones};
 use std::process::{Command, Output};
@@ -10,7 +9,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_mxwatch");
 /// A lab on its own runtime thread, alive for the test.
 pub struct Lab {
     pub dns: LabDns,
-    pub runtime: tokio::runtime::Runtime,
+    /// Keeps the lab's server tasks running (they live on this runtime).
+    _runtime: tokio::runtime::Runtime,
 }
 
 impl Lab {
@@ -27,7 +27,10 @@ impl Lab {
                 "127.0.0.1".parse().unwrap(),
             ))
             .unwrap();
-        Lab { dns, runtime }
+        Lab {
+            dns,
+            _runtime: runtime,
+        }
     }
 
     pub fn builtin() -> Lab {

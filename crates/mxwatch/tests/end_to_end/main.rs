@@ -1,0 +1,8 @@
+//! The binary end to end, in one test binary (one build and link, one copy of the helpers):
+//! each module runs `mxwatch` as a subprocess against the loopback lab.
+
+mod cli;
+mod common;
+mod headers;
+mod mta_sts;
+mod watch;
