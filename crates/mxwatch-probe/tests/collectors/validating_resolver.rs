@@ -2,8 +2,6 @@
 //! domain's MX lookup is a SERVFAIL: the DNSSEC proof, asked with CD, must still say why
 //! (DNSSEC-BOGUS and the broken link), rather than leave only "could not determine".
 
-mod common;
-
 use mxwatch_core::observation::dnssec::{BrokenLink, Proof};
 use mxwatch_core::{CheckContext, Failure, Report, parse_domain_input};
 use mxwatch_lab::{Behaviour, LabDns, LabZones, expectations};
@@ -18,7 +16,7 @@ async fn validating_lab() -> LabDns {
 
 fn collector(lab: &LabDns) -> Collector {
     assert!(lab.trust_anchor().is_some(), "the lab is signed");
-    common::dns_collector(lab, 2000)
+    crate::common::dns_collector(lab, 2000)
 }
 
 async fn report(collector: &Collector, domain: &str) -> Report {

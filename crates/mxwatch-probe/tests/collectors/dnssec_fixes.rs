@@ -1,13 +1,11 @@
 //! DNSSEC/DANE collection against the loopback lab: details the expectation files cannot say.
 
-mod common;
-
 use hickory_proto::rr::{Name, RData, Record, rdata::TLSA};
 use mxwatch_lab::{Behaviour, LabDns, LabZones};
 use mxwatch_probe::Collector;
 
 fn collector(lab: &LabDns) -> Collector {
-    common::dns_collector(lab, 2000)
+    crate::common::dns_collector(lab, 2000)
 }
 
 fn tlsa(name: &str, byte: u8) -> Record {

@@ -1,5 +1,4 @@
 //! Helpers shared by the collector's integration tests.
-#![allow(dead_code)]
 
 use mxwatch_lab::LabDns;
 use mxwatch_probe::{Collector, CollectorOptions, Dns, DnsOptions};

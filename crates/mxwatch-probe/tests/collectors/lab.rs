@@ -2,15 +2,13 @@
 //! expectations name, hostile resolvers give "could not determine", and the
 //! shared cache asks each distinct question once.
 
-mod common;
-
 use hickory_proto::rr::RecordType;
 use mxwatch_core::{CheckContext, Failure, FindingId, Report, parse_domain_input};
 use mxwatch_lab::{Behaviour, LabDns, LabZones, expectations};
 use mxwatch_probe::Collector;
 
 fn collector(lab: &LabDns, timeout_ms: u64) -> Collector {
-    common::dns_collector(lab, timeout_ms)
+    crate::common::dns_collector(lab, timeout_ms)
 }
 
 async fn report(collector: &Collector, domain: &str) -> Report {
