@@ -1,7 +1,7 @@
 //! A report: one domain's observation judged by the checks.
 
-use crate::checks::{self, CheckContext, INDETERMINATE_ID};
-use crate::finding::{Finding, Severity};
+use crate::checks::{self, CheckContext};
+use crate::finding::{Finding, FindingId, Severity};
 use crate::observation::Observation;
 use serde::{Deserialize, Serialize};
 
@@ -48,23 +48,28 @@ impl Report {
     pub fn worst_definite(&self) -> Option<Severity> {
         self.findings
             .iter()
-            .filter(|f| f.id != INDETERMINATE_ID)
+            .filter(|f| f.id != FindingId::DNS_INDETERMINATE)
             .map(|f| f.severity)
             .max()
     }
 
     pub fn is_indeterminate(&self) -> bool {
-        self.findings.iter().any(|f| f.id == INDETERMINATE_ID)
+        self.findings
+            .iter()
+            .any(|f| f.id == FindingId::DNS_INDETERMINATE)
     }
 }
 
 fn status_of(findings: &[Finding]) -> Status {
     let definite = findings
         .iter()
-        .any(|f| f.id != INDETERMINATE_ID && f.severity > Severity::Info);
+        .any(|f| f.id != FindingId::DNS_INDETERMINATE && f.severity > Severity::Info);
     if definite {
         Status::Findings
-    } else if findings.iter().any(|f| f.id == INDETERMINATE_ID) {
+    } else if findings
+        .iter()
+        .any(|f| f.id == FindingId::DNS_INDETERMINATE)
+    {
         Status::Indeterminate
     } else {
         Status::Ok
@@ -75,7 +80,7 @@ fn status_of(findings: &[Finding]) -> Status {
 mod tests {
     use super::*;
     use crate::checks::testkit::*;
-    use crate::lookup::Failure;
+    use crate::observation::lookup::Failure;
 
     #[test]
     fn statuses() {

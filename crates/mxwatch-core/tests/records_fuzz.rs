@@ -2,9 +2,9 @@
 //! SPF/DMARC parsers accept, mail-auth (the receivers' parser) accepts too.
 
 use mail_auth::common::parse::TxtRecordParser;
-use mxwatch_core::lookup::Lookup;
+use mxwatch_core::observation::lookup::Lookup;
+use mxwatch_core::records::spf::eval as spf_eval;
 use mxwatch_core::records::{bimi, dkim, dmarc, spf, taglist, tlsrpt};
-use mxwatch_core::spf_eval;
 use proptest::prelude::*;
 
 fn seen(text: String) -> Lookup<Vec<String>> {

@@ -4,7 +4,7 @@
 //! does not see, a revert, a maintenance window, a resolver outage, and deliveries that fail
 //! for a while or for good.
 
-use mxwatch_core::diff::ChangeKind;
+use mxwatch_core::monitor::diff::ChangeKind;
 use mxwatch_engine::config::Config;
 use mxwatch_engine::monitor::Watcher;
 use mxwatch_lab::{Behaviour, HttpReceiver, LabDns, LabZones, Replies};

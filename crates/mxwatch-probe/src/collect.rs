@@ -415,14 +415,14 @@ impl Collector {
 async fn fetch_policy(
     fetcher: &Result<Arc<PolicyFetcher>, String>,
     domain: &str,
-) -> mxwatch_core::mta_sts::PolicyFetch {
+) -> mxwatch_core::observation::mta_sts::PolicyFetch {
     match fetcher {
         Ok(fetcher) => fetcher.fetch(domain).await,
-        Err(e) => mxwatch_core::mta_sts::PolicyFetch {
+        Err(e) => mxwatch_core::observation::mta_sts::PolicyFetch {
             url: format!("https://mta-sts.{domain}/.well-known/mta-sts.txt"),
             addresses: vec![],
-            outcome: mxwatch_core::mta_sts::FetchOutcome::Failed {
-                failure: mxwatch_core::mta_sts::FetchFailure::Network,
+            outcome: mxwatch_core::observation::mta_sts::FetchOutcome::Failed {
+                failure: mxwatch_core::observation::mta_sts::FetchFailure::Network,
                 detail: e.clone(),
             },
             elapsed_ms: 0,

@@ -6,8 +6,8 @@ use crate::dns::dnssec::Validator;
 use futures_util::future::join_all;
 use hickory_proto::rr::{RData, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
-use mxwatch_core::dnssec::{DnssecObservation, ExchangeDnssec, RrsetProof};
-use mxwatch_core::tlsa::TlsaRecord;
+use mxwatch_core::observation::dnssec::{DnssecObservation, ExchangeDnssec, RrsetProof};
+use mxwatch_core::records::tlsa::TlsaRecord;
 use mxwatch_core::{Failure, Lookup};
 use sha2::{Digest, Sha256};
 

@@ -5,16 +5,16 @@
 use crate::dns::Dns;
 use futures_util::future::join_all;
 use hickory_proto::rr::RecordType;
-use mxwatch_core::lookup::Lookup;
-use mxwatch_core::mailauth::organisational_domain as organisational;
-use mxwatch_core::mailauth::{
+use mxwatch_core::name::registrable_domain;
+use mxwatch_core::observation::PolicyRecords;
+use mxwatch_core::observation::lookup::Lookup;
+use mxwatch_core::observation::mailauth::organisational_domain as organisational;
+use mxwatch_core::observation::mailauth::{
     COMMON_DKIM_SELECTORS, DkimSelector, DnsblAnswer, MailAuthObservation, OrgDmarc,
     ReportAuthorization,
 };
-use mxwatch_core::name::registrable_domain;
-use mxwatch_core::observation::PolicyRecords;
+use mxwatch_core::records::spf::eval::{self as spf_eval, Answers, Verdict};
 use mxwatch_core::records::{dmarc, spf};
-use mxwatch_core::spf_eval::{self, Answers, Verdict};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 

@@ -10,9 +10,8 @@
 use crate::dns::Dns;
 use crate::smtp::TrustRoots;
 use mxwatch_core::ip;
-use mxwatch_core::mta_sts::{
-    FetchFailure, FetchOutcome, MAX_POLICY_BYTES, PolicyFetch, is_text_plain,
-};
+use mxwatch_core::observation::mta_sts::{FetchFailure, FetchOutcome, PolicyFetch};
+use mxwatch_core::records::mta_sts::{MAX_POLICY_BYTES, is_text_plain};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

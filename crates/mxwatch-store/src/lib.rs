@@ -13,7 +13,7 @@ mod url;
 pub use sqlite::SqliteStore;
 pub use url::StoreUrl;
 
-use mxwatch_core::diff::{Change, ChangeKind};
+use mxwatch_core::monitor::diff::{Change, ChangeKind};
 use mxwatch_core::{Report, Severity};
 use serde_json::Value;
 use std::sync::Arc;

@@ -5,7 +5,7 @@ use crate::{
     AlertKind, AlertSubject, Cycle, FailedDelivery, ObservationSummary, PendingAlert, Result,
     Store, StoreError, StoredAlert, StoredChange,
 };
-use mxwatch_core::diff::ChangeKind;
+use mxwatch_core::monitor::diff::ChangeKind;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};

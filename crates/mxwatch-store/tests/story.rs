@@ -1,7 +1,7 @@
 //! One story through the store: schedule, cycles, changes, resolution, alerts
 //! with retry, approval, history, pruning, and a reopen after the process died.
 
-use mxwatch_core::diff::{Change, ChangeKind};
+use mxwatch_core::monitor::diff::{Change, ChangeKind};
 use mxwatch_core::{CheckContext, Observation, Report, Severity};
 use mxwatch_store::{AlertKind, AlertSubject, Cycle, NewAlert, NewChange, SqliteStore, Store};
 use serde_json::json;

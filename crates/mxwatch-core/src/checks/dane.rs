@@ -5,8 +5,8 @@ use super::smtp::probes;
 use super::{Check, CheckContext, Hit, exchange_label};
 use crate::finding::Severity;
 use crate::observation::Observation;
-use crate::smtp::{StartTls, TlsFailure};
-use crate::tlsa::{DaneMatch, match_chain};
+use crate::observation::smtp::{StartTls, TlsFailure};
+use crate::records::tlsa::{DaneMatch, match_chain};
 
 pub static DANE_MISMATCH: Check = Check {
     id: "DANE-MISMATCH",
@@ -28,7 +28,7 @@ pub static DANE_MISMATCH: Check = Check {
 pub(crate) fn dane_validates(
     obs: &Observation,
     exchange: &str,
-    probe: &crate::smtp::SmtpProbe,
+    probe: &crate::observation::smtp::SmtpProbe,
 ) -> bool {
     let Some(dane) = obs.dnssec.as_ref().and_then(|d| d.exchange(exchange)) else {
         return false;
@@ -211,7 +211,7 @@ fn dane_partial(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     if with.is_empty() || without.is_empty() {
         return vec![];
     }
-    let names = |list: &[&crate::dnssec::ExchangeDnssec]| {
+    let names = |list: &[&crate::observation::dnssec::ExchangeDnssec]| {
         list.iter()
             .map(|e| exchange_label(&e.name))
             .collect::<Vec<_>>()
@@ -242,8 +242,8 @@ fn dane_syntax(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     };
     let mut hits = Vec::new();
     for exchange in &dnssec.exchanges {
-        if let crate::lookup::Lookup::Failed {
-            failure: crate::lookup::Failure::Malformed,
+        if let crate::observation::lookup::Lookup::Failed {
+            failure: crate::observation::lookup::Failure::Malformed,
             detail,
             ..
         } = &exchange.tlsa
@@ -270,9 +270,11 @@ mod tests {
     use super::*;
     use crate::checks::dnssec::tests::{insecure, secure, with_dnssec};
     use crate::checks::testkit::ids;
-    use crate::lookup::Lookup;
-    use crate::smtp::{CertVerdict, Certificate, Connect, SmtpProbe, StartTls, TlsSession};
-    use crate::tlsa::TlsaRecord;
+    use crate::observation::lookup::Lookup;
+    use crate::observation::smtp::{
+        CertVerdict, Certificate, Connect, SmtpProbe, StartTls, TlsSession,
+    };
+    use crate::records::tlsa::TlsaRecord;
 
     fn leaf(seed: &str) -> Certificate {
         Certificate {
@@ -407,7 +409,7 @@ mod tests {
 
     #[test]
     fn a_failed_handshake_without_a_certificate_is_never_a_mismatch() {
-        use crate::smtp::TlsFailure;
+        use crate::observation::smtp::TlsFailure;
         let spki = leaf("a").spki_sha256;
         let failed = |kind| {
             probe(
@@ -457,7 +459,7 @@ mod tests {
         assert_eq!(dane_ids(&obs), ["DANE-PARTIAL"]);
         // An exchange whose TLSA lookup failed is not counted as "without".
         obs.dnssec.as_mut().unwrap().exchanges[1].tlsa = Lookup::Failed {
-            failure: crate::lookup::Failure::Timeout,
+            failure: crate::observation::lookup::Failure::Timeout,
             detail: String::new(),
             cname_chain: vec![],
             elapsed_ms: 0,

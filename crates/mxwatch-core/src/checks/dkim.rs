@@ -2,8 +2,8 @@
 
 use super::{Check, CheckContext, Hit};
 use crate::finding::Severity;
-use crate::mailauth::DkimSelector;
 use crate::observation::Observation;
+use crate::observation::mailauth::DkimSelector;
 use crate::records::dkim::{self, DkimKey};
 
 fn selectors(obs: &Observation) -> &[DkimSelector] {
@@ -178,8 +178,8 @@ fn dkim_selector_missing(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
 #[cfg(test)]
 mod tests {
     use crate::checks::testkit::*;
-    use crate::lookup::Lookup;
-    use crate::mailauth::{DkimSelector, MailAuthObservation};
+    use crate::observation::lookup::Lookup;
+    use crate::observation::mailauth::{DkimSelector, MailAuthObservation};
 
     fn with(selectors: Vec<(&str, bool, Lookup<Vec<String>>)>) -> crate::Observation {
         let mut obs = healthy();

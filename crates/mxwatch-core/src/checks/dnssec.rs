@@ -4,9 +4,9 @@
 //! "broken"; an `Indeterminate` proof is reported by DNS-INDETERMINATE and never here.
 
 use super::{Check, CheckContext, Hit, exchange_label};
-use crate::dnssec::Proof;
 use crate::finding::Severity;
 use crate::observation::Observation;
+use crate::observation::dnssec::Proof;
 
 pub static DNSSEC_UNSIGNED: Check = Check {
     id: "DNSSEC-UNSIGNED",
@@ -115,8 +115,8 @@ fn dnssec_mx_unsigned(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
 pub(crate) mod tests {
     use super::*;
     use crate::checks::testkit::{healthy, ids};
-    use crate::dnssec::{BrokenLink, DnssecObservation, ExchangeDnssec, RrsetProof};
-    use crate::lookup::{Absence, Lookup};
+    use crate::observation::dnssec::{BrokenLink, DnssecObservation, ExchangeDnssec, RrsetProof};
+    use crate::observation::lookup::{Absence, Lookup};
 
     pub fn secure(zone: &str) -> Proof {
         Proof::Secure { zone: zone.into() }

@@ -1,11 +1,11 @@
 //! Does the MX set match what the domain is expected to have?
 
 use super::{Check, CheckContext, Hit};
-use crate::finding::Severity;
+use crate::finding::{Severity, ids};
 use crate::observation::Observation;
 
 pub static MX_UNEXPECTED: Check = Check {
-    id: "MX-UNEXPECTED",
+    id: ids::MX_UNEXPECTED,
     severity: Severity::High,
     title: "The MX set differs from the one expected for this domain",
     explanation: "The domain's configuration names the MX set it should have (an explicit `expect_mx` list or a \

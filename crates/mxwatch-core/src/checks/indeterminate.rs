@@ -1,12 +1,15 @@
-//! What could not be determined, said as such, never as "missing".
+//! What could not be determined, said as such, never as "missing": the failed parts of the
+//! observation's one walk ([`Observation::fallible_parts`]) that were asked of the resolver, the
+//! DNSSEC proofs, and the MTA-STS policy fetch.
 
 use super::{Check, CheckContext, Hit};
-use crate::finding::Severity;
-use crate::lookup::{Failure, Lookup};
+use crate::finding::{Severity, ids};
 use crate::observation::Observation;
+use crate::observation::lookup::Failure;
+use crate::observation::parts::{PartFailure, PartKind, Slot};
 
 pub static DNS_INDETERMINATE: Check = Check {
-    id: "DNS-INDETERMINATE",
+    id: ids::DNS_INDETERMINATE,
     severity: Severity::Medium,
     title: "An answer could not be had: this part could not be determined",
     explanation: "A DNS question got no usable answer (a timeout, SERVFAIL, REFUSED, a malformed reply). The checks \
@@ -19,135 +22,134 @@ pub static DNS_INDETERMINATE: Check = Check {
     run: dns_indeterminate,
 };
 
-fn describe<T>(lookup: &Lookup<T>, question: String, hits: &mut Vec<Hit>) {
-    if let Lookup::Failed {
-        failure, detail, ..
-    } = lookup
-    {
-        // A CNAME loop is an observed misconfiguration, reported by MX-TARGET-CNAME.
-        if matches!(failure, Failure::CnameLoop | Failure::CnameChainTooLong) {
-            return;
-        }
-        let detail = if detail.is_empty() {
-            failure.describe().to_string()
-        } else {
-            format!("{}: {detail}", failure.describe())
-        };
-        hits.push(Hit::new(question, detail));
-    }
-}
-
 fn dns_indeterminate(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+    let own_spf = format!("TXT {} (SPF)", obs.domain.ascii);
+    let has_sts_record = super::mta_sts::sts_records(obs).is_some();
     let mut hits = Vec::new();
-    let domain = &obs.domain.ascii;
-    describe(&obs.mx, format!("MX {domain}"), &mut hits);
-    describe(&obs.soa, format!("SOA {domain}"), &mut hits);
-    describe(&obs.ns, format!("NS {domain}"), &mut hits);
-    if let Some(implicit) = &obs.implicit {
-        describe(&implicit.a, format!("A {domain}"), &mut hits);
-        describe(&implicit.aaaa, format!("AAAA {domain}"), &mut hits);
-    }
-    for exchange in &obs.exchanges {
-        describe(
-            &exchange.lookups.a,
-            format!("A {}", exchange.name),
-            &mut hits,
-        );
-        describe(
-            &exchange.lookups.aaaa,
-            format!("AAAA {}", exchange.name),
-            &mut hits,
-        );
-        for addr in &exchange.addresses {
-            if let Some(ptr) = &addr.ptr {
-                describe(ptr, format!("PTR {}", addr.ip), &mut hits);
+    for part in obs.fallible_parts() {
+        let Some(failure) = part.failure else {
+            continue;
+        };
+        let detail = match (part.slot, failure) {
+            // The domain's own SPF TXT as the SPF walk recorded it: the same question as the
+            // policy's SPF TXT, reported once.
+            (Slot::SpfAnswer, _) if part.label == own_spf => continue,
+            // A CNAME loop is an observed misconfiguration, reported by MX-TARGET-CNAME.
+            (
+                _,
+                PartFailure::Lookup {
+                    failure: Failure::CnameLoop | Failure::CnameChainTooLong,
+                    ..
+                },
+            ) => continue,
+            // A TLSA lookup that failed is said through its DNSSEC proof (`DNSSEC TLSA …`).
+            (Slot::Tlsa, _) => continue,
+            (slot, PartFailure::Lookup { failure, detail }) if slot.kind() == PartKind::Dns => {
+                if detail.is_empty() {
+                    failure.describe().to_string()
+                } else {
+                    format!("{}: {detail}", failure.describe())
+                }
             }
-            for forward in &addr.ptr_forward {
-                let rtype = if addr.ip.is_ipv4() { "A" } else { "AAAA" };
-                describe(
-                    &forward.addresses,
-                    format!("{rtype} {}", forward.name),
-                    &mut hits,
-                );
+            (_, PartFailure::Proof { detail }) => {
+                format!("the DNSSEC status could not be determined: {detail}")
             }
-        }
-        if let Some(reg) = &exchange.registration {
-            describe(
-                &reg.delegation,
-                format!("NS {}", reg.registrable_domain),
-                &mut hits,
-            );
-            describe(&reg.suffix, format!("SOA {}", reg.public_suffix), &mut hits);
-        }
-    }
-    if let Some(policy) = &obs.policy {
-        describe(&policy.spf, format!("TXT {domain}"), &mut hits);
-        describe(&policy.dmarc, format!("TXT _dmarc.{domain}"), &mut hits);
-        describe(&policy.mta_sts, format!("TXT _mta-sts.{domain}"), &mut hits);
-        describe(
-            &policy.tls_rpt,
-            format!("TXT _smtp._tls.{domain}"),
-            &mut hits,
-        );
-    }
-    if let Some(mail_auth) = &obs.mail_auth {
-        let own_spf = format!("TXT {domain}");
-        for (key, lookup) in &mail_auth.spf_answers {
-            if *key != own_spf {
-                describe(lookup, format!("{key} (SPF)"), &mut hits);
+            (Slot::MtaStsPolicy, PartFailure::Fetch { failure, detail }) if has_sts_record => {
+                format!(
+                    "MTA-STS policy could not be determined: {}: {}",
+                    failure.describe(),
+                    crate::sanitize::for_terminal(detail)
+                )
             }
-        }
-        if let Some(org) = &mail_auth.dmarc_org {
-            describe(&org.record, format!("TXT _dmarc.{}", org.domain), &mut hits);
-        }
-        for auth in &mail_auth.report_authorizations {
-            describe(&auth.record, format!("TXT {}", auth.name), &mut hits);
-        }
-        for selector in &mail_auth.dkim {
-            describe(
-                &selector.record,
-                format!("TXT {}._domainkey.{domain}", selector.selector),
-                &mut hits,
-            );
-        }
-        if let Some(bimi) = &mail_auth.bimi {
-            describe(bimi, format!("TXT default._bimi.{domain}"), &mut hits);
-        }
-        for answer in &mail_auth.dnsbl {
-            describe(
-                &answer.listing,
-                format!("{} on {}", answer.address, answer.zone),
-                &mut hits,
-            );
-        }
+            // The authoritative nameservers are judged by NS-*, the SMTP dialogues by SMTP-* and
+            // TLS-*; an MTA-STS fetch without an STS record is not the domain's policy.
+            _ => continue,
+        };
+        hits.push(Hit::new(part.label, detail));
     }
-    dnssec_indeterminate(obs, &mut hits);
-    super::mta_sts::indeterminate(obs, &mut hits);
     hits
 }
 
-/// DNSSEC proofs that could not be had: "could not determine", never "unsigned".
-fn dnssec_indeterminate(obs: &Observation, hits: &mut Vec<Hit>) {
-    let Some(dnssec) = &obs.dnssec else {
-        return;
-    };
-    let exchanges = dnssec.exchanges.iter().flat_map(|e| {
-        [
-            (e.address.question.clone(), &e.address.proof),
-            (format!("TLSA _25._tcp.{}", e.name), &e.tlsa_proof),
-        ]
-    });
-    for (question, proof) in dnssec
-        .domain
-        .iter()
-        .map(|r| (r.question.clone(), &r.proof))
-        .chain(exchanges)
-    {
-        if let crate::dnssec::Proof::Indeterminate { detail } = proof {
-            hits.push(Hit::new(
-                format!("DNSSEC {question}"),
-                format!("the DNSSEC status could not be determined: {detail}"),
-            ));
-        }
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use super::*;
+    use crate::observation::parts::Slot;
+
+    fn subjects(obs: &Observation) -> Vec<String> {
+        dns_indeterminate(obs, &CheckContext::default())
+            .into_iter()
+            .map(|h| h.subject)
+            .collect()
+    }
+
+    #[test]
+    fn reports_the_resolvers_questions_and_dnssec_proofs_in_walk_order() {
+        let mut obs = full_observation();
+        fail_parts(&mut obs, |_| true);
+        assert_eq!(
+            subjects(&obs),
+            [
+                "MX example.com",
+                "SOA example.com",
+                "NS example.com",
+                "A example.com",
+                "AAAA example.com",
+                "A mx1.example.com",
+                "AAAA mx1.example.com",
+                "PTR 192.0.43.10",
+                "A mx1.example.com",
+                "PTR 2001:500:88:200::10",
+                "AAAA mx1.example.com",
+                "A mx2.example.net",
+                "AAAA mx2.example.net",
+                "PTR 198.32.64.12",
+                "A mx2.example.net",
+                "NS example.net",
+                "SOA net",
+                "TXT example.com",
+                "TXT _dmarc.example.com",
+                "TXT _mta-sts.example.com",
+                "TXT _smtp._tls.example.com",
+                // The domain's own SPF TXT is the policy's, above: said once.
+                "TXT _spf.example.net (SPF)",
+                "TXT _dmarc.example.com",
+                "TXT example.com._report._dmarc.reports.example.org",
+                "TXT s1._domainkey.example.com",
+                "TXT default._bimi.example.com",
+                "192.0.43.10 on bl.example",
+                "DNSSEC MX example.com",
+                "DNSSEC A mx1.example.com",
+                "DNSSEC TLSA _25._tcp.mx1.example.com",
+                // No SMTP dialogue (SMTP-*), TLSA lookup (its proof), nameserver (NS-*), and no
+                // MTA-STS fetch: the STS TXT record could not be had either.
+            ]
+        );
+        let hit = &dns_indeterminate(&obs, &CheckContext::default())[0];
+        assert_eq!(hit.detail, "no answer before the timeout: injected");
+    }
+
+    #[test]
+    fn the_mta_sts_fetch_is_reported_when_the_domain_has_a_policy() {
+        let mut obs = full_observation();
+        fail_parts(&mut obs, |s| s == Slot::MtaStsPolicy);
+        let hits = dns_indeterminate(&obs, &CheckContext::default());
+        assert_eq!(hits.len(), 1);
+        assert_eq!(
+            hits[0].subject,
+            "HTTPS https://mta-sts.example.com/.well-known/mta-sts.txt"
+        );
+        assert_eq!(
+            hits[0].detail,
+            "MTA-STS policy could not be determined: no answer before the timeout: injected"
+        );
+    }
+
+    #[test]
+    fn a_cname_loop_is_not_indeterminate() {
+        let mut obs = full_observation();
+        obs.exchanges[0].lookups.a = failed(Failure::CnameLoop);
+        assert!(subjects(&obs).is_empty());
+        assert!(obs.has_failures(), "but the part could not be had");
     }
 }

@@ -1,8 +1,8 @@
 //! What the mail-authentication checks share: whether the domain takes mail, and which DMARC
 //! record governs it.
 
-use crate::lookup::Lookup;
 use crate::observation::Observation;
+use crate::observation::lookup::Lookup;
 use crate::records::dmarc::{self, DmarcRecord};
 
 /// The MX set is only the null MX (`MX 0 .`, RFC 7505): the domain takes no mail.
@@ -67,7 +67,8 @@ pub(super) fn governing_dmarc(obs: &Observation) -> Result<Option<Governing<'_>>
         _ => {}
     }
     if obs.mail_auth.is_none()
-        && crate::mailauth::organisational_domain(&obs.domain.ascii) != obs.domain.ascii
+        && crate::observation::mailauth::organisational_domain(&obs.domain.ascii)
+            != obs.domain.ascii
     {
         // The organisational domain was not asked (an observation from before it was collected).
         return Err(());

@@ -29,7 +29,7 @@ mod tls;
 mod tlsrpt;
 mod ttl;
 
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, FindingId, Severity};
 use crate::observation::Observation;
 
 /// What the checks may know besides the observation. No network; the clock is passed in.
@@ -92,7 +92,7 @@ pub struct Check {
 impl Check {
     pub fn finding(&self, hit: Hit) -> Finding {
         Finding {
-            id: self.id.to_string(),
+            id: FindingId::from_static(self.id),
             severity: self.severity,
             subject: hit.subject,
             title: self.title.to_string(),
@@ -264,9 +264,6 @@ pub const CONTRACT_IDS: &[&str] = &[
     "MTASTS-CERT",
 ];
 
-/// The ID of the check that reports what could not be determined.
-pub const INDETERMINATE_ID: &str = "DNS-INDETERMINATE";
-
 /// Looks a check up by ID, ignoring case.
 pub fn find(id: &str) -> Option<&'static Check> {
     CHECKS
@@ -356,7 +353,15 @@ mod tests {
                 assert!(!text.trim().is_empty(), "{} has no {what}", check.id);
             }
         }
-        assert!(find(INDETERMINATE_ID).is_some());
+    }
+
+    #[test]
+    fn the_named_finding_ids_are_checks_of_the_registry() {
+        for id in FindingId::NAMED {
+            let check = find(id.as_str()).unwrap_or_else(|| panic!("{id} is not a check"));
+            assert_eq!(check.id, id.as_str());
+            assert_eq!(check.finding(Hit::new("s", "d")).id, *id);
+        }
     }
 
     #[test]

@@ -8,9 +8,10 @@
 use super::smtp::probes;
 use super::{Check, CheckContext, Hit, exchange_label};
 use crate::finding::Severity;
-use crate::mta_sts::{FetchOutcome, Mode, StsPolicy, mx_matches, parse_policy, parse_sts_records};
 use crate::observation::Observation;
-use crate::smtp::StartTls;
+use crate::observation::mta_sts::FetchOutcome;
+use crate::observation::smtp::StartTls;
+use crate::records::mta_sts::{Mode, StsPolicy, mx_matches, parse_policy, parse_sts_records};
 
 /// Items named in one finding's detail; a hostile 64 KiB policy must not make a megabyte report.
 const MAX_LISTED: usize = 10;
@@ -33,7 +34,7 @@ fn listed(items: &[String], separator: &str) -> String {
 }
 
 /// The STS TXT records that were observed (at least one), if any.
-fn sts_records(obs: &Observation) -> Option<&[String]> {
+pub(crate) fn sts_records(obs: &Observation) -> Option<&[String]> {
     let records = obs.policy.as_ref()?.mta_sts.value()?;
     (!records.is_empty()).then_some(records.as_slice())
 }
@@ -309,33 +310,13 @@ fn mtasts_cert(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
     hits
 }
 
-/// Transient fetch failures (timeout, DNS failure, reset): could not determine, for `DNS-INDETERMINATE`.
-pub(crate) fn indeterminate(obs: &Observation, hits: &mut Vec<Hit>) {
-    if sts_records(obs).is_none() {
-        return;
-    }
-    if let Some(fetch) = &obs.mta_sts_policy
-        && let FetchOutcome::Failed { failure, detail } = &fetch.outcome
-        && failure.is_transient()
-    {
-        hits.push(Hit::new(
-            format!("HTTPS {}", fetch.url),
-            format!(
-                "MTA-STS policy could not be determined: {}: {}",
-                failure.describe(),
-                crate::sanitize::for_terminal(detail)
-            ),
-        ));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::testkit::*;
-    use crate::lookup::Failure;
-    use crate::mta_sts::{FetchFailure, FetchOutcome, PolicyFetch};
+    use crate::observation::lookup::Failure;
+    use crate::observation::mta_sts::{FetchFailure, FetchOutcome, PolicyFetch};
+    use crate::observation::smtp::*;
     use crate::observation::{Observation, PolicyRecords};
-    use crate::smtp::*;
 
     const MTASTS_IDS: &[&str] = &[
         "MTASTS-TXT-SYNTAX",
@@ -407,7 +388,7 @@ mod tests {
         assert_eq!(sts_ids(&obs), ["DNS-INDETERMINATE"]);
     }
 
-    fn failed_lookup() -> crate::lookup::Lookup<Vec<String>> {
+    fn failed_lookup() -> crate::observation::lookup::Lookup<Vec<String>> {
         super::super::testkit::failed(Failure::Timeout)
     }
 
@@ -558,7 +539,7 @@ mod tests {
     #[test]
     fn a_huge_hostile_policy_gives_a_bounded_report() {
         let mut body = String::from("version: STSv1\nmode: enforce\nmax_age: 86400\n");
-        while body.len() < crate::mta_sts::MAX_POLICY_BYTES - 40 {
+        while body.len() < crate::records::mta_sts::MAX_POLICY_BYTES - 40 {
             body.push_str("mx: other.example.org\nbad line\n");
         }
         let obs = with_sts(&["v=STSv1; id=1"], fetched(&body));

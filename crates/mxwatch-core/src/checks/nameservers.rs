@@ -6,7 +6,7 @@
 
 use super::{Check, CheckContext, Hit};
 use crate::finding::Severity;
-use crate::lookup::{Absence, Failure, Lookup};
+use crate::observation::lookup::{Absence, Failure, Lookup};
 use crate::observation::{NameserverObservation, Observation};
 use std::collections::BTreeMap;
 
@@ -197,7 +197,7 @@ fn ns_inconsistent_mx(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::*;
-    use crate::lookup::Failure;
+    use crate::observation::lookup::Failure;
     use crate::observation::{AuthAnswer, NameserverObservation};
 
     fn ns(name: &str, ip: &str, soa_serial: u32, mx: &[&str]) -> NameserverObservation {

@@ -2,8 +2,8 @@
 
 use super::{Check, CheckContext, Hit};
 use crate::finding::Severity;
-use crate::lookup::Absence;
 use crate::observation::Observation;
+use crate::observation::lookup::Absence;
 
 pub static MX_NONE: Check = Check {
     id: "MX-NONE",
@@ -131,8 +131,8 @@ fn mx_null_mixed(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::*;
-    use crate::lookup::Failure;
     use crate::observation::AddressLookups;
+    use crate::observation::lookup::Failure;
 
     #[test]
     fn healthy_domain_is_silent() {

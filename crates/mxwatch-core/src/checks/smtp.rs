@@ -2,8 +2,8 @@
 
 use super::{Check, CheckContext, Hit, exchange_label};
 use crate::finding::Severity;
+use crate::observation::smtp::{DialogueErrorKind, SmtpProbe};
 use crate::observation::{ExchangeObservation, Observation};
-use crate::smtp::{DialogueErrorKind, SmtpProbe};
 use std::net::IpAddr;
 
 /// A greeting slower than this loses senders with short timeouts (and is a sign of tarpitting).

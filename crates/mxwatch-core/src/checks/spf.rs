@@ -4,10 +4,12 @@
 use super::mail_common::{null_mx, records};
 use super::{Check, CheckContext, Hit};
 use crate::finding::Severity;
-use crate::lookup::Lookup;
 use crate::observation::Observation;
+use crate::observation::lookup::Lookup;
+use crate::records::spf::eval::{
+    self as spf_eval, Audit, LOOKUP_LIMIT, NOBODY, VOID_LIMIT, Verdict,
+};
 use crate::records::spf::{self, Mechanism, Qualifier, SpfRecord};
-use crate::spf_eval::{self, Audit, LOOKUP_LIMIT, NOBODY, VOID_LIMIT, Verdict};
 use std::net::IpAddr;
 
 /// The domain's SPF TXT lookup, when collected.
@@ -370,9 +372,9 @@ fn quoted(list: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use crate::checks::testkit::*;
-    use crate::lookup::{Failure, Lookup};
-    use crate::mailauth::MailAuthObservation;
     use crate::observation::PolicyRecords;
+    use crate::observation::lookup::{Failure, Lookup};
+    use crate::observation::mailauth::MailAuthObservation;
 
     fn with_spf(records: &[&str], answers: &[(&str, Lookup<Vec<String>>)]) -> crate::Observation {
         let mut obs = healthy();
@@ -383,7 +385,7 @@ mod tests {
             mta_sts: nodata(),
             tls_rpt: observed(vec!["v=TLSRPTv1; rua=mailto:t@example.com".into()], 300),
         });
-        let mut spf_answers: crate::spf_eval::Answers = answers
+        let mut spf_answers: crate::records::spf::eval::Answers = answers
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();

@@ -3,8 +3,8 @@
 use super::{Check, CheckContext, Hit, exchange_label};
 use crate::finding::Severity;
 use crate::ip;
-use crate::lookup::{Absence, Failure};
 use crate::name;
+use crate::observation::lookup::{Absence, Failure};
 use crate::observation::{ExchangeObservation, Observation};
 use std::net::IpAddr;
 

@@ -4,7 +4,7 @@ use super::smtp::{per_exchange_probe, per_probe, probes};
 use super::{Check, CheckContext, Hit, exchange_label};
 use crate::finding::Severity;
 use crate::observation::Observation;
-use crate::smtp::{Certificate, SmtpProbe, StartTls, TlsFailure, TrustFailure};
+use crate::observation::smtp::{Certificate, SmtpProbe, StartTls, TlsFailure, TrustFailure};
 
 fn leaf(probe: &SmtpProbe) -> Option<&Certificate> {
     probe.certificates.first()
@@ -335,7 +335,7 @@ fn tls_inconsistent(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
 mod tests {
     use super::super::CheckContext;
     use super::super::testkit::*;
-    use crate::smtp::*;
+    use crate::observation::smtp::*;
 
     const NOW: i64 = 1_795_392_000;
 

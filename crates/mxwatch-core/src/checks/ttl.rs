@@ -56,7 +56,7 @@ fn mx_ttl(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::*;
-    use crate::lookup::Lookup;
+    use crate::observation::lookup::Lookup;
 
     fn with_ttl(ttl: u32) -> crate::Observation {
         let mut obs = healthy();

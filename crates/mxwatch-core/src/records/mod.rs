@@ -1,4 +1,7 @@
-//! Pure parsers for the mail-policy TXT records: SPF, DMARC, DKIM keys, TLS-RPT, BIMI.
+//! Every pure parser of bytes or text that mxwatch reads from the wire: the mail-policy TXT records
+//! (SPF and its evaluator, DMARC, DKIM keys, TLS-RPT, BIMI, MTA-STS and its policy file), TLSA
+//! RDATA, and SMTP reply lines. No I/O and no observation: each takes text or bytes and says what
+//! it means, or exactly where it stops making sense.
 //!
 //! Why our own and not mail-auth's (Stalwart): mail-auth 0.13 parses for a *receiver*, and a receiver
 //! is lenient on purpose: it drops a term it does not understand (`ipv4:192.0.2.1` vanishes without an
@@ -9,8 +12,11 @@
 pub mod bimi;
 pub mod dkim;
 pub mod dmarc;
+pub mod mta_sts;
+pub mod smtp;
 pub mod spf;
 pub mod taglist;
+pub mod tlsa;
 pub mod tlsrpt;
 
 /// Why a record does not parse, for a person: the offending part and what is wrong with it.

@@ -3,7 +3,7 @@
 
 use crate::config::rfc3339;
 use mxwatch_core::Severity;
-use mxwatch_core::diff::ChangeKind;
+use mxwatch_core::monitor::diff::ChangeKind;
 use mxwatch_store::{AlertKind, StoredAlert, StoredChange};
 use serde_json::{Value, json};
 

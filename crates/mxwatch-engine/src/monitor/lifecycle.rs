@@ -1,7 +1,7 @@
 //! The change-lifecycle rules the cycle applies (which look confirms which change, what
 //! reverts what). Pure functions of change events.
 
-use mxwatch_core::diff::{Change, ChangeKind};
+use mxwatch_core::monitor::diff::{Change, ChangeKind};
 
 pub fn is_finding(kind: ChangeKind) -> bool {
     matches!(

@@ -1,6 +1,6 @@
 //! What a presented certificate says, parsed with x509-parser.
 
-use mxwatch_core::smtp::Certificate;
+use mxwatch_core::observation::smtp::Certificate;
 use sha2::{Digest, Sha256, Sha512};
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};

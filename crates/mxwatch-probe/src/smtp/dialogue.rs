@@ -4,7 +4,7 @@ use super::SmtpOptions;
 use super::certs::parse_certificate;
 use super::lines::{Conn, ReadError, within};
 use super::verify::{CapturingVerifier, TrustRoots, provider};
-use mxwatch_core::smtp::{
+use mxwatch_core::observation::smtp::{
     Connect, DialogueError, DialogueErrorKind, RelayTest, Reply, SmtpProbe, StartTls, TlsFailure,
     TlsSession,
 };

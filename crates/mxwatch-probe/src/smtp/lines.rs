@@ -1,6 +1,7 @@
 //! Reads SMTP replies with limits on line length, line count and time.
 
-use mxwatch_core::smtp::{DialogueErrorKind, Reply, parse_reply_line};
+use mxwatch_core::observation::smtp::{DialogueErrorKind, Reply};
+use mxwatch_core::records::smtp::parse_reply_line;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};

@@ -14,7 +14,7 @@ pub use certs::parse_certificate;
 pub use dialogue::probe;
 pub use verify::{TrustRoots, name_matches};
 
-use mxwatch_core::smtp::SmtpProbe;
+use mxwatch_core::observation::smtp::SmtpProbe;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};

@@ -6,7 +6,7 @@
 //! really verified: skipping that would accept a man in the middle's proof.
 //! The chain is then judged by rustls' WebPKI verifier against the roots.
 
-use mxwatch_core::smtp::{CertVerdict, TrustFailure};
+use mxwatch_core::observation::smtp::{CertVerdict, TrustFailure};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -78,7 +78,7 @@ impl TrustRoots {
         &self,
         chain: &[CertificateDer<'static>],
         exchange: &str,
-        leaf: &mxwatch_core::smtp::Certificate,
+        leaf: &mxwatch_core::observation::smtp::Certificate,
     ) -> CertVerdict {
         let name_ok = name_matches(&leaf.dns_names, exchange);
         let Some((end_entity, intermediates)) = chain.split_first() else {

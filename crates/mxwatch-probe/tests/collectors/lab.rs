@@ -3,7 +3,7 @@
 //! shared cache asks each distinct question once.
 
 use hickory_proto::rr::RecordType;
-use mxwatch_core::{CheckContext, Failure, Report, parse_domain_input};
+use mxwatch_core::{CheckContext, Failure, FindingId, Report, parse_domain_input};
 use mxwatch_lab::{Behaviour, LabDns, LabZones, expectations};
 use mxwatch_probe::Collector;
 
@@ -25,7 +25,7 @@ async fn report(collector: &Collector, domain: &str) -> Report {
 }
 
 fn ids(report: &Report) -> Vec<String> {
-    report.findings.iter().map(|f| f.id.clone()).collect()
+    report.findings.iter().map(|f| f.id.to_string()).collect()
 }
 
 #[tokio::test]
@@ -61,7 +61,7 @@ async fn every_contract_id_fires_somewhere_in_the_lab() {
     for id in mxwatch_core::checks::CONTRACT_IDS
         .iter()
         .chain(["MX-TARGET-SYNTAX"].iter())
-        .filter(|id| !matches!(**id, "MX-UNEXPECTED" | "TLS-CERT-WEAK-KEY"))
+        .filter(|id| FindingId::MX_UNEXPECTED != **id && **id != "TLS-CERT-WEAK-KEY")
     {
         assert!(
             fired.iter().any(|f| f == id),
@@ -142,7 +142,7 @@ async fn hostile_resolvers_give_could_not_determine_never_missing() {
         assert_eq!(
             ids(&report)
                 .iter()
-                .filter(|i| *i != "DNS-INDETERMINATE")
+                .filter(|i| FindingId::DNS_INDETERMINATE != i.as_str())
                 .count(),
             0,
             "{behaviour:?}: {:?}",

@@ -2,7 +2,8 @@
 //! failure kind it is, the lab CA (a `--ca-file` stand-in) makes the good hosts verify, and
 //! without it the same hosts fail TLS.
 
-use mxwatch_core::mta_sts::{FetchFailure, FetchOutcome, PolicyFetch, parse_policy};
+use mxwatch_core::observation::mta_sts::{FetchFailure, FetchOutcome, PolicyFetch};
+use mxwatch_core::records::mta_sts::parse_policy;
 use mxwatch_lab::Lab;
 use mxwatch_probe::mta_sts::{MtaStsOptions, PolicyFetcher};
 use mxwatch_probe::smtp::TrustRoots;

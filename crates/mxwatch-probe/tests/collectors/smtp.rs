@@ -2,7 +2,7 @@
 //! its expectations name, hostile hosts never hang the run past the deadline,
 //! and unreachable hosts never read as "no TLS".
 
-use mxwatch_core::smtp::{StartTls, TlsFailure};
+use mxwatch_core::observation::smtp::{StartTls, TlsFailure};
 use mxwatch_core::{CheckContext, Report, parse_domain_input};
 use mxwatch_lab::{Lab, expectations_smtp};
 use mxwatch_probe::mta_sts::MtaStsOptions;
@@ -69,7 +69,7 @@ async fn report(collector: &Collector, domain: &str) -> Report {
 }
 
 fn ids(report: &Report) -> Vec<String> {
-    report.findings.iter().map(|f| f.id.clone()).collect()
+    report.findings.iter().map(|f| f.id.to_string()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

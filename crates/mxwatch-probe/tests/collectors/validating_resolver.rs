@@ -2,7 +2,7 @@
 //! domain's MX lookup is a SERVFAIL: the DNSSEC proof, asked with CD, must still say why
 //! (DNSSEC-BOGUS and the broken link), rather than leave only "could not determine".
 
-use mxwatch_core::dnssec::{BrokenLink, Proof};
+use mxwatch_core::observation::dnssec::{BrokenLink, Proof};
 use mxwatch_core::{CheckContext, Failure, Report, parse_domain_input};
 use mxwatch_lab::{Behaviour, LabDns, LabZones, expectations};
 use mxwatch_probe::Collector;
@@ -33,7 +33,7 @@ async fn report(collector: &Collector, domain: &str) -> Report {
 }
 
 fn ids(report: &Report) -> Vec<String> {
-    report.findings.iter().map(|f| f.id.clone()).collect()
+    report.findings.iter().map(|f| f.id.to_string()).collect()
 }
 
 #[tokio::test]

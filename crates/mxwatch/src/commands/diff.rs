@@ -4,7 +4,7 @@
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::exit::{Code, UsageError};
 use crate::output::severity_label;
-use mxwatch_core::diff::{Change, diff};
+use mxwatch_core::monitor::diff::{Change, diff};
 use mxwatch_core::sanitize::for_terminal;
 use mxwatch_core::{CheckContext, Finding, Observation, Report};
 use serde_json::Value;

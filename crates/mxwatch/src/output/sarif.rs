@@ -58,7 +58,7 @@ impl Sink for SarifSink {
                     }]
                 }],
                 "partialFingerprints": {
-                    "mxwatch/v1": fingerprint(&report.domain, &finding.id, &finding.subject)
+                    "mxwatch/v1": fingerprint(&report.domain, finding.id.as_str(), &finding.subject)
                 },
                 "properties": { "severity": finding.severity, "domain": report.domain }
             }));

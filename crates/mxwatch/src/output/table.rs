@@ -228,7 +228,7 @@ fn reverse(exchange: &ExchangeObservation, ip: std::net::IpAddr) -> String {
 
 /// One address's SMTP dialogue in a few words: greeting, STARTTLS, TLS and certificate.
 fn smtp(exchange: &ExchangeObservation, ip: std::net::IpAddr) -> String {
-    use mxwatch_core::smtp::StartTls;
+    use mxwatch_core::observation::smtp::StartTls;
     let Some(probe) = exchange
         .addresses
         .iter()

@@ -240,7 +240,9 @@ fn a_resolver_that_never_answers_is_could_not_determine() {
     let report = &json_reports(&output)[0];
     assert_eq!(report["status"], "indeterminate");
     assert!(
-        ids(report).iter().all(|id| id == "DNS-INDETERMINATE"),
+        ids(report)
+            .iter()
+            .all(|id| mxwatch_core::FindingId::DNS_INDETERMINATE == id.as_str()),
         "{:?}",
         ids(report)
     );

@@ -12,7 +12,7 @@ use super::{bogus, host};
 use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, NSEC3};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
-use mxwatch_core::dnssec::{BrokenLink, Proof};
+use mxwatch_core::observation::dnssec::{BrokenLink, Proof};
 
 /// What a DS reply without DS records proves about the name asked.
 #[derive(Debug, PartialEq, Eq)]

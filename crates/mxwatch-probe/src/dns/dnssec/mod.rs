@@ -34,7 +34,7 @@ pub use anchor::TrustAnchor;
 pub use walk::Validator;
 
 use hickory_proto::rr::Name;
-use mxwatch_core::dnssec::{BrokenLink, Proof};
+use mxwatch_core::observation::dnssec::{BrokenLink, Proof};
 
 /// The cache key of a name: its lower-case ASCII form.
 fn key(name: &Name) -> String {

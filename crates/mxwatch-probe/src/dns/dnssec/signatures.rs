@@ -10,7 +10,7 @@ use super::{bogus, host, key};
 use hickory_proto::dnssec::Verifier;
 use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS, RRSIG};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use mxwatch_core::dnssec::{BrokenLink, Proof};
+use mxwatch_core::observation::dnssec::{BrokenLink, Proof};
 
 pub(super) fn rrsigs<'a>(records: &'a [Record], owner: &Name, rtype: RecordType) -> Vec<&'a RRSIG> {
     records

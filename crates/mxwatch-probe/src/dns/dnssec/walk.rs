@@ -21,7 +21,7 @@ use crate::dns::transport::{Reply, Transport};
 use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use mxwatch_core::dnssec::{BrokenLink, Proof};
+use mxwatch_core::observation::dnssec::{BrokenLink, Proof};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

@@ -5,7 +5,7 @@
 //! the checks need to judge records hickory would accept (usage 0/1, wrong digest
 //! lengths) and the core crate has no DNS library.
 
-use crate::smtp::Certificate;
+use crate::observation::smtp::Certificate;
 use serde::{Deserialize, Serialize};
 
 /// One TLSA record: usage, selector, matching type and the association data (hex).

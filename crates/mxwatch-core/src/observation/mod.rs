@@ -3,9 +3,22 @@
 //! An observation can be saved, replayed, diffed and shipped; checks read
 //! nothing else. Names are stored in lower-case ASCII (A-label) form without
 //! the trailing dot; the null MX target is stored as `"."`.
+//!
+//! This module is the model of what was seen, and only that: the outcome of one DNS question
+//! ([`lookup`]), DNSSEC proofs ([`dnssec`]), SMTP probes ([`smtp`]), the mail-authentication
+//! answers ([`mailauth`]) and the MTA-STS policy fetch ([`mta_sts`]); and one walk over every
+//! part of it that can fail ([`parts`]). The parsers that read the
+//! text inside it are in `records`; what a monitor does with two of them is in `monitor`.
 
-use crate::lookup::Lookup;
+pub mod dnssec;
+pub mod lookup;
+pub mod mailauth;
+pub mod mta_sts;
+pub mod parts;
+pub mod smtp;
+
 use crate::name::DomainName;
+use crate::observation::lookup::Lookup;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
@@ -39,14 +52,14 @@ pub struct Observation {
     pub nameservers: Vec<NameserverObservation>,
     /// SPF walk, organisational DMARC, report authorisations, DKIM, BIMI, DNS blocklists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mail_auth: Option<crate::mailauth::MailAuthObservation>,
+    pub mail_auth: Option<crate::observation::mailauth::MailAuthObservation>,
     /// DNSSEC validation of the domain and its exchanges, and their TLSA records (DANE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dnssec: Option<crate::dnssec::DnssecObservation>,
+    pub dnssec: Option<crate::observation::dnssec::DnssecObservation>,
     /// The MTA-STS policy fetched over HTTPS (RFC 8461 §3.3); `None` when not fetched (no STS TXT
     /// record, or `--no-probe`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mta_sts_policy: Option<crate::mta_sts::PolicyFetch>,
+    pub mta_sts_policy: Option<crate::observation::mta_sts::PolicyFetch>,
 }
 
 /// One address of one NS of the domain, asked directly (no recursion).
@@ -86,7 +99,10 @@ impl NameserverObservation {
                 && self.answers.iter().all(|a| {
                     matches!(
                         a.result.failure().map(|(f, _)| f),
-                        Some(crate::lookup::Failure::Timeout | crate::lookup::Failure::Network)
+                        Some(
+                            crate::observation::lookup::Failure::Timeout
+                                | crate::observation::lookup::Failure::Network
+                        )
                     )
                 }))
     }
@@ -209,7 +225,7 @@ pub struct AddressObservation {
     pub ptr_forward: Vec<PtrForward>,
     /// What the host said on the SMTP port; `None` when not probed (`--no-probe`, or a non-routable address).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub smtp: Option<crate::smtp::SmtpProbe>,
+    pub smtp: Option<crate::observation::smtp::SmtpProbe>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

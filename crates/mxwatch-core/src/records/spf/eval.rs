@@ -6,8 +6,13 @@
 //! (a key not in the map is reported as missing), so the walk is written once and the checks stay
 //! pure. Why not mail-auth's evaluator: it has no void-lookup limit and no trace of why (see
 //! docs/dependencies.md), and it does its own DNS.
+//!
+//! Why here, beside the SPF grammar, and not beside the checks: it is the meaning of the parsed
+//! terms (RFC 7208 §4–§5) and reads no observation, only a map of answers. The probe runs it to
+//! know what to fetch and the checks run it to judge, so it belongs to neither side; it is as pure
+//! as the parser it walks, and a change to the grammar and to its evaluation is one change here.
 
-use crate::lookup::Lookup;
+use crate::observation::lookup::Lookup;
 use crate::records::spf::{self, DomainSpec, Mechanism, Qualifier, SpfRecord};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -598,7 +603,7 @@ fn in_any(ip: IpAddr, addresses: &[String], v4: u8, v6: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lookup::Absence;
+    use crate::observation::lookup::Absence;
 
     fn seen(values: &[&str]) -> Lookup<Vec<String>> {
         Lookup::Observed {
@@ -748,7 +753,7 @@ mod tests {
             matches!(check_host(ip("192.0.2.1"), "example.test", &a), Verdict::PermError(why) if why.contains("nothing"))
         );
         let failed = Lookup::Failed {
-            failure: crate::lookup::Failure::Timeout,
+            failure: crate::observation::lookup::Failure::Timeout,
             detail: String::new(),
             cname_chain: vec![],
             elapsed_ms: 1,

@@ -5,8 +5,8 @@
 //! insecure, or the link of the chain of trust that broke. A lookup that failed is
 //! `Indeterminate` ("could not determine"), never "unsigned".
 
-use crate::lookup::Lookup;
-use crate::tlsa::TlsaRecord;
+use crate::observation::lookup::Lookup;
+use crate::records::tlsa::TlsaRecord;
 use serde::{Deserialize, Serialize};
 
 /// The validation status of one RRset (or of its proven absence).

@@ -1,6 +1,8 @@
 //! SPF records (RFC 7208 §4.5, §5, §6 and the grammar of §12), parsed strictly.
 //!
-//! The evaluation over recorded DNS answers lives in [`crate::spf_eval`]; this module only reads text.
+//! The evaluation over recorded DNS answers lives in [`eval`]; this module only reads text.
+
+pub mod eval;
 
 use super::{RecordError, excerpt};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -3,15 +3,15 @@
 //! organisational domain's DMARC, the authorisations of external DMARC report addresses, DKIM keys
 //! at known or guessed selectors, BIMI, and DNS blocklist answers for the MX addresses.
 
-use crate::lookup::Lookup;
-use crate::spf_eval::Answers;
+use crate::observation::lookup::Lookup;
+use crate::records::spf::eval::Answers;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct MailAuthObservation {
     /// Every DNS answer the SPF audit needed, keyed `"TXT name"`, `"A name"`, `"AAAA name"`,
-    /// `"MX name"`, `"PTR address"` (TXT: the SPF records only). Judged by `spf_eval`.
+    /// `"MX name"`, `"PTR address"` (TXT: the SPF records only). Judged by `records::spf::eval`.
     #[serde(default, skip_serializing_if = "Answers::is_empty")]
     pub spf_answers: Answers,
     /// The walk stopped at the collector's cap of lookups: what was not fetched is not judged.

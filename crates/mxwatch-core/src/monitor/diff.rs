@@ -5,10 +5,10 @@
 //! is only what was *observed* on both sides to differ (or observed present on
 //! one side and observed absent on the other).
 
-use crate::finding::{Finding, Severity};
-use crate::lookup::Lookup;
+use crate::finding::{Finding, FindingId, Severity};
+use crate::observation::lookup::Lookup;
+use crate::observation::smtp::{SmtpProbe, StartTls};
 use crate::observation::{ExchangeObservation, Observation};
-use crate::smtp::{SmtpProbe, StartTls};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -48,6 +48,36 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ChangeKind; 25] = [
+        ChangeKind::MxAdded,
+        ChangeKind::MxRemoved,
+        ChangeKind::MxPreferenceChanged,
+        ChangeKind::MxTtlChanged,
+        ChangeKind::MxSetGone,
+        ChangeKind::MxSetBack,
+        ChangeKind::AddressAdded,
+        ChangeKind::AddressRemoved,
+        ChangeKind::CnameChanged,
+        ChangeKind::NsChanged,
+        ChangeKind::SoaSerialChanged,
+        ChangeKind::CertificateChanged,
+        ChangeKind::StarttlsLost,
+        ChangeKind::StarttlsGained,
+        ChangeKind::TlsVersionChanged,
+        ChangeKind::FindingAppeared,
+        ChangeKind::FindingCleared,
+        ChangeKind::SpfChanged,
+        ChangeKind::DmarcChanged,
+        ChangeKind::DmarcWeakened,
+        ChangeKind::MtaStsChanged,
+        ChangeKind::TlsRptChanged,
+        ChangeKind::DkimKeyChanged,
+        ChangeKind::DnssecChanged,
+        ChangeKind::TlsaChanged,
+    ];
+
+    /// The kebab-case name, as serialised and stored (`mx-added` …).
     pub fn as_str(self) -> &'static str {
         match self {
             ChangeKind::MxAdded => "mx-added",
@@ -76,6 +106,25 @@ impl ChangeKind {
             ChangeKind::DnssecChanged => "dnssec-changed",
             ChangeKind::TlsaChanged => "tlsa-changed",
         }
+    }
+}
+
+impl std::fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ChangeKind {
+    type Err = String;
+
+    /// Parses the kebab-case name of [`ChangeKind::as_str`] (exactly: a stored kind is never
+    /// re-cased); anything else is an error.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ChangeKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| format!("unknown change kind {s:?}"))
     }
 }
 
@@ -260,8 +309,8 @@ fn policy_changes(
 
 fn dkim_changes(
     domain: &str,
-    old: &crate::mailauth::MailAuthObservation,
-    new: &crate::mailauth::MailAuthObservation,
+    old: &crate::observation::mailauth::MailAuthObservation,
+    new: &crate::observation::mailauth::MailAuthObservation,
     out: &mut Vec<Change>,
 ) {
     let text = |v: Option<&Vec<String>>| {
@@ -292,11 +341,11 @@ fn dkim_changes(
 
 fn dnssec_changes(
     domain: &str,
-    old: &crate::dnssec::DnssecObservation,
-    new: &crate::dnssec::DnssecObservation,
+    old: &crate::observation::dnssec::DnssecObservation,
+    new: &crate::observation::dnssec::DnssecObservation,
     out: &mut Vec<Change>,
 ) {
-    use crate::dnssec::Proof;
+    use crate::observation::dnssec::Proof;
     // Secure / insecure / bogus only: a proof that could not be determined is never a change.
     let status = |p: Option<&Proof>| match p {
         Some(Proof::Secure { .. }) => Some("secure"),
@@ -320,7 +369,7 @@ fn dnssec_changes(
             Some(n.to_string()),
         ));
     }
-    let text = |v: Option<&Vec<crate::tlsa::TlsaRecord>>| {
+    let text = |v: Option<&Vec<crate::records::tlsa::TlsaRecord>>| {
         v.map(|records| {
             records
                 .iter()
@@ -570,13 +619,13 @@ fn smtp_changes(subject: &str, old: &SmtpProbe, new: &SmtpProbe, out: &mut Vec<C
 fn finding_changes(old: &[Finding], new: &[Finding], incomplete: bool, out: &mut Vec<Change>) {
     // A finding that vanishes from an incomplete observation may only have become unknowable.
     let has_indeterminate =
-        |fs: &[Finding]| fs.iter().any(|f| f.id == crate::checks::INDETERMINATE_ID);
+        |fs: &[Finding]| fs.iter().any(|f| f.id == FindingId::DNS_INDETERMINATE);
     let clearing_is_known = !incomplete && !has_indeterminate(old) && !has_indeterminate(new);
     let key = |f: &Finding| format!("{} {}", f.id, f.subject);
     let before: BTreeMap<String, &Finding> = old.iter().map(|f| (key(f), f)).collect();
     let after: BTreeMap<String, &Finding> = new.iter().map(|f| (key(f), f)).collect();
     for (k, f) in &after {
-        if !before.contains_key(k) && f.id != crate::checks::INDETERMINATE_ID {
+        if !before.contains_key(k) && f.id != FindingId::DNS_INDETERMINATE {
             out.push(Change::new(
                 ChangeKind::FindingAppeared,
                 f.severity,
@@ -587,7 +636,7 @@ fn finding_changes(old: &[Finding], new: &[Finding], incomplete: bool, out: &mut
         }
     }
     for (k, f) in &before {
-        if clearing_is_known && !after.contains_key(k) && f.id != crate::checks::INDETERMINATE_ID {
+        if clearing_is_known && !after.contains_key(k) && f.id != FindingId::DNS_INDETERMINATE {
             out.push(Change::new(
                 ChangeKind::FindingCleared,
                 Severity::Info,
@@ -603,7 +652,7 @@ fn finding_changes(old: &[Finding], new: &[Finding], incomplete: bool, out: &mut
 mod tests {
     use super::*;
     use crate::checks::testkit::*;
-    use crate::lookup::Failure;
+    use crate::observation::lookup::Failure;
 
     fn kinds(changes: &[Change]) -> Vec<ChangeKind> {
         changes.iter().map(|c| c.kind).collect()
@@ -747,7 +796,7 @@ mod tests {
 
     #[test]
     fn dkim_keys_and_dnssec_status_changes_are_reported_failures_are_not() {
-        use crate::dnssec::Proof;
+        use crate::observation::dnssec::Proof;
         let with = with_dkim_key_and_mx_proof;
         let secure = || Proof::Secure {
             zone: "example.com".into(),
