@@ -75,8 +75,8 @@ fn severity(text: &str) -> Result<mxwatch_core::Severity> {
 }
 
 fn change_kind(text: &str) -> Result<ChangeKind> {
-    serde_json::from_value(Value::String(text.to_string()))
-        .map_err(|_| StoreError::Corrupt(format!("unknown change kind {text:?}")))
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("change kind: {e}")))
 }
 
 fn change_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredChange> {

@@ -40,6 +40,18 @@ impl ChangeKind {
             ChangeKind::FindingAppeared | ChangeKind::FindingCleared
         )
     }
+
+    /// A change of the MX set itself: what an alert's `MX before → after` line says.
+    pub fn is_mx_set(self) -> bool {
+        matches!(
+            self,
+            ChangeKind::MxAdded
+                | ChangeKind::MxRemoved
+                | ChangeKind::MxPreferenceChanged
+                | ChangeKind::MxSetGone
+                | ChangeKind::MxSetBack
+        )
+    }
 }
 
 /// Two looks saw the same change: same kind and subject, and the same new value (any value for a

@@ -3,7 +3,6 @@
 
 use crate::config::rfc3339;
 use mxwatch_core::Severity;
-use mxwatch_core::monitor::diff::ChangeKind;
 use mxwatch_store::{AlertKind, StoredAlert, StoredChange};
 use serde_json::{Value, json};
 
@@ -19,7 +18,7 @@ impl Message {
         // Stable: changes of one severity keep the order they were recorded in.
         alert
             .changes
-            .sort_by_key(|c| (is_finding(c.kind), std::cmp::Reverse(c.severity)));
+            .sort_by_key(|c| (c.kind.is_finding(), std::cmp::Reverse(c.severity)));
         Message { alert }
     }
 
@@ -38,11 +37,11 @@ impl Message {
     }
 
     fn records(&self) -> impl Iterator<Item = &StoredChange> {
-        self.alert.changes.iter().filter(|c| !is_finding(c.kind))
+        self.alert.changes.iter().filter(|c| !c.kind.is_finding())
     }
 
     fn findings(&self) -> impl Iterator<Item = &StoredChange> {
-        self.alert.changes.iter().filter(|c| is_finding(c.kind))
+        self.alert.changes.iter().filter(|c| c.kind.is_finding())
     }
 
     /// One line for a person (chat, an e-mail subject): what changed, in plain words.
@@ -63,7 +62,8 @@ impl Message {
             },
         };
         let others = if a.mx_before.is_some() || a.mx_after.is_some() {
-            let n = self.records().filter(|c| !is_mx(c.kind)).count() + self.findings().count();
+            let n =
+                self.records().filter(|c| !c.kind.is_mx_set()).count() + self.findings().count();
             if n > 0 {
                 format!(" (+{n} more)")
             } else {
@@ -146,25 +146,6 @@ impl Message {
     }
 }
 
-fn is_finding(kind: ChangeKind) -> bool {
-    matches!(
-        kind,
-        ChangeKind::FindingAppeared | ChangeKind::FindingCleared
-    )
-}
-
-/// The changes the MX line (`before → after`) already says.
-fn is_mx(kind: ChangeKind) -> bool {
-    matches!(
-        kind,
-        ChangeKind::MxAdded
-            | ChangeKind::MxRemoved
-            | ChangeKind::MxPreferenceChanged
-            | ChangeKind::MxSetGone
-            | ChangeKind::MxSetBack
-    )
-}
-
 /// `kind subject: old → new`.
 fn change_line(c: &StoredChange) -> String {
     let values = match (&c.old, &c.new) {
@@ -179,6 +160,7 @@ fn change_line(c: &StoredChange) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use mxwatch_core::monitor::diff::ChangeKind;
 
     pub fn change(
         id: i64,

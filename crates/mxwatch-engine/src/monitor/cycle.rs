@@ -1,13 +1,13 @@
 //! One domain, one cycle: observe, compare with the baseline, confirm, record, queue alerts.
 
 use super::Watcher;
-use super::lifecycle::{already_recorded, is_finding, reverts, same_change};
 use crate::audit::{Auditor, now_unix};
 use crate::config::DomainConfig;
 use mxwatch_core::expect::MxExpectation;
 use mxwatch_core::monitor::baseline::carry_forward;
 use mxwatch_core::monitor::diff::{Change, ChangeKind, diff};
-use mxwatch_core::{CheckContext, DomainName, Lookup, MxRecord, Report, Severity};
+use mxwatch_core::monitor::lifecycle::{already_recorded, reverts, same_change};
+use mxwatch_core::{CheckContext, DomainName, FindingId, Lookup, MxRecord, Report, Severity};
 use mxwatch_probe::Collector;
 use mxwatch_store::{AlertKind, AlertSubject, Cycle, NewAlert, NewChange, StoredChange};
 use std::sync::Arc;
@@ -121,7 +121,7 @@ impl Watcher {
         // unrecorded: keep the old reference, the next cycle sees it again and confirms it.
         let stable = again
             .iter()
-            .all(|c| confirmed.contains(c) || is_finding(c.kind) || c.severity == Severity::Info);
+            .all(|c| confirmed.contains(c) || c.kind.is_finding() || c.severity == Severity::Info);
         let open = self.store.open_changes(name).await?;
         let now = now_unix();
         let expected_mx = self.expected(entry, &second, now);
@@ -151,7 +151,7 @@ impl Watcher {
                     .filter(|o| o.kind == change.kind && o.subject == change.subject)
                     .map(|o| o.id),
             );
-            let why = if is_mx_kind(change.kind) {
+            let why = if change.kind.is_mx_set() {
                 expected_mx.clone()
             } else {
                 self.config.maintenance_at(&entry.config, now)
@@ -256,7 +256,10 @@ impl Watcher {
         }
         let expectation = entry.expectation.as_ref()?;
         let matches = report.observation.mx.value().is_some()
-            && !report.findings.iter().any(|f| f.id == "MX-UNEXPECTED");
+            && !report
+                .findings
+                .iter()
+                .any(|f| f.id == FindingId::MX_UNEXPECTED);
         matches.then(|| format!("the new MX set matches {}", expectation.source))
     }
 
@@ -278,7 +281,7 @@ impl Watcher {
         let (mut worst, mut mx) = (Severity::Info, false);
         for (kind, severity) in kinds {
             worst = worst.max(severity);
-            mx |= is_mx_kind(kind);
+            mx |= kind.is_mx_set();
         }
         let sinks = self
             .config
@@ -295,18 +298,6 @@ impl Watcher {
             sinks,
         }
     }
-}
-
-/// The changes an MX line (`before → after`) speaks for.
-fn is_mx_kind(kind: ChangeKind) -> bool {
-    matches!(
-        kind,
-        ChangeKind::MxAdded
-            | ChangeKind::MxRemoved
-            | ChangeKind::MxPreferenceChanged
-            | ChangeKind::MxSetGone
-            | ChangeKind::MxSetBack
-    )
 }
 
 /// `10 mx1.example.net, 20 mx2.example.net`: by preference, then name. None when no MX set

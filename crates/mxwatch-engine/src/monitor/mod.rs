@@ -6,7 +6,6 @@
 //! next start the domain is simply due again.
 
 mod cycle;
-mod lifecycle;
 
 pub use cycle::{CycleOutcome, Entry};
 
