@@ -276,6 +276,18 @@ impl LabZones {
         ZONE_FILES.iter().find(|(f, _)| *f == file).map(|(_, t)| *t)
     }
 
+    /// healthy.test as the monitor's tests change it: its backup MX (20 mx2.healthy.test) moved
+    /// to the provider (30 mx1.provider.test), the rest as built in.
+    pub fn healthy_with_backup_moved() -> String {
+        let text = Self::builtin_zone_text("healthy.test.zone").expect("healthy.test.zone");
+        let moved = text.replace(
+            "@\tIN\tMX\t20 mx2.healthy.test.",
+            "@\tIN\tMX\t30 mx1.provider.test.",
+        );
+        assert_ne!(moved, text, "the healthy.test zone changed shape");
+        moved
+    }
+
     /// Signs every zone but those marked `; lab:unsigned`: a key per zone (made once, kept),
     /// DS records in the parents, NSEC chains and RRSIGs. Call again after a change.
     pub fn sign(&mut self) -> Result<(), ZoneError> {
