@@ -314,10 +314,11 @@ fn split_cidr(args: &str) -> (&str, &str) {
     }
     let mut end = args.len();
     // `//digits`: the IPv6 length, always last.
-    if let Some(slash) = trailing_slash_digits(args) {
-        if slash > 0 && args.as_bytes()[slash - 1] == b'/' {
-            end = slash - 1;
-        }
+    if let Some(slash) = trailing_slash_digits(args)
+        && slash > 0
+        && args.as_bytes()[slash - 1] == b'/'
+    {
+        end = slash - 1;
     }
     // `/digits`: the IPv4 length, before any IPv6 one.
     if let Some(slash) = trailing_slash_digits(&args[..end]) {
