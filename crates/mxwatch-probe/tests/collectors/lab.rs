@@ -221,3 +221,28 @@ async fn a_zone_listing_many_addresses_is_examined_up_to_a_limit_and_says_so() {
         report.observation.limits
     );
 }
+
+/// SPF macro expansion (RFC 7208 §7.3) gives names with spaces and `%` (`%_`, `%%`, a local part):
+/// DNS labels carry any octet (RFC 2181 §11), so the question goes out as is and the lab answers
+/// it, instead of the lookup failing before a packet is sent.
+#[tokio::test]
+async fn expanded_spf_names_with_any_octet_are_asked_as_they_are() {
+    let lab = LabDns::start_builtin().await.unwrap();
+    let collector = collector(&lab, 2000);
+    let dns = collector.dns();
+    let before = dns.queries_sent();
+    for name in ["a b%c.healthy.test", "first last@x.healthy.test"] {
+        let lookup = dns.lookup(name, RecordType::A).await;
+        assert!(
+            lookup.failure().is_none(),
+            "{name:?}: {:?}",
+            lookup.failure()
+        );
+        assert!(lookup.is_absent(), "{name:?}: {lookup:?}");
+    }
+    assert!(dns.queries_sent() >= before + 2);
+    // A label over 63 octets is no DNS name: refused before asking, and said so.
+    let long = format!("{}.healthy.test", "x y".repeat(22));
+    let lookup = dns.lookup(&long, RecordType::A).await;
+    assert_eq!(lookup.failure().map(|(f, _)| f), Some(Failure::Malformed));
+}
