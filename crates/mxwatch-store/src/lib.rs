@@ -7,6 +7,7 @@
 //! implementation with its own migrations of the same names, not a change to callers.
 
 mod codec;
+pub mod scan_state;
 mod sqlite;
 mod url;
 
