@@ -15,9 +15,14 @@ pub struct Expectation {
     pub must_not: Vec<String>,
     /// No findings at all.
     pub clean: bool,
+    /// `dkim-selector=NAME`: selectors to name for this domain (`--dkim-selector`), for the checks
+    /// that only a named selector can fire.
+    pub dkim_selectors: Vec<String>,
+    /// `dnsbl=ZONE`: DNS blocklists to ask for this domain's MX addresses (`--dnsbl`).
+    pub dnsbl_zones: Vec<String>,
 }
 
-/// Parses `domain  +ID -ID clean` lines; `#` starts a comment.
+/// Parses `domain  +ID -ID clean dkim-selector=NAME dnsbl=ZONE` lines; `#` starts a comment.
 pub fn parse(text: &str) -> Result<Vec<Expectation>, String> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -31,8 +36,18 @@ pub fn parse(text: &str) -> Result<Vec<Expectation>, String> {
             must: vec![],
             must_not: vec![],
             clean: false,
+            dkim_selectors: vec![],
+            dnsbl_zones: vec![],
         };
         for word in words {
+            if let Some(selector) = word.strip_prefix("dkim-selector=") {
+                exp.dkim_selectors.push(selector.to_string());
+                continue;
+            }
+            if let Some(zone) = word.strip_prefix("dnsbl=") {
+                exp.dnsbl_zones.push(zone.to_string());
+                continue;
+            }
             match (word, word.strip_prefix('+'), word.strip_prefix('-')) {
                 ("clean", _, _) => exp.clean = true,
                 (_, Some(id), _) => exp.must.push(id.to_string()),
@@ -56,6 +71,24 @@ pub fn expectations_smtp() -> Vec<Expectation> {
 }
 
 impl Expectation {
+    /// Whether the domain is checked with options of its own (it cannot share a run with others).
+    pub fn has_options(&self) -> bool {
+        !self.dkim_selectors.is_empty() || !self.dnsbl_zones.is_empty()
+    }
+
+    /// The `check` flags those options stand for.
+    pub fn check_args(&self) -> Vec<String> {
+        let selectors = self
+            .dkim_selectors
+            .iter()
+            .flat_map(|s| ["--dkim-selector".to_string(), s.clone()]);
+        let zones = self
+            .dnsbl_zones
+            .iter()
+            .flat_map(|z| ["--dnsbl".to_string(), z.clone()]);
+        selectors.chain(zones).collect()
+    }
+
     /// What is wrong with `found` (the IDs reported for this domain), if anything.
     pub fn violations(&self, found: &[String]) -> Vec<String> {
         let mut problems = Vec::new();
@@ -101,5 +134,12 @@ mod tests {
         assert_eq!(exp[1].must_not, ["MX-IMPLICIT"]);
         assert_eq!(exp[1].violations(&["MX-IMPLICIT".into()]).len(), 2);
         assert!(parse("x.test bogus").is_err());
+        let exp = parse("d.test +DKIM-SELECTOR-MISSING dkim-selector=s1 dnsbl=bl.test").unwrap();
+        assert_eq!(exp[0].dkim_selectors, ["s1"]);
+        assert!(exp[0].has_options());
+        assert_eq!(
+            exp[0].check_args(),
+            ["--dkim-selector", "s1", "--dnsbl", "bl.test"]
+        );
     }
 }

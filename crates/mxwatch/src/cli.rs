@@ -209,6 +209,12 @@ pub struct DiffArgs {
     /// `table` (one line per change) or `json`.
     #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
     pub format: DiffFormat,
+
+    /// Judge bare observations as of this RFC 3339 time (e.g. 2026-11-23T00:00:00Z) instead of
+    /// now, to reproduce an old verdict: certificate expiry depends on the date. Saved reports
+    /// keep the findings they were written with.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

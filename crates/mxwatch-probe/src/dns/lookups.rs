@@ -58,7 +58,7 @@ impl Dns {
 
     /// `name rtype`, with any CNAME chain followed: the records of `rtype` at the end of the chain.
     pub async fn lookup(&self, name: &str, rtype: RecordType) -> Lookup<Vec<RData>> {
-        let Ok(mut current) = Name::from_ascii(fqdn(name)) else {
+        let Some(mut current) = question_name(name) else {
             return Lookup::Failed {
                 failure: Failure::Malformed,
                 detail: format!("{name:?} cannot be asked as a DNS name"),
@@ -245,7 +245,7 @@ impl Dns {
         rtype: RecordType,
     ) -> AuthAnswer {
         let question = format!("{rtype} {}", name.trim_end_matches('.'));
-        let Ok(qname) = Name::from_ascii(fqdn(name)) else {
+        let Some(qname) = question_name(name) else {
             return AuthAnswer {
                 question,
                 authoritative: false,
@@ -376,6 +376,21 @@ impl Dns {
             (other, _) => other.map(|_| unreachable!("only Observed lookups carry a value")),
         }
     }
+}
+
+/// The name to put in a question. SPF macro expansion (RFC 7208 §7.3) yields names holding
+/// spaces, `%` and other octets that a presentation-format parser refuses; DNS labels carry any
+/// octet (RFC 2181 §11), so such a name is built from its raw labels and asked as it is. `None`
+/// only for names no question can hold (an empty label, a label over 63 octets, over 255 in all).
+pub fn question_name(name: &str) -> Option<Name> {
+    if let Ok(parsed) = Name::from_ascii(fqdn(name)) {
+        return Some(parsed);
+    }
+    let trimmed = name.strip_suffix('.').unwrap_or(name);
+    if trimmed.is_empty() || trimmed.split('.').any(str::is_empty) {
+        return None;
+    }
+    Name::from_labels(trimmed.split('.').map(str::as_bytes)).ok()
 }
 
 fn fqdn(name: &str) -> String {
@@ -605,5 +620,21 @@ mod tag_prefix_tests {
         assert!(has_tag_prefix("v=DMARC1;p=none", "v=dmarc1"));
         assert!(has_tag_prefix("anything", ""));
         assert!(!has_tag_prefix("v=", "v=spf1"));
+    }
+}
+
+#[cfg(test)]
+mod question_name_tests {
+    use super::question_name;
+
+    #[test]
+    fn names_a_parser_refuses_are_built_from_raw_labels() {
+        let name = question_name("a b%c.example.test").expect("any octet may be in a label");
+        let labels: Vec<&[u8]> = name.iter().collect();
+        assert_eq!(labels, [&b"a b%c"[..], b"example", b"test"]);
+        assert!(name.is_fqdn());
+        assert!(question_name("mail.example.test.").is_some());
+        assert!(question_name(&format!("{}.example.test", "x y".repeat(22))).is_none());
+        assert!(question_name("a  b..example.test").is_none());
     }
 }

@@ -9,6 +9,17 @@ use std::time::Duration;
 /// mode, guessing DKIM selectors as `check` does, and validating DNSSEC from the lab's own root
 /// when the lab is signed.
 pub fn dns_collector(lab: &LabDns, timeout_ms: u64) -> Collector {
+    dns_collector_with(lab, timeout_ms, &[], &[])
+}
+
+/// [`dns_collector`] naming DKIM selectors and asking DNS blocklists, as `check --dkim-selector
+/// NAME --dnsbl ZONE` does (lab expectations that give `dkim-selector=` or `dnsbl=`).
+pub fn dns_collector_with(
+    lab: &LabDns,
+    timeout_ms: u64,
+    dkim_selectors: &[String],
+    dnsbl_zones: &[String],
+) -> Collector {
     let mut options = DnsOptions::new(lab.addr);
     options.timeout = Duration::from_millis(timeout_ms);
     Collector::new(
@@ -19,7 +30,8 @@ pub fn dns_collector(lab: &LabDns, timeout_ms: u64) -> Collector {
             nameservers: None,
             mail_auth: mxwatch_probe::mail_auth::MailAuthOptions {
                 guess_dkim: true,
-                ..Default::default()
+                dkim_selectors: dkim_selectors.to_vec(),
+                dnsbl_zones: dnsbl_zones.to_vec(),
             },
             dnssec: lab.trust_anchor().map(|anchor| {
                 mxwatch_probe::dns::dnssec::Validator::from_anchor_text(&anchor, "lab root")

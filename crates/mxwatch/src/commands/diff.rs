@@ -13,8 +13,16 @@ use std::io::Write;
 use std::path::Path;
 
 pub fn run(args: DiffArgs) -> anyhow::Result<Code> {
-    let old = load(&args.old)?;
-    let new = load(&args.new)?;
+    // The checks judge a bare observation against a date (certificate expiry): today's, unless
+    // `--at` asks for another, so an old verdict can be reproduced.
+    let now_unix = match &args.at {
+        Some(text) => {
+            mxwatch_engine::config::timestamp(text).map_err(|e| UsageError(format!("--at {e}")))?
+        }
+        None => mxwatch_engine::now_unix(),
+    };
+    let old = load(&args.old, now_unix)?;
+    let new = load(&args.new, now_unix)?;
     let mut results: Vec<(String, Vec<Change>)> = Vec::new();
     for (domain, (obs, findings)) in &new {
         match old.get(domain) {
@@ -68,7 +76,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Code> {
 type Audit = BTreeMap<String, (Observation, Vec<Finding>)>;
 
 /// Reads a report, an array of reports, JSON lines of reports, or a bare observation.
-fn load(path: &Path) -> anyhow::Result<Audit> {
+fn load(path: &Path, now_unix: i64) -> anyhow::Result<Audit> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
     let values: Vec<Value> = match serde_json::from_str::<Value>(&text) {
@@ -96,7 +104,7 @@ fn load(path: &Path) -> anyhow::Result<Audit> {
                 ))
             })?;
             let ctx = CheckContext {
-                now_unix: mxwatch_engine::now_unix(),
+                now_unix,
                 ..CheckContext::default()
             };
             let findings = mxwatch_core::checks::run_all(&obs, &ctx);

@@ -8,7 +8,8 @@ use crate::common::*;
 #[test]
 fn json_over_the_whole_lab_meets_the_expectations() {
     let lab = Lab::builtin();
-    let all = expectations();
+    // Domains checked with options of their own (a named selector, a blocklist) run alone, below.
+    let (all, own): (Vec<_>, Vec<_>) = expectations().into_iter().partition(|e| !e.has_options());
     let mut args: Vec<&str> = vec!["--format", "json"];
     args.extend(all.iter().map(|e| e.domain.as_str()));
     let output = lab.check(&args);
@@ -42,6 +43,18 @@ fn json_over_the_whole_lab_meets_the_expectations() {
         let problems = exp.violations(&ids(report));
         if !problems.is_empty() {
             failures.push(format!("{}: {problems:?}", exp.domain));
+        }
+    }
+    assert!(!own.is_empty(), "the lab has domains checked with options");
+    for exp in &own {
+        let options = exp.check_args();
+        let mut args: Vec<&str> = vec!["--format", "json"];
+        args.extend(options.iter().map(String::as_str));
+        args.push(&exp.domain);
+        let reports = json_reports(&lab.check(&args));
+        let problems = exp.violations(&ids(&reports[0]));
+        if !problems.is_empty() {
+            failures.push(format!("{} {options:?}: {problems:?}", exp.domain));
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
@@ -557,4 +570,49 @@ fn a_store_that_cannot_be_opened_is_exit_4_not_indeterminate() {
     // A scheme this build cannot open is the user's to fix: exit 2.
     let output = run(&["history", "healthy.test", "--db", "mysql://127.0.0.1/mx"]);
     assert_eq!(code(&output), 2, "{}", stderr(&output));
+}
+
+/// A bare observation is judged when it is diffed: against today's date, or `--at` a given time,
+/// so a certificate that is valid today has expired as of 2100 and the diff says so.
+#[test]
+fn diff_judges_bare_observations_now_or_at_a_given_time() {
+    let output = run(&["demo", "--format", "json", "--smtp-timeout", "3"]);
+    let reports: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let healthy = reports
+        .iter()
+        .find(|r| r["domain"] == "healthy.test")
+        .unwrap();
+    assert!(
+        serde_json::to_string(&healthy["observation"])
+            .unwrap()
+            .contains("not_after"),
+        "the demo's healthy.test has certificates"
+    );
+    let dir = std::env::temp_dir().join(format!("mxwatch-diff-at-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = dir.join("report.json");
+    let bare = dir.join("observation.json");
+    std::fs::write(&report, serde_json::to_vec(healthy).unwrap()).unwrap();
+    std::fs::write(&bare, serde_json::to_vec(&healthy["observation"]).unwrap()).unwrap();
+    let (report, bare) = (report.to_str().unwrap(), bare.to_str().unwrap());
+
+    // (The bare observation is judged outside lab mode, so loopback MX targets appear too.)
+    let today = run(&["diff", report, bare]);
+    assert_eq!(code(&today), 1, "{}{}", stdout(&today), stderr(&today));
+    assert!(
+        !stdout(&today).contains("TLS-CERT-EXPIRED"),
+        "{}",
+        stdout(&today)
+    );
+    let later = run(&["diff", "--at", "2100-01-01T00:00:00Z", report, bare]);
+    assert_eq!(code(&later), 1, "{}{}", stdout(&later), stderr(&later));
+    assert!(
+        stdout(&later).contains("finding-appeared TLS-CERT-EXPIRED"),
+        "{}",
+        stdout(&later)
+    );
+    let bad = run(&["diff", "--at", "next tuesday", report, bare]);
+    assert_eq!(code(&bad), 2);
+    assert!(stderr(&bad).contains("RFC 3339"), "{}", stderr(&bad));
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -262,23 +262,76 @@ fn follow(
     walk(&target, answers, out, stack, false);
 }
 
-/// The name a term points at, expanding `%{d}`; `None` (and noted) when it depends on the message.
+/// The name a term points at, expanding `%{d}`; `None` (and noted) when it depends on the message,
+/// `None` too when no DNS name can be formed from it (receivers do not look it up: it does not match).
 fn target(spec: Option<&DomainSpec>, domain: &str, term: &str, out: &mut Audit) -> Option<String> {
     match spec {
         None => Some(domain.to_string()),
-        Some(spec) => match expand(spec, domain, None) {
-            Some(name) => Some(name),
-            None => {
+        Some(spec) => match expand(spec, domain, None, None) {
+            Expansion::Name(name) => Some(name),
+            Expansion::Dependent => {
                 out.sender_dependent.push(term.to_string());
                 None
             }
+            Expansion::Impossible(_) => None,
         },
     }
 }
 
-/// Expands a domain-spec (§7.3). Only `%{d}` is known without a message, and `%{i}`/`%{v}` with
-/// an address; anything else (`%{s}`, `%{l}`, `%{o}`, `%{h}`, `%{p}`) gives `None`.
-pub fn expand(spec: &DomainSpec, domain: &str, ip: Option<IpAddr>) -> Option<String> {
+/// What a domain-spec expands to (RFC 7208 §7.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expansion {
+    /// The name to ask, as expanded: it may hold spaces, `%` or any other octet but `.` in a label
+    /// (DNS labels carry any octet, RFC 2181 §11), and is asked as it is.
+    Name(String),
+    /// A macro needs what only a message carries (`%{s}`, `%{l}`, `%{o}`, `%{h}`, or `%{i}`,
+    /// `%{v}`, `%{p}` without an address).
+    Dependent,
+    /// No DNS name can be formed (an empty label, a label over 63 octets after the §7.3
+    /// truncation): receivers ask nothing and the term does not match.
+    Impossible(String),
+}
+
+/// Expands a domain-spec (§7.3). Only `%{d}` is known without a message, `%{i}`/`%{v}` with an
+/// address, and `%{p}` with the address's validated name (`validated`, see [`validated_name`]).
+pub fn expand(
+    spec: &DomainSpec,
+    domain: &str,
+    ip: Option<IpAddr>,
+    validated: Option<&str>,
+) -> Expansion {
+    let Some(text) = expand_text(spec, domain, ip, validated) else {
+        return Expansion::Dependent;
+    };
+    let name = text.trim_end_matches('.').to_ascii_lowercase();
+    // §7.3 (and §4.8): a name longer than 253 octets is shortened from the left, label by label.
+    let mut name = name.as_str();
+    while name.len() > 253 {
+        match name.split_once('.') {
+            Some((_, rest)) => name = rest,
+            None => return Expansion::Impossible("a single label longer than 253 octets".into()),
+        }
+    }
+    if name.is_empty() {
+        return Expansion::Impossible("the name is empty".into());
+    }
+    if let Some(label) = name.split('.').find(|l| l.is_empty() || l.len() > 63) {
+        return Expansion::Impossible(if label.is_empty() {
+            format!("{name:?} has an empty label")
+        } else {
+            format!("{name:?} has a label longer than 63 octets")
+        });
+    }
+    Expansion::Name(name.to_string())
+}
+
+/// The macro-string with its macros replaced, or `None` when a macro needs the message.
+fn expand_text(
+    spec: &DomainSpec,
+    domain: &str,
+    ip: Option<IpAddr>,
+    validated: Option<&str>,
+) -> Option<String> {
     let text = &spec.0;
     let mut out = String::new();
     let mut rest = text.as_str();
@@ -300,27 +353,32 @@ pub fn expand(spec: &DomainSpec, domain: &str, ip: Option<IpAddr>) -> Option<Str
             }
             b'{' => {
                 let close = after.find('}')?;
-                out.push_str(&expand_macro(&after[1..close], domain, ip)?);
+                out.push_str(&expand_macro(&after[1..close], domain, ip, validated)?);
                 rest = &after[close + 1..];
             }
             _ => return None,
         }
     }
     out.push_str(rest);
-    let name = out.trim_end_matches('.').to_ascii_lowercase();
-    // §4.8: a name longer than 253 octets is shortened from the left, label by label.
-    let mut name = name.as_str();
-    while name.len() > 253 {
-        name = name.split_once('.').map(|(_, r)| r)?;
-    }
-    (!name.is_empty()).then(|| name.to_string())
+    Some(out)
 }
 
-fn expand_macro(body: &str, domain: &str, ip: Option<IpAddr>) -> Option<String> {
+/// Whether a domain-spec uses `%{p}`, which costs PTR and address lookups to expand.
+fn uses_p(spec: &DomainSpec) -> bool {
+    spec.0.contains("%{p") || spec.0.contains("%{P")
+}
+
+fn expand_macro(
+    body: &str,
+    domain: &str,
+    ip: Option<IpAddr>,
+    validated: Option<&str>,
+) -> Option<String> {
     let mut chars = body.chars();
     let letter = chars.next()?.to_ascii_lowercase();
     let value = match (letter, ip) {
         ('d', _) => domain.to_string(),
+        ('p', Some(_)) => validated?.to_string(),
         ('i', Some(IpAddr::V4(v4))) => v4.to_string(),
         ('i', Some(IpAddr::V6(v6))) => v6
             .octets()
@@ -455,8 +513,26 @@ fn evaluate(
         if n.lookups > LOOKUP_LIMIT {
             return Verdict::PermError(format!("more than {LOOKUP_LIMIT} DNS lookups"));
         }
-        let Some(target) = expand(spec, domain, Some(ip)) else {
-            return Verdict::Undetermined(format!("redirect={} depends on the message", spec.0));
+        let validated = match uses_p(spec) {
+            true => match validated_name(ip, domain, answers) {
+                Ok(name) => Some(name),
+                Err(verdict) => return verdict,
+            },
+            false => None,
+        };
+        let target = match expand(spec, domain, Some(ip), validated.as_deref()) {
+            Expansion::Name(name) => name,
+            Expansion::Dependent => {
+                return Verdict::Undetermined(format!(
+                    "redirect={} depends on the message",
+                    spec.0
+                ));
+            }
+            // §6.1: a redirect whose target has no record is a permerror; a name that cannot
+            // exist has none.
+            Expansion::Impossible(why) => {
+                return Verdict::PermError(format!("redirect={}: {why}", spec.0));
+            }
         };
         return match evaluate(ip, &target, answers, n, depth + 1) {
             Verdict::None => {
@@ -480,19 +556,32 @@ fn matches(
     if let Some(inside) = mechanism.network_contains(ip) {
         return Ok(inside);
     }
-    let name_of = |spec: Option<&DomainSpec>| -> Result<String, Verdict> {
-        match spec {
-            None => Ok(domain.to_string()),
-            Some(spec) => expand(spec, domain, Some(ip)).ok_or_else(|| {
-                Verdict::Undetermined(format!("\"{}\" depends on the message", spec.0))
-            }),
+    // `Ok(None)`: no DNS name can be formed, so the mechanism does not match (§4.8, §7.3).
+    let name_of = |spec: Option<&DomainSpec>| -> Result<Option<String>, Verdict> {
+        let Some(spec) = spec else {
+            return Ok(Some(domain.to_string()));
+        };
+        let validated = if uses_p(spec) {
+            Some(validated_name(ip, domain, answers)?)
+        } else {
+            None
+        };
+        match expand(spec, domain, Some(ip), validated.as_deref()) {
+            Expansion::Name(name) => Ok(Some(name)),
+            Expansion::Impossible(_) => Ok(None),
+            Expansion::Dependent => Err(Verdict::Undetermined(format!(
+                "\"{}\" depends on the message",
+                spec.0
+            ))),
         }
     };
     let family = if ip.is_ipv4() { "A" } else { "AAAA" };
     match mechanism {
         Mechanism::All => Ok(true),
         Mechanism::Include(spec) => {
-            let target = name_of(Some(spec))?;
+            let Some(target) = name_of(Some(spec))? else {
+                return Ok(false);
+            };
             match evaluate(ip, &target, answers, n, depth + 1) {
                 Verdict::Pass => Ok(true),
                 Verdict::Fail | Verdict::SoftFail | Verdict::Neutral => Ok(false),
@@ -507,7 +596,9 @@ fn matches(
             v4,
             v6,
         } => {
-            let target = name_of(spec.as_ref())?;
+            let Some(target) = name_of(spec.as_ref())? else {
+                return Ok(false);
+            };
             let ips = fetch(answers, family, &target, n)?;
             Ok(in_any(ip, &ips, *v4, *v6))
         }
@@ -516,7 +607,9 @@ fn matches(
             v4,
             v6,
         } => {
-            let target = name_of(spec.as_ref())?;
+            let Some(target) = name_of(spec.as_ref())? else {
+                return Ok(false);
+            };
             let names = fetch(answers, "MX", &target, n)?;
             if names.len() > MX_NAME_LIMIT {
                 return Err(Verdict::PermError(format!(
@@ -532,27 +625,84 @@ fn matches(
             Ok(false)
         }
         Mechanism::Ptr(spec) => {
-            let target = name_of(spec.as_ref())?;
-            let names = fetch(answers, "PTR", &ip.to_string(), n)?;
-            for name in names.iter().take(10) {
-                let ips = fetch_no_void(answers, family, name)?;
-                let validated = ips.iter().any(|s| s.parse::<IpAddr>() == Ok(ip));
-                let suffix = format!(".{target}");
-                if validated
-                    && (name.eq_ignore_ascii_case(&target)
-                        || name.to_ascii_lowercase().ends_with(&suffix))
-                {
+            let Some(target) = name_of(spec.as_ref())? else {
+                return Ok(false);
+            };
+            // §5.5: a failed PTR lookup means the mechanism does not match (not a temperror).
+            let names = match answers.get(&key("PTR", &ip.to_string())) {
+                None => return Err(Verdict::Missing(key("PTR", &ip.to_string()))),
+                Some(Lookup::Failed { .. }) => return Ok(false),
+                Some(_) => fetch(answers, "PTR", &ip.to_string(), n)?,
+            };
+            // Only names at or under the target can make it match: the others are not validated.
+            let candidates = names
+                .iter()
+                .take(PTR_NAME_LIMIT)
+                .filter(|name| within(name, &target));
+            for name in candidates {
+                if validates(ip, name, answers)? {
                     return Ok(true);
                 }
             }
             Ok(false)
         }
         Mechanism::Exists(spec) => {
-            let target = name_of(Some(spec))?;
+            let Some(target) = name_of(Some(spec))? else {
+                return Ok(false);
+            };
             Ok(!fetch(answers, "A", &target, n)?.is_empty())
         }
         Mechanism::Ip4 { .. } | Mechanism::Ip6 { .. } => Ok(false),
     }
+}
+
+/// PTR names §5.5 considers; the rest are ignored.
+pub const PTR_NAME_LIMIT: usize = 10;
+
+/// Whether `name` is `target` or a name under it (labels compared without case).
+fn within(name: &str, target: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let target = target.trim_end_matches('.').to_ascii_lowercase();
+    name == target || name.ends_with(&format!(".{target}"))
+}
+
+/// Whether a PTR name's addresses include `ip` (§5.5). A DNS error during that lookup (a timeout,
+/// a CNAME loop) skips the name: `Ok(false)`, and the search goes on; only an answer not recorded
+/// yet stops it (`Missing`, for the collector to fetch).
+fn validates(ip: IpAddr, name: &str, answers: &Answers) -> Result<bool, Verdict> {
+    let family = if ip.is_ipv4() { "A" } else { "AAAA" };
+    let k = key(family, name);
+    match answers.get(&k) {
+        None => Err(Verdict::Missing(k)),
+        Some(Lookup::Failed { .. }) => Ok(false),
+        Some(lookup) => Ok(lookup
+            .value()
+            .is_some_and(|ips| ips.iter().any(|s| s.parse::<IpAddr>() == Ok(ip)))),
+    }
+}
+
+/// The validated domain name of `ip` that `%{p}` expands to (§7.3 with the §5.5 procedure): a
+/// validated name equal to `domain`, else one under it, else any, else `unknown`. DNS errors do
+/// not end the evaluation: a failed PTR lookup gives `unknown`, a failed address lookup skips the name.
+pub fn validated_name(ip: IpAddr, domain: &str, answers: &Answers) -> Result<String, Verdict> {
+    let ptr = key("PTR", &ip.to_string());
+    let names = match answers.get(&ptr) {
+        None => return Err(Verdict::Missing(ptr)),
+        Some(lookup) => lookup.value().cloned().unwrap_or_default(),
+    };
+    let mut validated = Vec::new();
+    for name in names.iter().take(PTR_NAME_LIMIT) {
+        if validates(ip, name, answers)? {
+            validated.push(name.trim_end_matches('.').to_ascii_lowercase());
+        }
+    }
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let best = validated
+        .iter()
+        .find(|n| **n == domain)
+        .or_else(|| validated.iter().find(|n| within(n, &domain)))
+        .or_else(|| validated.first());
+    Ok(best.cloned().unwrap_or_else(|| "unknown".into()))
 }
 
 /// A recorded answer; an empty one counts as a void lookup.
@@ -809,27 +959,189 @@ mod tests {
     #[test]
     fn expands_macros_it_can_and_refuses_the_rest() {
         let spec = |s: &str| DomainSpec(s.to_string());
+        let name = |s: &str| Expansion::Name(s.to_string());
         assert_eq!(
-            expand(&spec("_spf.%{d}"), "example.test", None).as_deref(),
-            Some("_spf.example.test")
+            expand(&spec("_spf.%{d}"), "example.test", None, None),
+            name("_spf.example.test")
         );
         assert_eq!(
-            expand(&spec("%{d2}"), "a.b.example.test", None).as_deref(),
-            Some("example.test")
+            expand(&spec("%{d2}"), "a.b.example.test", None, None),
+            name("example.test")
         );
         assert_eq!(
             expand(
                 &spec("%{ir}.%{v}._spf.%{d}"),
                 "example.test",
-                Some(ip("192.0.2.3"))
-            )
-            .as_deref(),
-            Some("3.2.0.192.in-addr._spf.example.test")
+                Some(ip("192.0.2.3")),
+                None
+            ),
+            name("3.2.0.192.in-addr._spf.example.test")
         );
         assert_eq!(
-            expand(&spec("%{s}.x.test"), "example.test", Some(ip("192.0.2.3"))),
-            None
+            expand(
+                &spec("%{s}.x.test"),
+                "example.test",
+                Some(ip("192.0.2.3")),
+                None
+            ),
+            Expansion::Dependent
         );
-        assert_eq!(expand(&spec("%{i}.x.test"), "example.test", None), None);
+        assert_eq!(
+            expand(&spec("%{i}.x.test"), "example.test", None, None),
+            Expansion::Dependent
+        );
+    }
+
+    /// §7.3: the expansion is a name to ask as it is: spaces (`%_`), `%` (`%%`) and other octets
+    /// stay in its labels (RFC 2181 §11); too long a name loses labels from the left; a label over
+    /// 63 octets, or an empty one, is no name at all, and the term does not match.
+    #[test]
+    fn expanded_names_keep_their_octets_and_impossible_ones_do_not_match() {
+        let spec = |s: &str| DomainSpec(s.to_string());
+        assert_eq!(
+            expand(&spec("a%_b%%c.%{d}"), "example.test", None, None),
+            Expansion::Name("a b%c.example.test".into())
+        );
+        let long = format!("{}.%{{d}}", vec!["x".repeat(60); 5].join("."));
+        let Expansion::Name(cut) = expand(&spec(&long), "example.test", None, None) else {
+            panic!("a long name is shortened, not refused");
+        };
+        assert!(cut.len() <= 253 && cut.ends_with(".example.test"), "{cut}");
+        assert_eq!(cut.split('.').count(), 5, "{cut}");
+        // `%{d}` of a domain with a 70-octet label: no DNS name can hold it.
+        let wide = format!("{}.example.test", "y".repeat(70));
+        assert!(matches!(
+            expand(&spec("%{d}"), &wide, None, None),
+            Expansion::Impossible(_)
+        ));
+        let a = answers(&[
+            (
+                "TXT example.test",
+                seen(&[&format!(
+                    "v=spf1 exists:%{{i}}.{}.test a:%{{i}}.x.%{{d}} -all",
+                    "z".repeat(60)
+                )]),
+            ),
+            ("A 192.0.2.1.x.example.test", seen(&["192.0.2.1"])),
+            ("AAAA 192.0.2.1.x.example.test", seen(&[])),
+        ]);
+        // The exists name is fine; it is not recorded, so the walk asks for it.
+        assert_eq!(
+            check_host(ip("192.0.2.1"), "example.test", &a),
+            Verdict::Missing(format!("A 192.0.2.1.{}.test", "z".repeat(60)))
+        );
+        let a = answers(&[
+            (
+                "TXT example.test",
+                seen(&[&format!(
+                    "v=spf1 exists:%{{i}}{}.test a:%{{i}}.x.%{{d}} -all",
+                    "z".repeat(63)
+                )]),
+            ),
+            ("A 192.0.2.1.x.example.test", seen(&["192.0.2.1"])),
+            ("AAAA 192.0.2.1.x.example.test", seen(&[])),
+        ]);
+        // `1zzz…` is a 64-octet label: exists does not match, and the evaluation goes on to `a`.
+        assert_eq!(
+            check_host(ip("192.0.2.1"), "example.test", &a),
+            Verdict::Pass
+        );
+        // A redirect to no possible name: like a target without a record, a permerror (§6.1).
+        let a: Answers = [(key("TXT", &wide), seen(&["v=spf1 redirect=%{d}"]))]
+            .into_iter()
+            .collect();
+        assert!(matches!(
+            check_host(ip("192.0.2.1"), &wide, &a),
+            Verdict::PermError(why) if why.contains("63")
+        ));
+    }
+
+    fn failed(failure: crate::observation::lookup::Failure) -> Lookup<Vec<String>> {
+        Lookup::Failed {
+            failure,
+            detail: String::new(),
+            cname_chain: vec![],
+            elapsed_ms: 1,
+        }
+    }
+
+    /// §5.5: "If a DNS error occurs while doing the PTR RR lookup, then this mechanism fails to
+    /// match." … "If a DNS error occurs while doing an A RR lookup, then that domain name is skipped
+    /// and the search continues." A CNAME loop is such an error.
+    #[test]
+    fn ptr_skips_names_whose_lookup_fails_and_a_failed_ptr_lookup_does_not_match() {
+        use crate::observation::lookup::Failure;
+        let record = ("TXT example.test", seen(&["v=spf1 ptr -all"]));
+        let a = answers(&[
+            record.clone(),
+            (
+                "PTR 192.0.2.5",
+                seen(&["loop.example.test.", "mail.example.test."]),
+            ),
+            ("A loop.example.test", failed(Failure::CnameLoop)),
+            ("A mail.example.test", seen(&["192.0.2.5"])),
+        ]);
+        assert_eq!(
+            check_host(ip("192.0.2.5"), "example.test", &a),
+            Verdict::Pass
+        );
+        let a = answers(&[
+            record.clone(),
+            ("PTR 192.0.2.5", seen(&["slow.example.test"])),
+            ("A slow.example.test", failed(Failure::Timeout)),
+        ]);
+        assert_eq!(
+            check_host(ip("192.0.2.5"), "example.test", &a),
+            Verdict::Fail
+        );
+        let a = answers(&[record.clone(), ("PTR 192.0.2.5", failed(Failure::Timeout))]);
+        assert_eq!(
+            check_host(ip("192.0.2.5"), "example.test", &a),
+            Verdict::Fail
+        );
+        // Names outside the target are not looked up: nothing is missing.
+        let a = answers(&[record, ("PTR 192.0.2.5", seen(&["host.elsewhere.test"]))]);
+        assert_eq!(
+            check_host(ip("192.0.2.5"), "example.test", &a),
+            Verdict::Fail
+        );
+    }
+
+    /// §7.3: `%{p}` is the validated name (§5.5), preferring the domain itself, then a name under
+    /// it; `unknown` when none validates, DNS errors included.
+    #[test]
+    fn p_macro_expands_to_the_validated_name_or_unknown() {
+        use crate::observation::lookup::Failure;
+        let record = (
+            "TXT example.test",
+            seen(&["v=spf1 exists:%{p}._spf.example.test -all"]),
+        );
+        let a = answers(&[
+            record.clone(),
+            (
+                "PTR 192.0.2.5",
+                seen(&["other.test.", "loop.example.test.", "mail.example.test."]),
+            ),
+            ("A other.test", seen(&["192.0.2.5"])),
+            ("A loop.example.test", failed(Failure::CnameLoop)),
+            ("A mail.example.test", seen(&["192.0.2.5"])),
+            (
+                "A mail.example.test._spf.example.test",
+                seen(&["127.0.0.2"]),
+            ),
+        ]);
+        assert_eq!(
+            check_host(ip("192.0.2.5"), "example.test", &a),
+            Verdict::Pass
+        );
+        let a = answers(&[
+            record,
+            ("PTR 192.0.2.5", failed(Failure::ServFail)),
+            ("A unknown._spf.example.test", seen(&[])),
+        ]);
+        assert_eq!(
+            check_host(ip("192.0.2.5"), "example.test", &a),
+            Verdict::Fail
+        );
     }
 }

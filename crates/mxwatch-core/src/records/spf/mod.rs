@@ -300,18 +300,31 @@ fn optional_spec(args: &str) -> Result<Option<DomainSpec>, String> {
 }
 
 /// Splits `:domain/24//64` into the domain part and the CIDR part (`/24//64`).
+///
+/// A domain-spec is a macro-string (RFC 7208 §7.1), whose literals include `:` and `/`: only a
+/// trailing `/digits`, `//digits` or `/digits//digits` is a `dual-cidr-length` (§5.6), so
+/// `a:foo:bar/baz.example.com` names the host `foo:bar/baz.example.com`. A domain-spec cannot end
+/// in `/digits` (its `domain-end` is a top label or a macro), so reading from the end is unambiguous.
 fn split_cidr(args: &str) -> (&str, &str) {
-    // The domain part cannot hold "/" (macro delimiters can, but only inside "%{…}").
-    let mut depth = 0;
-    for (i, c) in args.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => depth -= 1,
-            '/' if depth == 0 => return (&args[..i], &args[i..]),
-            _ => {}
-        }
+    /// Where a trailing `/` + one or more digits starts in `text`, if it ends with one.
+    fn trailing_slash_digits(text: &str) -> Option<usize> {
+        let digits = text.len() - text.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let slash = text.len().checked_sub(digits + 1)?;
+        (digits > 0 && text.as_bytes()[slash] == b'/').then_some(slash)
     }
-    (args, "")
+    let mut end = args.len();
+    // `//digits`: the IPv6 length, always last.
+    if let Some(slash) = trailing_slash_digits(args)
+        && slash > 0
+        && args.as_bytes()[slash - 1] == b'/'
+    {
+        end = slash - 1;
+    }
+    // `/digits`: the IPv4 length, before any IPv6 one.
+    if let Some(slash) = trailing_slash_digits(&args[..end]) {
+        end = slash;
+    }
+    args.split_at(end)
 }
 
 fn dual_cidr(cidr: &str) -> Result<(u8, u8), String> {
@@ -494,6 +507,46 @@ mod tests {
         );
     }
 
+    /// RFC 7208 §7.1: a domain-spec is a macro-string (literals are %x21-24 / %x26-7E, `:` and `/`
+    /// among them) plus a domain-end; only a trailing `/digits` (§5.6) is a CIDR length.
+    #[test]
+    fn domain_specs_may_hold_colons_and_slashes() {
+        let r = parse(
+            "v=spf1 a:foo:bar/baz.example.com mx:foo:bar/baz.example.com/24//64 \
+             a:x/24.example.com//48 ptr:p:q/r.example.com exists:e:1/2.example.com -all",
+        )
+        .unwrap();
+        let host = |m: &Mechanism| match m {
+            Mechanism::A { domain, v4, v6 } | Mechanism::Mx { domain, v4, v6 } => {
+                (domain.clone().unwrap().0, *v4, *v6)
+            }
+            Mechanism::Ptr(Some(d)) | Mechanism::Exists(d) => (d.0.clone(), 0, 0),
+            other => panic!("{other:?}"),
+        };
+        let got: Vec<_> = r.directives[..5]
+            .iter()
+            .map(|d| host(&d.mechanism))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("foo:bar/baz.example.com".to_string(), 32, 128),
+                ("foo:bar/baz.example.com".to_string(), 24, 64),
+                ("x/24.example.com".to_string(), 32, 48),
+                ("p:q/r.example.com".to_string(), 0, 0),
+                ("e:1/2.example.com".to_string(), 0, 0),
+            ]
+        );
+        // A trailing length is still one, and still checked.
+        assert!(parse("v=spf1 a:foo:bar/baz.example.com/33").is_err());
+        assert!(parse("v=spf1 mx:%{d}/24//129").is_err());
+        let r = parse("v=spf1 mx:%{d}:x/%{d}/24").unwrap();
+        assert!(matches!(
+            &r.directives[0].mechanism,
+            Mechanism::Mx { domain: Some(d), v4: 24, v6: 128 } if d.0 == "%{d}:x/%{d}"
+        ));
+    }
+
     #[test]
     fn names_the_term_that_breaks_a_record() {
         for (text, wanted) in [
@@ -559,5 +612,99 @@ mod tests {
             Some(true)
         );
         assert_eq!(m("mx").network_contains(ip("192.0.2.1")), None);
+    }
+
+    /// Domain-specs generated from RFC 7208 §7.1's grammar, with a `dual-cidr-length` or none.
+    mod grammar {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// `macro-literal`, less `.` (labels are joined with dots below, so no label is empty: the
+        /// parser reports empty labels on purpose).
+        fn literal() -> impl Strategy<Value = String> {
+            proptest::collection::vec(
+                prop_oneof![0x21u8..=0x24, 0x26u8..=0x2d, 0x2fu8..=0x7e],
+                1..12,
+            )
+            .prop_map(|b| String::from_utf8(b).unwrap())
+        }
+
+        fn macro_expand() -> impl Strategy<Value = String> {
+            let letter = prop::sample::select(vec![
+                's', 'l', 'o', 'd', 'i', 'p', 'h', 'v', 'S', 'L', 'O', 'D', 'I', 'P', 'H', 'V',
+            ]);
+            // §7.3: a DIGIT transformer is nonzero.
+            let digits = prop::option::of(1u32..=128);
+            let reverse = prop::sample::select(vec!["", "r", "R"]);
+            let delimiters = proptest::collection::vec(
+                prop::sample::select(vec!['.', '-', '+', ',', '/', '_', '=']),
+                0..3,
+            );
+            prop_oneof![
+                (letter, digits, reverse, delimiters).prop_map(|(l, d, r, delims)| {
+                    let d = d.map(|d| d.to_string()).unwrap_or_default();
+                    let delims: String = delims.into_iter().collect();
+                    format!("%{{{l}{d}{r}{delims}}}")
+                }),
+                prop::sample::select(vec!["%%", "%_", "%-"]).prop_map(String::from),
+            ]
+        }
+
+        /// A label of the macro-string: literals and macros mixed.
+        fn label() -> impl Strategy<Value = String> {
+            proptest::collection::vec(prop_oneof![3 => literal(), 1 => macro_expand()], 1..4)
+                .prop_map(|parts| parts.concat())
+        }
+
+        /// `toplabel = ( *alphanum ALPHA *alphanum ) / ( 1*alphanum "-" *( alphanum / "-" ) alphanum )`
+        fn toplabel() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[a-zA-Z0-9]{0,5}[a-zA-Z][a-zA-Z0-9]{0,5}",
+                "[a-zA-Z0-9]{1,5}-[a-zA-Z0-9-]{0,5}[a-zA-Z0-9]",
+            ]
+        }
+
+        fn domain_spec() -> impl Strategy<Value = String> {
+            let end = prop_oneof![
+                (toplabel(), any::<bool>())
+                    .prop_map(|(t, dot)| format!(".{t}{}", if dot { "." } else { "" })),
+                macro_expand(),
+            ];
+            (proptest::collection::vec(label(), 1..5), end)
+                .prop_map(|(labels, end)| format!("{}{end}", labels.join(".")))
+        }
+
+        proptest! {
+            #[test]
+            fn domain_specs_from_the_grammar_parse(
+                spec in domain_spec(),
+                v4 in prop::option::of(0u8..=32),
+                v6 in prop::option::of(0u8..=128),
+            ) {
+                let cidr = format!(
+                    "{}{}",
+                    v4.map(|n| format!("/{n}")).unwrap_or_default(),
+                    v6.map(|n| format!("//{n}")).unwrap_or_default()
+                );
+                for mechanism in ["a", "mx"] {
+                    let text = format!("v=spf1 {mechanism}:{spec}{cidr} -all");
+                    let record = parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+                    let (domain, got4, got6) = match &record.directives[0].mechanism {
+                        Mechanism::A { domain, v4, v6 } | Mechanism::Mx { domain, v4, v6 } => {
+                            (domain.clone(), *v4, *v6)
+                        }
+                        other => return Err(TestCaseError::fail(format!("{other:?}"))),
+                    };
+                    prop_assert_eq!(domain, Some(DomainSpec(spec.clone())));
+                    prop_assert_eq!((got4, got6), (v4.unwrap_or(32), v6.unwrap_or(128)));
+                }
+                for mechanism in ["include", "exists", "ptr"] {
+                    let text = format!("v=spf1 {mechanism}:{spec} -all");
+                    prop_assert!(parse(&text).is_ok(), "{}: {:?}", text, parse(&text));
+                }
+                let text = format!("v=spf1 redirect={spec}");
+                prop_assert!(parse(&text).is_ok(), "{}: {:?}", text, parse(&text));
+            }
+        }
     }
 }

@@ -103,11 +103,7 @@ impl Validator {
         rtype: RecordType,
         now: u32,
     ) -> Proof {
-        let Ok(name) = Name::from_ascii(if name.ends_with('.') {
-            name.to_string()
-        } else {
-            format!("{name}.")
-        }) else {
+        let Some(name) = crate::dns::lookups::question_name(name) else {
             return Proof::Indeterminate {
                 detail: format!("{name:?} cannot be asked as a DNS name"),
             };
