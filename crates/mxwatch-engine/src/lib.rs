@@ -7,7 +7,8 @@
 //! - [`config`]: the monitor's TOML configuration, parsed and validated at load;
 //! - [`monitor`]: the watch cycle (observe, compare with the baseline, confirm, record), the
 //!   schedule and the alert queue;
-//! - [`alert`]: the alert sinks, one file each, behind one tagged configuration enum.
+//! - [`alert`]: the alert sinks, one file each, behind one tagged configuration enum;
+//! - [`scan`]: a list of any length as a stream: its input lines, its summary.
 //!
 //! `mxwatch check`, `watch`, and the coming `scan`, `worker` and `serve` are front ends on
 //! this crate: they parse their input, call it, and format what it returns.
@@ -19,6 +20,7 @@ pub mod error;
 pub mod monitor;
 pub mod propagation;
 pub mod resolver;
+pub mod scan;
 pub mod settings;
 
 pub use audit::{Auditor, LabOverrides, Target, now_unix};

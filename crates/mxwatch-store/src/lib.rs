@@ -9,6 +9,7 @@
 mod codec;
 mod postgres;
 mod rows;
+pub mod scan_state;
 mod sqlite;
 #[doc(hidden)]
 pub mod testing;

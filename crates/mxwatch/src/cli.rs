@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Audit the mail routing of one or more domains.
     Check(CheckArgs),
+    /// Audit a list of any length: results stream as each domain completes; resumable with --state.
+    Scan(ScanArgs),
     /// Run the audit on a built-in lab of broken and healthy domains served on loopback (no network needed).
     Demo(DemoArgs),
     /// Explain a check (or a `headers` note): what it means, why it matters, how to fix it.
@@ -267,6 +269,72 @@ pub struct CheckArgs {
 
     #[command(flatten)]
     pub audit: AuditArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// One line per domain for a person: status, worst severity, finding IDs (default on a terminal).
+    Lines,
+    /// One JSON object per line: each report (with its input `line`), each malformed or duplicate line
+    /// (default when the output is not a terminal).
+    Jsonl,
+    /// One row per domain: line, domain, status, worst severity, finding IDs, MX set, provider, error.
+    Csv,
+    /// One JSON array of reports (no --state or --output: an array cannot be resumed).
+    Json,
+    /// SARIF 2.1.0 (no --state or --output).
+    Sarif,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The list: one domain a line (`#` comments and blank lines skipped; URLs and e-mail addresses
+    /// reduced to their domain; duplicates audited once; malformed lines reported and skipped). `-` or
+    /// nothing: standard input.
+    #[arg(value_name = "FILE|-")]
+    pub input: Option<PathBuf>,
+
+    /// Recursive resolver to ask, IP[:PORT] (default: the first nameserver of /etc/resolv.conf).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+
+    /// Treat 127.0.0.0/8 and ::1 as routable, so a loopback lab looks like the internet.
+    #[arg(long)]
+    pub lab: bool,
+
+    /// Output format (default: `jsonl` when the output is a file or a pipe, `lines` on a terminal).
+    #[arg(long, value_enum)]
+    pub format: Option<ScanFormat>,
+
+    /// Write the results to this file instead of standard output, one record at a time; with --state,
+    /// a resumed scan neither repeats nor loses a record.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// With --format csv: also write one row per finding to this file (line, domain, id, severity,
+    /// subject, detail).
+    #[arg(long, value_name = "FILE")]
+    pub csv_findings: Option<PathBuf>,
+
+    /// Keep the scan's progress in this SQLite file: started again with the same state (and the same
+    /// input), a scan killed at any moment skips what is done.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
+    /// Exit 1 when a finding of this severity or worse is reported for any domain.
+    #[arg(long, default_value = "high", value_parser = parse_severity)]
+    pub fail_on: Severity,
+
+    /// Domains audited at once.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub concurrency: u16,
+
+    /// How many shared MX hosts and finding IDs the closing summary lists (0: no summary).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
+
+    #[command(flatten)]
+    pub settings: AuditSettings,
 }
 
 #[derive(Debug, Args)]

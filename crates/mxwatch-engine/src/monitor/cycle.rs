@@ -19,7 +19,8 @@ pub struct Entry {
     pub domain: DomainName,
     pub every: Duration,
     pub expectation: Option<Arc<MxExpectation>>,
-    /// The defaults' DKIM selectors and the domain's own.
+    /// The domain's own DKIM selectors, asked on top of `defaults.dkim_selectors` (which the
+    /// collector already has).
     pub dkim_selectors: Vec<String>,
 }
 

@@ -104,12 +104,6 @@ impl Watcher {
         for domain in &config.domains {
             let parsed = mxwatch_core::parse_domain_input(&domain.name)
                 .map_err(|e| EngineError::Settings(format!("domain {:?}: {e}", domain.name)))?;
-            let mut dkim_selectors = d.audit.dkim_selectors.clone();
-            for selector in &domain.dkim_selectors {
-                if !dkim_selectors.contains(selector) {
-                    dkim_selectors.push(selector.clone());
-                }
-            }
             entries.push(Entry {
                 config: domain.clone(),
                 domain: parsed.domain,
@@ -118,7 +112,7 @@ impl Watcher {
                     .expectation(domain)
                     .map_err(EngineError::Settings)?
                     .map(Arc::new),
-                dkim_selectors,
+                dkim_selectors: domain.dkim_selectors.clone(),
             });
         }
         let http = reqwest::Client::builder()

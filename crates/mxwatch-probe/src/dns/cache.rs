@@ -4,6 +4,12 @@
 //!
 //! Failures are cached too, briefly (`FAILURE_TTL`), so a dead nameserver costs one
 //! timeout per name every 30 seconds rather than one per domain that points at it.
+//!
+//! The cache is bounded ([`Cache::with_capacity`]): a scan of a million domains must not keep
+//! every answer it ever saw for its full TTL. When it is full, expired entries go first, then
+//! the half of the finished entries that expire soonest; a question still in flight is never
+//! dropped (its askers are waiting on it). Memory is then bounded by the capacity, not by
+//! the length of the list.
 
 use hickory_proto::rr::{RData, RecordType};
 use mxwatch_core::Lookup;
@@ -21,14 +27,31 @@ pub const FAILURE_TTL: Duration = Duration::from_secs(30);
 pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(60);
 /// Sweep expired entries every this many insertions.
 const SWEEP_EVERY: u64 = 10_000;
+/// The default bound: about 200 bytes an entry, so some 40 MB at most.
+pub const DEFAULT_CAPACITY: usize = 200_000;
 
-#[derive(Default)]
 pub struct Cache {
     cells: Mutex<HashMap<Key, Arc<OnceCell<Entry>>>>,
     inserts: Mutex<u64>,
+    capacity: usize,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache::with_capacity(DEFAULT_CAPACITY)
+    }
 }
 
 impl Cache {
+    /// A cache of at most about `capacity` entries (questions in flight may exceed it briefly).
+    pub fn with_capacity(capacity: usize) -> Cache {
+        Cache {
+            cells: Mutex::new(HashMap::new()),
+            inserts: Mutex::new(0),
+            capacity: capacity.max(16),
+        }
+    }
+
     /// The cell for `key`: a live one if cached or in flight, a fresh one if expired or new.
     pub fn cell(&self, key: Key) -> Arc<OnceCell<Entry>> {
         let now = Instant::now();
@@ -40,6 +63,9 @@ impl Cache {
             }
         }
         let cell = Arc::new(OnceCell::new());
+        if cells.len() >= self.capacity {
+            shrink(&mut cells, now);
+        }
         cells.insert(key, cell.clone());
         let mut inserts = self.inserts.lock().unwrap();
         *inserts += 1;
@@ -54,6 +80,26 @@ impl Cache {
     }
 }
 
+/// Makes room in a full cache: expired entries first; if that is not a quarter of it, the half
+/// of the finished entries that expire soonest. Questions in flight stay.
+fn shrink(cells: &mut HashMap<Key, Arc<OnceCell<Entry>>>, now: Instant) {
+    let before = cells.len();
+    cells.retain(|_, c| c.get().is_none_or(|(_, expires)| *expires > now));
+    if cells.len() > before - before / 4 {
+        let mut expiries: Vec<Instant> = cells
+            .values()
+            .filter_map(|c| c.get().map(|e| e.1))
+            .collect();
+        if expiries.is_empty() {
+            return;
+        }
+        let middle = expiries.len() / 2;
+        let (_, cut, _) = expiries.select_nth_unstable(middle);
+        let cut = *cut;
+        cells.retain(|_, c| c.get().is_none_or(|(_, expires)| *expires > cut));
+    }
+}
+
 /// When a lookup result stops being fresh.
 pub fn expiry(lookup: &Lookup<Vec<RData>>, now: Instant) -> Instant {
     let ttl = match lookup {
@@ -64,4 +110,58 @@ pub fn expiry(lookup: &Lookup<Vec<RData>>, now: Instant) -> Instant {
         Lookup::Failed { .. } => FAILURE_TTL,
     };
     now + ttl
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(cache: &Cache, name: &str, ttl: u64) -> Arc<OnceCell<Entry>> {
+        let cell = cache.cell((name.to_string(), RecordType::A));
+        let lookup = Lookup::Observed {
+            value: vec![],
+            ttl: ttl as u32,
+            cname_chain: vec![],
+            elapsed_ms: 0,
+        };
+        cell.set((lookup, Instant::now() + Duration::from_secs(ttl)))
+            .unwrap();
+        cell
+    }
+
+    #[test]
+    fn a_full_cache_stays_bounded_and_keeps_the_longest_lived_and_the_in_flight() {
+        let cache = Cache::with_capacity(100);
+        let waiting = cache.cell(("in-flight.test".into(), RecordType::A));
+        answered(&cache, "long.test", 86_400);
+        for i in 0..1_000 {
+            answered(&cache, &format!("n{i}.test"), 60 + i);
+        }
+        assert!(cache.len() <= 101, "{} entries", cache.len());
+        // The question in flight is the same cell for the next asker.
+        assert!(Arc::ptr_eq(
+            &waiting,
+            &cache.cell(("in-flight.test".into(), RecordType::A))
+        ));
+        // The longest-lived answer survived every shrink: its cell is still the answered one.
+        assert!(
+            cache
+                .cell(("long.test".into(), RecordType::A))
+                .get()
+                .is_some()
+        );
+        // The most recent answers are there; the soonest to expire went.
+        assert!(
+            cache
+                .cell(("n999.test".into(), RecordType::A))
+                .get()
+                .is_some()
+        );
+        assert!(
+            cache
+                .cell(("n0.test".into(), RecordType::A))
+                .get()
+                .is_none()
+        );
+    }
 }

@@ -8,6 +8,7 @@ mod explain;
 mod headers;
 mod propagation;
 mod records;
+mod scan;
 mod watch;
 
 use crate::cli::{Cli, Command};
@@ -16,6 +17,7 @@ use crate::exit::Code;
 pub async fn run(cli: Cli) -> anyhow::Result<Code> {
     match cli.command {
         Command::Check(args) => check::run(args).await,
+        Command::Scan(args) => scan::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Explain(args) => explain::run(args),
         Command::Diff(args) => diff::run(args),

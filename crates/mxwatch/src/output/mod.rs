@@ -3,6 +3,7 @@
 pub mod headers;
 mod json;
 mod sarif;
+pub mod scan;
 mod table;
 
 use crate::cli::Format;

@@ -5,4 +5,5 @@ mod cli;
 mod common;
 mod headers;
 mod mta_sts;
+mod scan;
 mod watch;
