@@ -22,6 +22,9 @@ use std::time::Duration;
 pub struct Target {
     /// The recursive resolver.
     pub resolver: SocketAddr,
+    /// More resolvers: questions are spread over all of them, and one that fails is covered by
+    /// the next (`scan --resolver A --resolver B`).
+    pub more_resolvers: Vec<SocketAddr>,
     /// Treat 127.0.0.0/8 and ::1 as routable (the loopback lab looks like the internet).
     pub lab: bool,
     /// The built-in lab's own ports and keys, which win over the settings (`demo`).
@@ -44,6 +47,7 @@ impl Target {
     pub fn new(resolver: SocketAddr, lab: bool) -> Target {
         Target {
             resolver,
+            more_resolvers: vec![],
             lab,
             lab_overrides: None,
         }
@@ -118,17 +122,23 @@ impl Auditor {
         &self.target
     }
 
-    /// A collector with fresh caches asking the target's resolver.
+    /// A collector with fresh caches asking the target's resolvers.
     pub fn collector(&self) -> Collector {
-        self.collector_via(self.target.resolver)
+        self.collector_with(self.target.resolver, self.target.more_resolvers.clone())
     }
 
-    /// A collector with fresh caches asking `resolver` (the monitor's confirming look may
-    /// take another path to the truth).
+    /// A collector with fresh caches asking `resolver` alone (the monitor's confirming look
+    /// may take another path to the truth).
     pub fn collector_via(&self, resolver: SocketAddr) -> Collector {
+        self.collector_with(resolver, vec![])
+    }
+
+    fn collector_with(&self, resolver: SocketAddr, more_resolvers: Vec<SocketAddr>) -> Collector {
         let s = &self.settings;
         let lab = self.target.lab_overrides.as_ref();
         let mut dns = DnsOptions::new(resolver);
+        dns.more_resolvers = more_resolvers;
+        dns.qps_per_resolver = s.qps;
         dns.timeout = s.dns_timeout;
         dns.max_in_flight = usize::from(s.max_queries);
         let smtp = s.probe.then(|| {

@@ -33,6 +33,11 @@ pub struct AuditSettings {
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=8192)))]
     pub max_queries: u16,
 
+    /// At most this many DNS questions a second to each resolver (polite to a shared resolver).
+    /// Default: no limit.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
+    pub qps: Option<std::num::NonZeroU32>,
+
     /// DNS only: no SMTP or HTTPS probes of the mail hosts. Config: `probe = false`.
     #[cfg_attr(feature = "clap", arg(long = "no-probe", action = clap::ArgAction::SetFalse))]
     pub probe: bool,
@@ -118,6 +123,7 @@ impl AuditSettings {
     pub const KEYS: &'static [&'static str] = &[
         "dns_timeout",
         "max_queries",
+        "qps",
         "probe",
         "smtp_port",
         "smtp_timeout",
@@ -142,6 +148,7 @@ impl Default for AuditSettings {
         AuditSettings {
             dns_timeout: Duration::from_secs(3),
             max_queries: 256,
+            qps: None,
             probe: true,
             smtp_port: 25,
             smtp_timeout: Duration::from_secs(20),
@@ -297,7 +304,8 @@ mod tests {
         for key in AuditSettings::KEYS {
             let value = match *key {
                 "probe" | "probe_relay" | "dnssec" | "compare_nameservers" | "dkim_guess" => "true",
-                "max_queries" | "smtp_port" | "https_port" | "ns_port" | "cert_expiry_days" => "7",
+                "max_queries" | "qps" | "smtp_port" | "https_port" | "ns_port"
+                | "cert_expiry_days" => "7",
                 "ca_file" | "dkim_selectors" | "dnsbl" => "[]",
                 "helo" | "trust_anchor" => "\"x\"",
                 _ => "\"1s\"",

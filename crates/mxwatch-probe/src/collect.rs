@@ -226,7 +226,7 @@ impl Collector {
             schema: OBSERVATION_SCHEMA,
             domain: domain.clone(),
             observed_at,
-            resolver: self.dns.resolver().to_string(),
+            resolver: self.dns.resolvers_label(),
             mx,
             soa,
             ns,

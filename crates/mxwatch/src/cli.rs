@@ -294,9 +294,10 @@ pub struct ScanArgs {
     #[arg(value_name = "FILE|-")]
     pub input: Option<PathBuf>,
 
-    /// Recursive resolver to ask, IP[:PORT] (default: the first nameserver of /etc/resolv.conf).
-    #[arg(long, value_name = "IP[:PORT]")]
-    pub resolver: Option<String>,
+    /// Recursive resolver to ask, IP[:PORT]; give several to spread the load (a timeout, SERVFAIL or
+    /// REFUSED from one is asked of the next). Default: the first nameserver of /etc/resolv.conf.
+    #[arg(long = "resolver", value_name = "IP[:PORT]")]
+    pub resolvers: Vec<String>,
 
     /// Treat 127.0.0.0/8 and ::1 as routable, so a loopback lab looks like the internet.
     #[arg(long)]

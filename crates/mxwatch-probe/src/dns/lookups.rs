@@ -36,6 +36,16 @@ impl Dns {
         self.transport.options().resolver
     }
 
+    /// Every resolver asked, as the observation records it (`127.0.0.1:53, 127.0.0.2:53`).
+    pub fn resolvers_label(&self) -> String {
+        self.transport
+            .resolvers()
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Questions put on the wire so far.
     pub fn queries_sent(&self) -> u64 {
         self.transport.queries_sent()

@@ -5,12 +5,18 @@
 //! every answer, whether it was truncated, how long it took, and failures as
 //! data rather than retried-away errors. It is small: UDP with EDNS, retry on
 //! timeout, TCP when truncated, and a global cap on queries in flight.
+//!
+//! With several resolvers (`more_resolvers`), questions are spread over them in turn, and
+//! one that times out or answers SERVFAIL or REFUSED is asked of the next before it becomes
+//! "could not determine"; `qps_per_resolver` paces each resolver (governor's GCRA limiter).
 
-use hickory_proto::op::{Edns, Message, Query};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use hickory_proto::op::{Edns, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use mxwatch_core::Failure;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -27,6 +33,11 @@ pub struct DnsOptions {
     pub attempts: u32,
     /// Questions in flight at once, across every domain of the run.
     pub max_in_flight: usize,
+    /// More recursive resolvers: questions are spread over all of them in turn, and a failure
+    /// (timeout, SERVFAIL, network) on one is asked of the next.
+    pub more_resolvers: Vec<SocketAddr>,
+    /// At most this many questions a second to each resolver. Default: no limit.
+    pub qps_per_resolver: Option<NonZeroU32>,
 }
 
 impl DnsOptions {
@@ -36,6 +47,8 @@ impl DnsOptions {
             timeout: Duration::from_secs(3),
             attempts: 2,
             max_in_flight: 256,
+            more_resolvers: vec![],
+            qps_per_resolver: None,
         }
     }
 }
@@ -60,16 +73,74 @@ pub struct Transport {
     options: DnsOptions,
     in_flight: Semaphore,
     sent: AtomicU64,
+    /// Every recursive resolver: `resolver` first, then `more_resolvers`.
+    resolvers: Vec<SocketAddr>,
+    /// One limiter per resolver, in the same order (with `qps_per_resolver`).
+    pacers: Vec<DefaultDirectRateLimiter>,
+    /// Which resolver the next question starts with.
+    turn: AtomicUsize,
 }
 
 impl Transport {
     pub fn new(options: DnsOptions) -> Self {
         let permits = options.max_in_flight.max(1);
+        let mut resolvers = vec![options.resolver];
+        for more in &options.more_resolvers {
+            if !resolvers.contains(more) {
+                resolvers.push(*more);
+            }
+        }
+        let pacers = match options.qps_per_resolver {
+            Some(qps) => resolvers
+                .iter()
+                .map(|_| RateLimiter::direct(Quota::per_second(qps)))
+                .collect(),
+            None => vec![],
+        };
         Transport {
             options,
             in_flight: Semaphore::new(permits),
             sent: AtomicU64::new(0),
+            resolvers,
+            pacers,
+            turn: AtomicUsize::new(0),
         }
+    }
+
+    /// The recursive resolvers, in the order questions rotate over them.
+    pub fn resolvers(&self) -> &[SocketAddr] {
+        &self.resolvers
+    }
+
+    /// Asks the recursive resolvers: the next one in turn, then (on a timeout, a network
+    /// failure, a malformed reply, SERVFAIL or REFUSED) each other one once. With one resolver,
+    /// its reply is the answer as before.
+    async fn ask_recursive(&self, name: &Name, rtype: RecordType, dnssec: bool) -> Reply {
+        let n = self.resolvers.len();
+        let first = self.turn.fetch_add(1, Ordering::Relaxed) % n;
+        let mut reply = None;
+        for k in 0..n {
+            let index = (first + k) % n;
+            if let Some(pacer) = self.pacers.get(index) {
+                pacer.until_ready().await;
+            }
+            let this = self
+                .ask_flags(self.resolvers[index], name, rtype, true, dnssec)
+                .await;
+            let retry = match &this {
+                Reply::Failed { .. } => true,
+                // REFUSED: this resolver will not answer us (an ACL, a rate limit); another may.
+                Reply::Message { message, .. } => matches!(
+                    message.metadata.response_code,
+                    ResponseCode::ServFail | ResponseCode::Refused
+                ),
+            };
+            reply = Some(this);
+            if !retry {
+                break;
+            }
+        }
+        reply.expect("at least one resolver")
     }
 
     pub fn options(&self) -> &DnsOptions {
@@ -83,7 +154,14 @@ impl Transport {
 
     /// Asks `name rtype` with recursion desired; returns the reply and the time it took.
     pub async fn ask(&self, name: &Name, rtype: RecordType) -> (Reply, Duration) {
-        self.ask_at(self.options.resolver, name, rtype, true).await
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("semaphore is never closed");
+        let started = Instant::now();
+        let reply = self.ask_recursive(name, rtype, false).await;
+        (reply, started.elapsed())
     }
 
     /// Asks the resolver with DO (RRSIGs and NSEC proofs wanted, RFC 3225) and CD (a validating
@@ -95,9 +173,7 @@ impl Transport {
             .await
             .expect("semaphore is never closed");
         let started = Instant::now();
-        let reply = self
-            .ask_flags(self.options.resolver, name, rtype, true, true)
-            .await;
+        let reply = self.ask_recursive(name, rtype, true).await;
         (reply, started.elapsed())
     }
 

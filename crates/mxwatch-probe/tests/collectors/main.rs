@@ -5,6 +5,7 @@ mod common;
 mod dnssec_fixes;
 mod lab;
 mod mta_sts;
+mod resolvers;
 mod smtp;
 mod trust;
 mod validating_resolver;

@@ -33,6 +33,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Code> {
     }
     let target = Target {
         resolver: lab.dns.addr,
+        more_resolvers: vec![],
         lab: true,
         lab_overrides: Some(LabOverrides {
             smtp_port: lab.smtp.port,

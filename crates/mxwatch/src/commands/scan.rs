@@ -63,8 +63,19 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<Code> {
         _ => None,
     };
     let lines = read_lines(args.input.as_deref())?;
-    let resolver = resolver::choose(args.resolver.as_deref())?;
-    let auditor = Auditor::new(Target::new(resolver, args.lab), args.settings)?;
+    let mut resolvers = args
+        .resolvers
+        .iter()
+        .map(|r| resolver::parse_resolver(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    if resolvers.is_empty() {
+        resolvers.push(resolver::choose(None)?);
+    }
+    let target = Target {
+        more_resolvers: resolvers.split_off(1),
+        ..Target::new(resolvers[0], args.lab)
+    };
+    let auditor = Auditor::new(target, args.settings)?;
 
     // The reader sees every line (a done line still makes a later one a duplicate); done lines
     // are then left out.

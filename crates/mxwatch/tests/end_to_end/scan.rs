@@ -247,3 +247,30 @@ fn a_scan_killed_at_a_random_point_resumes_without_losing_or_repeating_a_line() 
     // The second run audited only what was not done.
     assert!(stderr(&output).contains("this run"), "{}", stderr(&output));
 }
+
+#[test]
+fn a_failing_resolver_is_covered_by_another_given_with_resolver() {
+    let broken = Lab::start(LabZones::builtin_unsigned().unwrap(), Behaviour::ServFail);
+    let good = unsigned_lab();
+    let (broken_addr, good_addr) = (broken.dns.addr.to_string(), good.dns.addr.to_string());
+    let dir = scratch("resolvers");
+    let list = dir.join("list.txt");
+    std::fs::write(&list, "healthy.test\ncustomer1.test\nnomx.test\n").unwrap();
+    let mut args = scan_args(&broken_addr, &[list.to_str().unwrap(), "--format", "jsonl"]);
+    args.extend_from_slice(&["--resolver", &good_addr, "--qps", "500"]);
+    let output = run(&args);
+    assert!([0, 1].contains(&code(&output)), "{}", stderr(&output));
+    let reports: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(reports.len(), 3);
+    assert!(
+        reports.iter().all(|r| r["status"] != "indeterminate"),
+        "{reports:#?}"
+    );
+    assert_eq!(
+        reports[0]["observation"]["resolver"],
+        format!("{broken_addr}, {good_addr}")
+    );
+}
