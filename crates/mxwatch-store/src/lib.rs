@@ -1,16 +1,21 @@
 //! mxwatch-store: what the monitor keeps — observations (compressed), change events,
 //! the alert queue and the schedule — behind one trait of domain operations.
 //!
-//! SQLite is the embedded default (one file, WAL, one writer). The backend is chosen at
-//! run time from a [`StoreUrl`] ([`open`]); callers hold an `Arc<dyn Store>`, so the
-//! PostgreSQL backend of the scale work is one more `StoreUrl` arm and one more
-//! implementation with its own migrations of the same names, not a change to callers.
+//! SQLite is the embedded default (one file, WAL, one writer); PostgreSQL is for a database
+//! on a server. The backend is chosen at run time from a [`StoreUrl`] ([`open`]); callers hold
+//! an `Arc<dyn Store>`. Both backends keep the same tables under migrations of the same names
+//! (`migrations/sqlite`, `migrations/postgres`) and pass the same story test.
 
 mod codec;
+mod postgres;
+mod rows;
 pub mod scan_state;
 mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 mod url;
 
+pub use postgres::{DEFAULT_POOL_SIZE, PgStore, WatcherLock, try_lock_watcher};
 pub use sqlite::SqliteStore;
 pub use url::StoreUrl;
 
@@ -41,14 +46,13 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub async fn open(url: &StoreUrl) -> Result<Arc<dyn Store>> {
     match url {
         StoreUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path).await?)),
-        StoreUrl::Postgres(_) => Err(StoreError::Url(
-            "this build has no PostgreSQL backend yet; use sqlite://PATH or a file path".into(),
-        )),
+        StoreUrl::Postgres(url) => Ok(Arc::new(PgStore::open(url).await?)),
     }
 }
 
 /// Opens a store that must already exist (reading commands: `history`, `changes`, `approve`):
-/// a mistyped path is an error, not a new empty database.
+/// a mistyped path is an error, not a new empty database. A PostgreSQL database is never
+/// created by mxwatch, so there a missing one is the server's own error.
 pub async fn open_existing(url: &StoreUrl) -> Result<Arc<dyn Store>> {
     if let StoreUrl::Sqlite(path) = url
         && !path.exists()

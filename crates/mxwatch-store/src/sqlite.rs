@@ -1,11 +1,13 @@
 //! The embedded SQLite store: one file, WAL, a busy timeout, one writer.
 
-use crate::codec::{compress, decompress};
+use crate::codec::compress;
+use crate::rows::{
+    CHANGE_COLUMNS, change_columns_of_c, change_from_row, encode_report, finding_ids, report_json,
+};
 use crate::{
     AlertKind, AlertSubject, Cycle, FailedDelivery, ObservationSummary, PendingAlert, Result,
     Store, StoreError, StoredAlert, StoredChange,
 };
-use mxwatch_core::monitor::diff::ChangeKind;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -68,41 +70,6 @@ impl SqliteStore {
         MIGRATOR.run(&pool).await?;
         Ok(SqliteStore { pool })
     }
-}
-
-fn severity(text: &str) -> Result<mxwatch_core::Severity> {
-    text.parse().map_err(StoreError::Corrupt)
-}
-
-fn change_kind(text: &str) -> Result<ChangeKind> {
-    text.parse()
-        .map_err(|e| StoreError::Corrupt(format!("change kind: {e}")))
-}
-
-fn change_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredChange> {
-    Ok(StoredChange {
-        id: row.try_get("id")?,
-        domain: row.try_get("domain")?,
-        kind: change_kind(&row.try_get::<String, _>("kind")?)?,
-        subject: row.try_get("subject")?,
-        severity: severity(&row.try_get::<String, _>("severity")?)?,
-        old: row.try_get("old_value")?,
-        new: row.try_get("new_value")?,
-        first_seen: row.try_get("first_seen")?,
-        confirmed_at: row.try_get("confirmed_at")?,
-        expected: row.try_get("expected_reason")?,
-        approved_by: row.try_get("approved_by")?,
-        resolved_at: row.try_get("resolved_at")?,
-    })
-}
-
-const CHANGE_COLUMNS: &str = "id, domain, kind, subject, severity, old_value, new_value, first_seen, confirmed_at, \
-                              expected_reason, approved_by, resolved_at";
-
-fn report_json(blob: &[u8]) -> Result<Value> {
-    let json = decompress(blob)?;
-    serde_json::from_slice(&json)
-        .map_err(|e| StoreError::Corrupt(format!("stored report is not JSON: {e}")))
 }
 
 #[async_trait::async_trait]
@@ -168,11 +135,7 @@ impl Store for SqliteStore {
 
     async fn record_cycle(&self, cycle: Cycle<'_>) -> Result<Vec<i64>> {
         let report = cycle.report;
-        let json = serde_json::to_vec(report).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let status = serde_json::to_value(report.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let (status, json) = encode_report(report)?;
         let mut tx = self.pool.begin().await?;
         let obs_id: i64 = sqlx::query(
             "INSERT INTO observations (domain, observed_at, status, baseline, report) VALUES (?, ?, ?, ?, ?) RETURNING id",
@@ -285,14 +248,7 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|r| {
                 let report = report_json(&r.try_get::<Vec<u8>, _>("report")?)?;
-                let finding_ids = report["findings"]
-                    .as_array()
-                    .map(|fs| {
-                        fs.iter()
-                            .filter_map(|f| f["id"].as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let finding_ids = finding_ids(&report);
                 Ok(ObservationSummary {
                     id: r.try_get("id")?,
                     observed_at: r.try_get("observed_at")?,
@@ -367,11 +323,7 @@ impl Store for SqliteStore {
             let sql = format!(
                 "SELECT {} FROM alert_event_changes x JOIN changes c ON c.id = x.change_id \
                  WHERE x.alert_id = ? ORDER BY x.position",
-                CHANGE_COLUMNS
-                    .split(", ")
-                    .map(|c| format!("c.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                change_columns_of_c()
             );
             let changes = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(alert_id)

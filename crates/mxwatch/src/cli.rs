@@ -99,7 +99,7 @@ pub struct WatchArgs {
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// The store: a file path or `sqlite://PATH` (overrides the configuration's `db`). Default: mxwatch.db.
+    /// The store: a file path, `sqlite://PATH` or `postgres://user@host/db` (overrides the configuration's `db`). Default: mxwatch.db.
     #[arg(long, value_name = "URL|FILE")]
     pub db: Option<StoreUrl>,
 
@@ -162,7 +162,7 @@ pub enum RecordFormat {
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     pub domain: String,
-    /// The store: a file path or `sqlite://PATH`.
+    /// The store: a file path, `sqlite://PATH` or `postgres://user@host/db`.
     #[arg(long, default_value = "mxwatch.db", value_name = "URL|FILE")]
     pub db: StoreUrl,
     /// Observations shown, newest first.
@@ -180,7 +180,7 @@ pub struct ChangesArgs {
     /// Only this domain.
     #[arg(long)]
     pub domain: Option<String>,
-    /// The store: a file path or `sqlite://PATH`.
+    /// The store: a file path, `sqlite://PATH` or `postgres://user@host/db`.
     #[arg(long, default_value = "mxwatch.db", value_name = "URL|FILE")]
     pub db: StoreUrl,
     #[arg(long, value_enum, default_value_t = RecordFormat::Table)]
@@ -194,7 +194,7 @@ pub struct ApproveArgs {
     /// Who approves it. Default: $USER.
     #[arg(long)]
     pub by: Option<String>,
-    /// The store: a file path or `sqlite://PATH`.
+    /// The store: a file path, `sqlite://PATH` or `postgres://user@host/db`.
     #[arg(long, default_value = "mxwatch.db", value_name = "URL|FILE")]
     pub db: StoreUrl,
 }

@@ -46,16 +46,30 @@ pub struct DeliveryRound {
     pub given_up: usize,
 }
 
-/// Holds the store's lock file while a watcher runs: a second watcher on the same store would
-/// record and alert every change twice.
+/// Held while a watcher runs: a second watcher on the same store would record and alert every
+/// change twice. SQLite: a lock file beside the database. PostgreSQL: a session advisory lock on
+/// a connection of its own (several hosts reach one database, so no file can be shared).
 pub struct StoreLock {
     _file: Option<std::fs::File>,
+    _postgres: Option<mxwatch_store::WatcherLock>,
 }
 
 impl StoreLock {
-    pub fn acquire(url: &StoreUrl) -> Result<StoreLock, EngineError> {
-        let Some(path) = url.lock_path() else {
-            return Ok(StoreLock { _file: None });
+    pub async fn acquire(url: &StoreUrl) -> Result<StoreLock, EngineError> {
+        let path = match url {
+            StoreUrl::Sqlite(_) => url.lock_path().expect("an SQLite store has a lock file"),
+            StoreUrl::Postgres(postgres) => {
+                return match mxwatch_store::try_lock_watcher(postgres).await {
+                    Ok(Some(lock)) => Ok(StoreLock {
+                        _file: None,
+                        _postgres: Some(lock),
+                    }),
+                    Ok(None) => Err(EngineError::Settings(format!(
+                        "another `mxwatch watch` is using {url} (it holds the database's watcher lock)"
+                    ))),
+                    Err(e) => Err(EngineError::Operational(format!("opening {url}: {e}"))),
+                };
+            }
         };
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -69,7 +83,10 @@ impl StoreLock {
                 path.display()
             )));
         }
-        Ok(StoreLock { _file: Some(file) })
+        Ok(StoreLock {
+            _file: Some(file),
+            _postgres: None,
+        })
     }
 }
 

@@ -26,7 +26,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<Code> {
     if let Some(db) = &args.db {
         config.db = db.clone();
     }
-    let lock = StoreLock::acquire(&config.db)?;
+    let lock = StoreLock::acquire(&config.db).await?;
     let store = mxwatch_store::open(&config.db).await.map_err(|e| {
         anyhow::Error::from(EngineError::Store(e)).context(format!("opening {}", config.db))
     })?;

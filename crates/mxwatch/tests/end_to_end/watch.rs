@@ -78,6 +78,16 @@ fn smtp_receiver() -> (u16, Arc<Mutex<Vec<String>>>) {
 }
 
 fn config(dir: &Scratch, lab: &Lab, extra: &str) -> PathBuf {
+    config_with_db(
+        dir,
+        lab,
+        &dir.path("mxwatch.db").display().to_string(),
+        extra,
+    )
+}
+
+/// [`config`] with the database `db` (a path or a URL).
+fn config_with_db(dir: &Scratch, lab: &Lab, db: &str, extra: &str) -> PathBuf {
     let path = dir.path("mxwatch.toml");
     // The lab is signed with keys made at its start: watch validates from its root.
     let anchor = dir.path("lab-root.key");
@@ -86,7 +96,6 @@ fn config(dir: &Scratch, lab: &Lab, extra: &str) -> PathBuf {
         "db = {db:?}\n[defaults]\nevery = \"1s\"\njitter = 0.0\nconfirm_after = \"0s\"\nresolver = {resolver:?}\nlab = true\nprobe = false\ncompare_nameservers = false\n\
          trust_anchor = {anchor:?}\n\
          dns_timeout = \"300ms\"\nretry_after = \"0s\"\n\n[[domain]]\nname = \"healthy.test\"\n\n[[domain]]\nname = \"customer1.test\"\n\n{extra}",
-        db = dir.path("mxwatch.db").display().to_string(),
         resolver = lab.dns.addr.to_string(),
         anchor = anchor.display().to_string(),
     );
@@ -100,15 +109,12 @@ fn once(config: &Path) {
 }
 
 fn changes(dir: &Scratch) -> Vec<Value> {
-    let output = run(&[
-        "changes",
-        "--since",
-        "1h",
-        "--format",
-        "json",
-        "--db",
-        dir.path("mxwatch.db").to_str().unwrap(),
-    ]);
+    changes_in(dir.path("mxwatch.db").to_str().unwrap())
+}
+
+/// `mxwatch changes` of the last hour in the database `db` (a path or a URL).
+fn changes_in(db: &str) -> Vec<Value> {
+    let output = run(&["changes", "--since", "1h", "--format", "json", "--db", db]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     serde_json::from_slice::<Value>(&output.stdout)
         .unwrap()
@@ -770,4 +776,64 @@ fn a_part_that_keeps_failing_does_not_stop_monitoring_and_never_hides_a_change()
         .map(|h| h["kind"].as_str().unwrap().to_string())
         .collect();
     assert!(kinds.contains(&"mx-added".to_string()), "{kinds:?}");
+}
+
+/// The first half of the change story on PostgreSQL: `watch --once` records the baseline, the
+/// zone changes, the next `watch --once` records the MX changes, and `changes --db postgres://…`
+/// reads them back. A watcher is refused while another holds the database's watcher lock.
+#[test]
+fn watch_records_changes_in_postgres() {
+    use mxwatch_store::testing::{TestDatabase, server_or_skip};
+    let Some(server) = server_or_skip("watch_records_changes_in_postgres") else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = runtime.block_on(TestDatabase::create(&server, "watch"));
+    let lab = Lab::builtin();
+    let dir = Scratch::new("watch-postgres");
+    let cfg = config_with_db(&dir, &lab, &db.url, "");
+
+    once(&cfg);
+    assert!(
+        changes_in(&db.url).is_empty(),
+        "the first sight is the baseline"
+    );
+
+    set_healthy(&lab, &changed());
+    once(&cfg);
+    let recorded = changes_in(&db.url);
+    let kinds: Vec<(&str, &str)> = recorded
+        .iter()
+        .map(|c| (c["kind"].as_str().unwrap(), c["subject"].as_str().unwrap()))
+        .collect();
+    assert!(
+        kinds.contains(&("mx-added", "mx1.provider.test")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("mx-removed", "mx2.healthy.test")),
+        "{kinds:?}"
+    );
+    assert!(
+        recorded.iter().all(|c| c["domain"] == "healthy.test"),
+        "nothing for customer1.test: {recorded:?}"
+    );
+
+    // Another watcher (here: this test) holds the lock: `watch` refuses to start.
+    let held = runtime
+        .block_on(mxwatch_store::try_lock_watcher(&db.url))
+        .unwrap()
+        .expect("no watcher is running");
+    let second = run(&["watch", "--once", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code(&second), 2, "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("another `mxwatch watch`"),
+        "{}",
+        stderr(&second)
+    );
+    drop(held);
+    runtime.block_on(db.drop());
 }
