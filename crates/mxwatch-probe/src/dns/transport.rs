@@ -154,26 +154,29 @@ impl Transport {
 
     /// Asks `name rtype` with recursion desired; returns the reply and the time it took.
     pub async fn ask(&self, name: &Name, rtype: RecordType) -> (Reply, Duration) {
-        let _permit = self
-            .in_flight
-            .acquire()
-            .await
-            .expect("semaphore is never closed");
-        let started = Instant::now();
-        let reply = self.ask_recursive(name, rtype, false).await;
-        (reply, started.elapsed())
+        self.timed_recursive(name, rtype, false).await
     }
 
     /// Asks the resolver with DO (RRSIGs and NSEC proofs wanted, RFC 3225) and CD (a validating
     /// resolver hands over data it finds bogus instead of SERVFAIL, so we can tell why).
     pub async fn ask_dnssec(&self, name: &Name, rtype: RecordType) -> (Reply, Duration) {
+        self.timed_recursive(name, rtype, true).await
+    }
+
+    /// One recursive question under the in-flight cap, with the time it took.
+    async fn timed_recursive(
+        &self,
+        name: &Name,
+        rtype: RecordType,
+        dnssec: bool,
+    ) -> (Reply, Duration) {
         let _permit = self
             .in_flight
             .acquire()
             .await
             .expect("semaphore is never closed");
         let started = Instant::now();
-        let reply = self.ask_recursive(name, rtype, true).await;
+        let reply = self.ask_recursive(name, rtype, dnssec).await;
         (reply, started.elapsed())
     }
 
