@@ -41,3 +41,22 @@ pub fn dns_collector_with(
         },
     )
 }
+
+/// One lab domain observed through `collector` and judged as the lab is (loopback routable).
+pub async fn report(collector: &Collector, domain: &str) -> mxwatch_core::Report {
+    let parsed = mxwatch_core::parse_domain_input(domain).unwrap();
+    let obs = collector.observe(&parsed.domain).await;
+    mxwatch_core::Report::new(
+        obs,
+        &mxwatch_core::CheckContext {
+            lab: true,
+            ..Default::default()
+        },
+        parsed.notes,
+    )
+}
+
+/// The finding IDs of a report, in order.
+pub fn ids(report: &mxwatch_core::Report) -> Vec<String> {
+    report.findings.iter().map(|f| f.id.to_string()).collect()
+}

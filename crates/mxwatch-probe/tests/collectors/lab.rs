@@ -2,30 +2,14 @@
 //! expectations name, hostile resolvers give "could not determine", and the
 //! shared cache asks each distinct question once.
 
+use crate::common::{ids, report};
 use hickory_proto::rr::RecordType;
-use mxwatch_core::{CheckContext, Failure, FindingId, Report, parse_domain_input};
+use mxwatch_core::{Failure, FindingId, Report};
 use mxwatch_lab::{Behaviour, LabDns, LabZones, expectations};
 use mxwatch_probe::Collector;
 
 fn collector(lab: &LabDns, timeout_ms: u64) -> Collector {
     crate::common::dns_collector(lab, timeout_ms)
-}
-
-async fn report(collector: &Collector, domain: &str) -> Report {
-    let parsed = parse_domain_input(domain).unwrap();
-    let obs = collector.observe(&parsed.domain).await;
-    Report::new(
-        obs,
-        &CheckContext {
-            lab: true,
-            ..Default::default()
-        },
-        parsed.notes,
-    )
-}
-
-fn ids(report: &Report) -> Vec<String> {
-    report.findings.iter().map(|f| f.id.to_string()).collect()
 }
 
 #[tokio::test]

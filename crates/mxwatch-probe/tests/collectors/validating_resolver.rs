@@ -2,8 +2,9 @@
 //! domain's MX lookup is a SERVFAIL: the DNSSEC proof, asked with CD, must still say why
 //! (DNSSEC-BOGUS and the broken link), rather than leave only "could not determine".
 
+use crate::common::{ids, report};
+use mxwatch_core::Failure;
 use mxwatch_core::observation::dnssec::{BrokenLink, Proof};
-use mxwatch_core::{CheckContext, Failure, Report, parse_domain_input};
 use mxwatch_lab::{Behaviour, LabDns, LabZones, expectations};
 use mxwatch_probe::Collector;
 
@@ -17,23 +18,6 @@ async fn validating_lab() -> LabDns {
 fn collector(lab: &LabDns) -> Collector {
     assert!(lab.trust_anchor().is_some(), "the lab is signed");
     crate::common::dns_collector(lab, 2000)
-}
-
-async fn report(collector: &Collector, domain: &str) -> Report {
-    let parsed = parse_domain_input(domain).unwrap();
-    let obs = collector.observe(&parsed.domain).await;
-    Report::new(
-        obs,
-        &CheckContext {
-            lab: true,
-            ..Default::default()
-        },
-        parsed.notes,
-    )
-}
-
-fn ids(report: &Report) -> Vec<String> {
-    report.findings.iter().map(|f| f.id.to_string()).collect()
 }
 
 #[tokio::test]

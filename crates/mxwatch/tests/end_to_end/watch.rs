@@ -123,6 +123,27 @@ fn changes_in(db: &str) -> Vec<Value> {
         .clone()
 }
 
+/// The changes recorded for healthy.test's backup MX moving to the provider (and nothing for
+/// customer1.test).
+fn assert_backup_moved(recorded: &[Value]) {
+    let kinds: Vec<(&str, &str)> = recorded
+        .iter()
+        .map(|c| (c["kind"].as_str().unwrap(), c["subject"].as_str().unwrap()))
+        .collect();
+    assert!(
+        kinds.contains(&("mx-added", "mx1.provider.test")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("mx-removed", "mx2.healthy.test")),
+        "{kinds:?}"
+    );
+    assert!(
+        recorded.iter().all(|c| c["domain"] == "healthy.test"),
+        "nothing for customer1.test: {recorded:?}"
+    );
+}
+
 fn delivered(got: &Arc<Mutex<Vec<Request>>>) -> Vec<Value> {
     got.lock()
         .unwrap()
@@ -175,22 +196,7 @@ fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
     set_healthy(&lab, &changed());
     once(&cfg);
     let recorded = changes(&dir);
-    let kinds: Vec<(&str, &str)> = recorded
-        .iter()
-        .map(|c| (c["kind"].as_str().unwrap(), c["subject"].as_str().unwrap()))
-        .collect();
-    assert!(
-        kinds.contains(&("mx-added", "mx1.provider.test")),
-        "{kinds:?}"
-    );
-    assert!(
-        kinds.contains(&("mx-removed", "mx2.healthy.test")),
-        "{kinds:?}"
-    );
-    assert!(
-        recorded.iter().all(|c| c["domain"] == "healthy.test"),
-        "nothing for customer1.test: {recorded:?}"
-    );
+    assert_backup_moved(&recorded);
 
     // The next run retries the refused alert; nothing new is recorded.
     once(&cfg);
@@ -805,22 +811,7 @@ fn watch_records_changes_in_postgres() {
     set_healthy(&lab, &changed());
     once(&cfg);
     let recorded = changes_in(&db.url);
-    let kinds: Vec<(&str, &str)> = recorded
-        .iter()
-        .map(|c| (c["kind"].as_str().unwrap(), c["subject"].as_str().unwrap()))
-        .collect();
-    assert!(
-        kinds.contains(&("mx-added", "mx1.provider.test")),
-        "{kinds:?}"
-    );
-    assert!(
-        kinds.contains(&("mx-removed", "mx2.healthy.test")),
-        "{kinds:?}"
-    );
-    assert!(
-        recorded.iter().all(|c| c["domain"] == "healthy.test"),
-        "nothing for customer1.test: {recorded:?}"
-    );
+    assert_backup_moved(&recorded);
 
     // Another watcher (here: this test) holds the lock: `watch` refuses to start.
     let held = runtime
