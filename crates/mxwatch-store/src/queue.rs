@@ -186,6 +186,8 @@ pub trait WorkQueue: Send + Sync {
     /// Writes results (each exactly once: a line that already has one keeps it) and takes their
     /// lines off the queue, in one transaction. Returns how many were new.
     async fn complete(&self, worker: &str, results: &[Completion]) -> Result<u64>;
+    /// Any line of any job still waiting for its result (leased or not).
+    async fn has_open_items(&self) -> Result<bool>;
     /// A worker stopping cleanly: its leases are freed at once instead of expiring.
     async fn stop_worker(&self, worker: &str) -> Result<()>;
     async fn workers(&self) -> Result<Vec<WorkerInfo>>;
@@ -520,6 +522,14 @@ impl WorkQueue for PgWorkQueue {
             .await?;
         tx.commit().await?;
         Ok(written)
+    }
+
+    async fn has_open_items(&self) -> Result<bool> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM work_items)")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn stop_worker(&self, worker: &str) -> Result<()> {
