@@ -75,15 +75,16 @@ const MAX_PAUSE: Duration = Duration::from_secs(30);
 const AUDITS_PER_COLLECTOR: u64 = 10_000;
 
 /// Tells the log once when the database goes away and once when it is back, and paces the
-/// retries in between (1 s doubling to [`MAX_PAUSE`]).
-struct Outage {
+/// retries in between (1 s doubling to [`MAX_PAUSE`]). The worker's tasks and `scan --job`'s
+/// reader wait out an outage with it.
+pub struct Outage {
     what: &'static str,
     down: bool,
     pause: Duration,
 }
 
 impl Outage {
-    fn new(what: &'static str) -> Outage {
+    pub fn new(what: &'static str) -> Outage {
         Outage {
             what,
             down: false,
@@ -91,7 +92,7 @@ impl Outage {
         }
     }
 
-    fn ok(&mut self) {
+    pub fn ok(&mut self) {
         if self.down {
             tracing::warn!("database reachable again: {} resumed", self.what);
         }
@@ -100,7 +101,7 @@ impl Outage {
     }
 
     /// Logs the failure (once per outage) and sleeps before the next try.
-    async fn failed(&mut self, error: &mxwatch_store::StoreError) {
+    pub async fn failed(&mut self, error: &mxwatch_store::StoreError) {
         if !self.down {
             tracing::error!(
                 "database unreachable: {} paused, retrying until it is back ({error})",

@@ -12,6 +12,7 @@ use crate::cli::{ScanArgs, ScanFormat};
 use crate::exit::{Code, UsageError};
 use crate::output::scan::Outputs;
 use mxwatch_engine::EngineError;
+use mxwatch_engine::worker::Outage;
 use mxwatch_engine::scan::{InputReader, Outcome, ScanItem};
 use mxwatch_store::StoreUrl;
 use mxwatch_store::queue::{ItemResult, PgWorkQueue, QueuedLine, StoredResult, WorkQueue};
@@ -151,9 +152,19 @@ pub async fn stream(args: &ScanArgs, job: i64, format: ScanFormat) -> anyhow::Re
     let total = status.sealed.then_some(status.lines as u64);
     let mut emitter = Emitter::begin(format, outputs, false, total, args.fail_on)?;
     let mut cursor = 0;
+    // A database outage while reading pauses the stream (as it pauses the workers): the
+    // reader waits, says so once, and goes on from the last result it wrote.
+    let mut outage = Outage::new("reading the job's results");
     loop {
-        let results = queue.results_after(job, cursor, READ_BATCH).await?;
+        let results = match queue.results_after(job, cursor, READ_BATCH).await {
+            Ok(results) => results,
+            Err(e) => {
+                outage.failed(&e).await;
+                continue;
+            }
+        };
         if let Some(last) = results.last() {
+            outage.ok();
             cursor = last.seq;
             for stored in results {
                 emitter.emit(&outcome(stored))?;
@@ -162,9 +173,17 @@ pub async fn stream(args: &ScanArgs, job: i64, format: ScanFormat) -> anyhow::Re
         }
         // Nothing new: done if every line has its result (read after the status, so none
         // written in between is missed: results only grow).
-        let status = queue.job(job).await?.ok_or_else(|| {
-            anyhow::Error::from(UsageError(format!("job {job} was deleted while read")))
-        })?;
+        let status = match queue.job(job).await {
+            Ok(Some(status)) => status,
+            Ok(None) => {
+                return Err(UsageError(format!("job {job} was deleted while read")).into());
+            }
+            Err(e) => {
+                outage.failed(&e).await;
+                continue;
+            }
+        };
+        outage.ok();
         if status.sealed {
             emitter.set_total(status.lines as u64);
         }
