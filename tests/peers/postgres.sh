@@ -123,7 +123,7 @@ case "${1:-}" in
     up) up ;;
     url) url ;;
     *)
-        sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2
+        sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
         exit 2
         ;;
 esac

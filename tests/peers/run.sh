@@ -991,6 +991,19 @@ else
     echo "FAIL watch: tests/peers/watch.sh ended (exit $watch_rc) without its counts"
 fi
 
+# 4. `mxwatch worker`s sharing a queued scan on PostgreSQL: one SIGKILLed, the database
+# restarted mid-job (tests/peers/workers.sh; its own cluster). Its counts join ours.
+workers_rc=0
+MXWATCH="$MXWATCH" RES_ADDR="$RES_ADDR" bash "$HERE/workers.sh" "$WORK" "$WORK/workers.counts" || workers_rc=$?
+if [ -s "$WORK/workers.counts" ]; then
+    read -r p f <"$WORK/workers.counts"
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+else
+    total_fail=$((total_fail + 1))
+    echo "FAIL workers: tests/peers/workers.sh ended (exit $workers_rc) without its counts"
+fi
+
 status_ok=1
 echo "peers: $total_pass passed, $total_fail failed"
 say "done in ${SECONDS} s after the install"
