@@ -284,13 +284,15 @@ fi
 listed=$("$MXWATCH" workers --db "$URL" --format json 2>&1)
 accounts=$(python3 -c '
 import json, sys
-d = json.loads(sys.argv[1]); n = int(sys.argv[2])
+d = json.loads(sys.argv[1]); n = int(sys.argv[2]); killed = int(sys.argv[3])
 ws, job = d["workers"], d["jobs"][0]
 done = sum(w["items_done"] for w in ws)
-stopped = [w["stopped_at_ms"] is not None for w in ws]
-ok = (len(ws) == 3 and done == n and stopped == [False, True, True]
+# The killed worker never said it stopped; the others did.
+stopped = {w["pid"]: w["stopped_at_ms"] is not None for w in ws}
+ok = (len(ws) == 3 and done == n and stopped.get(killed) is False
+      and sum(stopped.values()) == 2
       and job["results"] == n and job["open"] == 0 and job["lines"] == n)
-print("ok" if ok else f"workers {len(ws)}, done {done}, stopped {stopped}, job {job}")' "$listed" "$N" 2>&1)
+print("ok" if ok else f"workers {len(ws)}, done {done}, stopped {stopped}, job {job}")' "$listed" "$N" "$a" 2>&1)
 if [ "$accounts" = ok ]; then
     check ok "mxwatch workers: 3 workers (A killed, B and C stopped cleanly), $N results written once between them"
 else
