@@ -73,3 +73,11 @@ CREATE TABLE workers (
     stopped_at  BIGINT
 );
 CREATE INDEX workers_by_last_seen ON workers (last_seen);
+
+-- The monitor's hot path at scale (the same indexes as migrations/sqlite/0003_work_queue.sql):
+-- the due domains and the earliest due time from an index instead of a scan of every domain;
+-- a domain's latest baseline (and prune's "latest baseline of each domain") from the baselines
+-- alone; prune's age cut by time.
+CREATE INDEX domains_by_due ON domains (next_due, name);
+CREATE INDEX observations_baselines ON observations (domain, id) WHERE baseline;
+CREATE INDEX observations_by_time ON observations (observed_at);
