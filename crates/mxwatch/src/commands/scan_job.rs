@@ -12,11 +12,12 @@ use crate::cli::{ScanArgs, ScanFormat};
 use crate::exit::{Code, UsageError};
 use crate::output::scan::Outputs;
 use mxwatch_engine::EngineError;
-use mxwatch_engine::worker::Outage;
 use mxwatch_engine::scan::{InputReader, Outcome, ScanItem};
+use mxwatch_engine::worker::Outage;
 use mxwatch_store::StoreUrl;
 use mxwatch_store::queue::{ItemResult, PgWorkQueue, QueuedLine, StoredResult, WorkQueue};
 use mxwatch_store::scan_state::Offsets;
+use std::io::Write;
 use std::time::Duration;
 
 /// Lines sent to the database per transaction when queueing.
@@ -86,7 +87,7 @@ pub async fn enqueue(args: &ScanArgs, name: &str) -> anyhow::Result<Code> {
          run `mxwatch worker --db …` to audit it, `mxwatch scan --job {job} --db …` to read it",
         mxwatch_core::sanitize::for_terminal(&name)
     );
-    println!("{job}");
+    writeln!(std::io::stdout(), "{job}")?;
     Ok(Code::Clean)
 }
 

@@ -10,6 +10,7 @@ use mxwatch_engine::{Auditor, EngineError, Target, resolver};
 use mxwatch_store::StoreUrl;
 use mxwatch_store::queue::{PgWorkQueue, WorkQueue, WorkerInfo, open_queue};
 use serde_json::json;
+use std::io::Write;
 use std::sync::Arc;
 
 async fn open(db: &StoreUrl) -> anyhow::Result<PgWorkQueue> {
@@ -76,6 +77,8 @@ pub async fn list(args: WorkersArgs) -> anyhow::Result<Code> {
     let queue = open(&args.db).await?;
     let workers = queue.workers().await?;
     let jobs = queue.jobs().await?;
+    // writeln!, not println!: a closed pipe (`mxwatch workers | head`) ends quietly.
+    let mut out = std::io::stdout().lock();
     match args.format {
         RecordFormat::Json => {
             let workers: Vec<_> = workers
@@ -86,10 +89,11 @@ pub async fn list(args: WorkersArgs) -> anyhow::Result<Code> {
                     value
                 })
                 .collect();
-            println!(
+            writeln!(
+                out,
                 "{}",
                 serde_json::to_string_pretty(&json!({ "workers": workers, "jobs": jobs }))?
-            );
+            )?;
         }
         RecordFormat::Table => {
             let mut table = Table::new();
@@ -107,7 +111,7 @@ pub async fn list(args: WorkersArgs) -> anyhow::Result<Code> {
                     w.leases.to_string(),
                 ]);
             }
-            println!("{table}");
+            writeln!(out, "{table}")?;
             let mut table = Table::new();
             table.set_header(["job", "name", "lines", "results", "open", "leased", "state"]);
             for j in &jobs {
@@ -128,7 +132,7 @@ pub async fn list(args: WorkersArgs) -> anyhow::Result<Code> {
                     state.to_string(),
                 ]);
             }
-            println!("{table}");
+            writeln!(out, "{table}")?;
         }
     }
     Ok(Code::Clean)
