@@ -18,7 +18,7 @@
 #  3. `mxwatch scan LIST --enqueue` queues the N names; a reader (`scan --job`) streams the
 #     results from the start;
 #  4. workers A and B take the job; A is SIGKILLed mid-job, holding leases;
-#  5. PostgreSQL is stopped and started again mid-job: B logs the pause and the resumption;
+#  5. PostgreSQL is stopped for 15 s mid-job: B logs the pause and the resumption;
 #     a third worker C joins after the restart;
 #  6. B and C finish (A's expired leases taken again); the reader ends: every name exactly
 #     once, each with its MX, nothing given up; `mxwatch workers` accounts for every line.
@@ -34,26 +34,9 @@ PG_PORT=${PEERS_PG_PORT:-55441}
 N=${PEERS_WORKERS_DOMAINS:-5000}
 ZONE=customer1.test
 
-say() { echo "peers: workers: $*" >&2; }
-
-passed=0
-failed=0
-finished=0
-check() { # ok|fail description [details shown on failure]
-    if [ "$1" = ok ]; then
-        passed=$((passed + 1))
-        echo "ok workers: $2"
-    else
-        failed=$((failed + 1))
-        echo "FAIL workers: $2"
-        if [ -n "${3:-}" ]; then show <<<"$3"; fi
-    fi
-}
-# Indented, and so that no line of it reads as a test summary to .ci/run.
-show() { sed -e 's/^/    | /' -e 's/\([0-9]\) \(failed\|passed\)/\1 (\2)/g' | head -n 40 || true; }
-write_counts() {
-    if [ -n "$COUNTS" ]; then echo "$passed $failed" >"$COUNTS"; fi
-}
+SCENARIO=workers
+# shellcheck source=tests/peers/scenario.sh
+source "$HERE/scenario.sh"
 
 if ! "$MXWATCH" worker --help >/dev/null 2>&1; then
     echo "peers: mxwatch has no worker command yet; skipping the workers scenario" >&2
@@ -92,21 +75,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-exited() {
-    local state
-    state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null) || true
-    [ -z "$state" ] || [ "$state" = Z ]
-}
-poll() { # SECONDS COMMAND...: until COMMAND succeeds (0) or SECONDS pass (1)
-    local limit=$1 t0=$SECONDS
-    shift
-    while :; do
-        if "$@"; then return 0; fi
-        [ $((SECONDS - t0)) -lt "$limit" ] || return 1
-        sleep 0.3
-    done
-}
 
 # wildcard set|unset: the *.bulk MX in one Knot transaction (in memory only, like watch.sh's
 # edit: zonefile-sync is -1).
@@ -204,10 +172,13 @@ fi
 # 5. A PostgreSQL outage mid-job.
 poll 300 results_at_least $((N / 2)) || true
 before=$(job_state || echo "? ? ?")
+# Down longer than a queue operation waits for a connection (10 s), so the workers' operations
+# fail and they pause (a shorter outage is waited out inside the pool, silently), and longer
+# than the lease (5 s), so leases taken before it have run out when it ends.
 if "${PG[@]}" down 2>>"$D/pg.log"; then
-    sleep 4
+    sleep 15
     if "${PG[@]}" up 2>>"$D/pg.log" >/dev/null; then
-        check ok "PostgreSQL stopped for 4 s and started again mid-job (before: $before)"
+        check ok "PostgreSQL stopped for 15 s and started again mid-job (before: $before)"
     else
         check fail "PostgreSQL did not start again" "$(tail -n 20 "$D/pg.log")"
         exit 1

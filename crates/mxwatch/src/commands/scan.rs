@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use mxwatch_core::sanitize::for_terminal;
 use mxwatch_engine::scan::{InputReader, Outcome, ScanItem, Summary, audit_items};
-use mxwatch_engine::{Auditor, Target, resolver};
+use mxwatch_engine::{Auditor, resolver};
 use mxwatch_store::scan_state::{Offsets, ScanState};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, IsTerminal, Read};
@@ -69,18 +69,7 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<Code> {
         _ => None,
     };
     let lines = read_lines(args.input.as_deref())?;
-    let mut resolvers = args
-        .resolvers
-        .iter()
-        .map(|r| resolver::parse_resolver(r))
-        .collect::<Result<Vec<_>, _>>()?;
-    if resolvers.is_empty() {
-        resolvers.push(resolver::choose(None)?);
-    }
-    let target = Target {
-        more_resolvers: resolvers.split_off(1),
-        ..Target::new(resolvers[0], args.lab)
-    };
+    let target = resolver::target(&args.resolvers, args.lab)?;
     let auditor = Auditor::new(target, args.settings)?;
 
     // The reader sees every line (a done line still makes a later one a duplicate); done lines

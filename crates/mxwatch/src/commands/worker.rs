@@ -6,7 +6,7 @@ use crate::exit::Code;
 use comfy_table::Table;
 use mxwatch_core::sanitize::for_terminal;
 use mxwatch_engine::worker::{self, WorkerOptions};
-use mxwatch_engine::{Auditor, EngineError, Target, resolver};
+use mxwatch_engine::{Auditor, EngineError, resolver};
 use mxwatch_store::StoreUrl;
 use mxwatch_store::queue::{PgWorkQueue, WorkQueue, WorkerInfo, open_queue};
 use serde_json::json;
@@ -20,18 +20,7 @@ async fn open(db: &StoreUrl) -> anyhow::Result<PgWorkQueue> {
 }
 
 pub async fn run(args: WorkerArgs) -> anyhow::Result<Code> {
-    let mut resolvers = args
-        .resolvers
-        .iter()
-        .map(|r| resolver::parse_resolver(r))
-        .collect::<Result<Vec<_>, _>>()?;
-    if resolvers.is_empty() {
-        resolvers.push(resolver::choose(None)?);
-    }
-    let target = Target {
-        more_resolvers: resolvers.split_off(1),
-        ..Target::new(resolvers[0], args.lab)
-    };
+    let target = resolver::target(&args.resolvers, args.lab)?;
     let auditor = Auditor::new(target, args.settings)?;
     let queue = Arc::new(open(&args.db).await?);
     let options = WorkerOptions {
