@@ -457,8 +457,15 @@ impl WorkQueue for PgWorkQueue {
             .execute(&mut *tx)
             .await?;
         // Only leases still ours: one that expired and was taken by another worker is theirs.
+        // SKIP LOCKED: a row locked now is being written as done (by this worker's own result
+        // writer) or taken by another worker after its lease ran out; waiting for it would let
+        // the heartbeat and the writer lock the same rows in opposite orders (a deadlock, seen
+        // in the peers' test before this).
         let held = sqlx::query(
-            "UPDATE work_items SET lease_until = work_now_ms() + $2 WHERE leased_by = $1",
+            "UPDATE work_items i SET lease_until = work_now_ms() + $2 \
+             FROM (SELECT job_id, line FROM work_items WHERE leased_by = $1 \
+                   FOR UPDATE SKIP LOCKED) AS mine \
+             WHERE i.job_id = mine.job_id AND i.line = mine.line",
         )
         .bind(worker)
         .bind(millis(lease))
