@@ -11,7 +11,7 @@
 //! - [`scan`]: a list of any length as a stream: its input lines, its summary;
 //! - [`worker`]: `mxwatch worker`, auditing lines of queued scan jobs from the shared queue.
 //!
-//! `mxwatch check`, `watch`, and the coming `scan`, `worker` and `serve` are front ends on
+//! `mxwatch check`, `watch`, `scan`, `worker`, and the coming `serve` are front ends on
 //! this crate: they parse their input, call it, and format what it returns.
 
 pub mod alert;
