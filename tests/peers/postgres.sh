@@ -5,6 +5,7 @@
 #   url=$(bash tests/peers/postgres.sh start)   # install if missing, initdb, start; prints the URL
 #   MXWATCH_TEST_POSTGRES_URL=$url cargo test --workspace
 #   bash tests/peers/postgres.sh stop           # stop it and delete its directory
+#   bash tests/peers/postgres.sh down; ... up   # an outage: stop the server, start it again (data kept)
 #
 # Environment: MXWATCH_PG_DIR (the cluster's directory, default /tmp/mxwatch-pg; an empty
 # directory is fine), MXWATCH_PG_PORT (default 55432). The server listens on 127.0.0.1 only
@@ -90,6 +91,19 @@ start() {
     url
 }
 
+# Stops the server and starts it again on the same data (tests of a database outage: `down`,
+# then `up`; the data and the port stay).
+down() {
+    [ -f "$DIR/$MARK" ] || die "no cluster of this script's in $DIR"
+    as_owner "$(bindir)/pg_ctl" -D "$DIR/data" -m fast -w stop >&2
+    say "stopped (data kept in $DIR)"
+}
+
+up() {
+    [ -f "$DIR/$MARK" ] || die "no cluster of this script's in $DIR"
+    start >/dev/null
+}
+
 stop() {
     [ -f "$DIR/$MARK" ] || {
         say "no cluster of this script's in $DIR"
@@ -105,9 +119,11 @@ stop() {
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
+    down) down ;;
+    up) up ;;
     url) url ;;
     *)
-        sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2
+        sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
         exit 2
         ;;
 esac

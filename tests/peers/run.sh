@@ -977,19 +977,29 @@ fi
 
 . "$HERE/mta-sts.sh" # 2b. MTA-STS: a Python/OpenSSL policy server on 127.44.0.x:443, mxwatch held to expectations-mta-sts.txt
 
-# 3. `mxwatch watch` against a live zone edit (tests/peers/watch.sh; it
-# skips itself while the binary has no watch command). Its counts join ours.
-watch_rc=0
-MXWATCH="$MXWATCH" RES_ADDR="$RES_ADDR" AUTH_ADDR="$AUTH_ADDR" UNBOUND_PID="$unbound_pid" \
-    bash "$HERE/watch.sh" "$WORK" "$WORK/watch.counts" || watch_rc=$?
-if [ -s "$WORK/watch.counts" ]; then
-    read -r p f <"$WORK/watch.counts"
-    total_pass=$((total_pass + p))
-    total_fail=$((total_fail + f))
-else
-    total_fail=$((total_fail + 1))
-    echo "FAIL watch: tests/peers/watch.sh ended (exit $watch_rc) without its counts"
-fi
+# run_scenario NAME VAR=VALUE...: tests/peers/NAME.sh on the peers (with those variables in its
+# environment); its "PASSED FAILED" counts join ours.
+run_scenario() {
+    local name=$1 rc=0 p f
+    shift
+    env "$@" bash "$HERE/$name.sh" "$WORK" "$WORK/$name.counts" || rc=$?
+    if [ -s "$WORK/$name.counts" ]; then
+        read -r p f <"$WORK/$name.counts"
+        total_pass=$((total_pass + p))
+        total_fail=$((total_fail + f))
+    else
+        total_fail=$((total_fail + 1))
+        echo "FAIL $name: tests/peers/$name.sh ended (exit $rc) without its counts"
+    fi
+}
+
+# 3. `mxwatch watch` against a live zone edit (tests/peers/watch.sh; it skips itself while the
+# binary has no watch command).
+run_scenario watch MXWATCH="$MXWATCH" RES_ADDR="$RES_ADDR" AUTH_ADDR="$AUTH_ADDR" UNBOUND_PID="$unbound_pid"
+
+# 4. `mxwatch worker`s sharing a queued scan on PostgreSQL: one SIGKILLed, the database stopped
+# mid-job (tests/peers/workers.sh; its own cluster).
+run_scenario workers MXWATCH="$MXWATCH" RES_ADDR="$RES_ADDR"
 
 status_ok=1
 echo "peers: $total_pass passed, $total_fail failed"

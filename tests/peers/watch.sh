@@ -42,27 +42,9 @@ OTHER=customer1.test
 SECRET=s3cret
 WSTART=$SECONDS
 
-say() { echo "peers: watch: $*" >&2; }
-
-passed=0
-failed=0
-finished=0
-check() { # ok|fail description [details shown on failure]
-    if [ "$1" = ok ]; then
-        passed=$((passed + 1))
-        echo "ok watch: $2"
-    else
-        failed=$((failed + 1))
-        echo "FAIL watch: $2"
-        if [ -n "${3:-}" ]; then show <<<"$3"; fi
-    fi
-}
-# Indented, and so that no line of it reads as a test summary to .ci/run.
-show() { sed -e 's/^/    | /' -e 's/\([0-9]\) \(failed\|passed\)/\1 (\2)/g' | head -n 40 || true; }
-
-write_counts() {
-    if [ -n "$COUNTS" ]; then echo "$passed $failed" >"$COUNTS"; fi
-}
+SCENARIO=watch
+# shellcheck source=tests/peers/scenario.sh
+source "$HERE/scenario.sh"
 
 if ! "$MXWATCH" watch --help >/dev/null 2>&1; then
     echo "peers: mxwatch has no watch command yet; skipping the watch scenario" >&2
@@ -125,25 +107,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# exited PID: the child has exited (gone, or a zombie not yet reaped).
-exited() {
-    local state
-    state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null) || true
-    [ -z "$state" ] || [ "$state" = Z ]
-}
-
-# poll SECONDS COMMAND...: run COMMAND every 0.3 s until it succeeds (0) or
-# SECONDS have passed (1).
-poll() {
-    local limit=$1 t0=$SECONDS
-    shift
-    while :; do
-        if "$@"; then return 0; fi
-        [ $((SECONDS - t0)) -lt "$limit" ] || return 1
-        sleep 0.3
-    done
-}
 
 dig_at() { kdig "@$1" -p 53 +timeout=2 +retry=0 "$2" "$3" 2>&1 || true; }
 mx_of() { # server: the MX set of $ZONE, sorted, on one line

@@ -8,9 +8,10 @@
 //! - [`monitor`]: the watch cycle (observe, compare with the baseline, confirm, record), the
 //!   schedule and the alert queue;
 //! - [`alert`]: the alert sinks, one file each, behind one tagged configuration enum;
-//! - [`scan`]: a list of any length as a stream: its input lines, its summary.
+//! - [`scan`]: a list of any length as a stream: its input lines, its summary;
+//! - [`worker`]: `mxwatch worker`, auditing lines of queued scan jobs from the shared queue.
 //!
-//! `mxwatch check`, `watch`, and the coming `scan`, `worker` and `serve` are front ends on
+//! `mxwatch check`, `watch`, `scan`, `worker`, and the coming `serve` are front ends on
 //! this crate: they parse their input, call it, and format what it returns.
 
 pub mod alert;
@@ -22,6 +23,7 @@ pub mod propagation;
 pub mod resolver;
 pub mod scan;
 pub mod settings;
+pub mod worker;
 
 pub use audit::{Auditor, LabOverrides, Target, now_unix};
 pub use error::EngineError;

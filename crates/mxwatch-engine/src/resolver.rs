@@ -43,6 +43,22 @@ pub fn choose(flag: Option<&str>) -> Result<SocketAddr, EngineError> {
     })
 }
 
+/// Where a bulk audit's questions go (`scan`, `worker`): every `--resolver` given, in turn, or
+/// the system's when none is.
+pub fn target(flags: &[String], lab: bool) -> Result<crate::audit::Target, EngineError> {
+    let mut resolvers = flags
+        .iter()
+        .map(|r| parse_resolver(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    if resolvers.is_empty() {
+        resolvers.push(choose(None)?);
+    }
+    Ok(crate::audit::Target {
+        more_resolvers: resolvers.split_off(1),
+        ..crate::audit::Target::new(resolvers[0], lab)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

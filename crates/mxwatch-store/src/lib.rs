@@ -8,6 +8,7 @@
 
 mod codec;
 mod postgres;
+pub mod queue;
 mod rows;
 pub mod scan_state;
 mod sqlite;

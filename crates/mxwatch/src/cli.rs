@@ -40,6 +40,11 @@ pub enum Command {
     Approve(ApproveArgs),
     /// Ask several resolvers for a domain's MX: who still serves the old set, and for how long.
     Propagation(PropagationArgs),
+    /// Audit lines of scan jobs queued in a PostgreSQL database (`scan --enqueue`), alongside any
+    /// number of other workers; each result is written once.
+    Worker(WorkerArgs),
+    /// The workers of a PostgreSQL database: heartbeat, throughput, leases held; and its scan jobs.
+    Workers(WorkersArgs),
     /// Read a received message's header: the Received chain hop by hop, the hop where it entered
     /// the recipient domain's MX, and its Authentication-Results as received.
     Headers(HeadersArgs),
@@ -325,8 +330,23 @@ pub struct ScanArgs {
 
     /// Keep the scan's progress in this SQLite file: started again with the same state (and the same
     /// input), a scan killed at any moment skips what is done.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["enqueue", "job"])]
     pub state: Option<PathBuf>,
+
+    /// The PostgreSQL database of the shared work queue (`postgres://user@host/db`), for --enqueue
+    /// and --job.
+    #[arg(long, value_name = "URL")]
+    pub db: Option<StoreUrl>,
+
+    /// Queue the list as a job for `mxwatch worker`s (named NAME, default the file's name) and print
+    /// its ID instead of auditing here. Needs --db.
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "", requires = "db")]
+    pub enqueue: Option<String>,
+
+    /// Stream the results of a queued job (from any machine, while workers still work or after),
+    /// in the chosen format; ends when every line has its result. Needs --db.
+    #[arg(long, value_name = "ID", requires = "db", conflicts_with_all = ["enqueue", "input"])]
+    pub job: Option<i64>,
 
     /// Exit 1 when a finding of this severity or worse is reported for any domain.
     #[arg(long, default_value = "high", value_parser = parse_severity)]
@@ -342,6 +362,55 @@ pub struct ScanArgs {
 
     #[command(flatten)]
     pub settings: AuditSettings,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The PostgreSQL database holding the queue (`postgres://user@host/db`).
+    #[arg(long, value_name = "URL")]
+    pub db: StoreUrl,
+
+    /// Recursive resolver to ask, IP[:PORT]; give several to spread the load. Default: the first
+    /// nameserver of /etc/resolv.conf.
+    #[arg(long = "resolver", value_name = "IP[:PORT]")]
+    pub resolvers: Vec<String>,
+
+    /// Treat 127.0.0.0/8 and ::1 as routable, so a loopback lab looks like the internet.
+    #[arg(long)]
+    pub lab: bool,
+
+    /// Domains this worker audits at once.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub concurrency: u16,
+
+    /// How long a line stays leased without a heartbeat (the heartbeat renews it every third of
+    /// that): after a worker dies, its lines go to another worker this long later.
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_lease)]
+    pub lease: std::time::Duration,
+
+    /// Exit when no queued job has a line left, instead of waiting for more work.
+    #[arg(long)]
+    pub exit_when_idle: bool,
+
+    #[command(flatten)]
+    pub settings: AuditSettings,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkersArgs {
+    /// The PostgreSQL database holding the queue (`postgres://user@host/db`).
+    #[arg(long, value_name = "URL")]
+    pub db: StoreUrl,
+    #[arg(long, value_enum, default_value_t = RecordFormat::Table)]
+    pub format: RecordFormat,
+}
+
+fn parse_lease(s: &str) -> Result<std::time::Duration, String> {
+    let lease = mxwatch_engine::settings::parse_duration(s)?;
+    if lease < std::time::Duration::from_secs(1) {
+        return Err("a lease shorter than a second cannot be renewed in time".into());
+    }
+    Ok(lease)
 }
 
 #[derive(Debug, Args)]

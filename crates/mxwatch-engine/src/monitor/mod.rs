@@ -284,7 +284,8 @@ impl Watcher {
     }
 }
 
-async fn shutdown_signal() {
+/// SIGTERM or SIGINT (Ctrl-C): the watcher and the worker finish what they hold, then stop.
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

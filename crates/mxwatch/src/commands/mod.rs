@@ -9,7 +9,9 @@ mod headers;
 mod propagation;
 mod records;
 mod scan;
+mod scan_job;
 mod watch;
+mod worker;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Code;
@@ -27,5 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Approve(args) => records::approve(args).await,
         Command::Propagation(args) => propagation::run(args).await,
         Command::Headers(args) => headers::run(args).await,
+        Command::Worker(args) => worker::run(args).await,
+        Command::Workers(args) => worker::list(args).await,
     }
 }

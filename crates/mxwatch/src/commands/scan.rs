@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use mxwatch_core::sanitize::for_terminal;
 use mxwatch_engine::scan::{InputReader, Outcome, ScanItem, Summary, audit_items};
-use mxwatch_engine::{Auditor, Target, resolver};
+use mxwatch_engine::{Auditor, resolver};
 use mxwatch_store::scan_state::{Offsets, ScanState};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, IsTerminal, Read};
@@ -30,6 +30,12 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<Code> {
         },
     );
     check_combinations(&args, format)?;
+    if let Some(job) = args.job {
+        return super::scan_job::stream(&args, job, format).await;
+    }
+    if let Some(name) = &args.enqueue {
+        return super::scan_job::enqueue(&args, name).await;
+    }
     let input_name = match &args.input {
         Some(path) if path.as_os_str() != "-" => path.display().to_string(),
         _ => "-".to_string(),
@@ -53,7 +59,7 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<Code> {
     if resuming {
         tracing::info!(done = done.len(), "resuming: done lines are skipped");
     }
-    let mut outputs = Outputs::open(
+    let outputs = Outputs::open(
         args.output.as_deref(),
         args.csv_findings.as_deref(),
         committed,
@@ -63,18 +69,7 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<Code> {
         _ => None,
     };
     let lines = read_lines(args.input.as_deref())?;
-    let mut resolvers = args
-        .resolvers
-        .iter()
-        .map(|r| resolver::parse_resolver(r))
-        .collect::<Result<Vec<_>, _>>()?;
-    if resolvers.is_empty() {
-        resolvers.push(resolver::choose(None)?);
-    }
-    let target = Target {
-        more_resolvers: resolvers.split_off(1),
-        ..Target::new(resolvers[0], args.lab)
-    };
+    let target = resolver::target(&args.resolvers, args.lab)?;
     let auditor = Auditor::new(target, args.settings)?;
 
     // The reader sees every line (a done line still makes a later one a duplicate); done lines
@@ -94,42 +89,86 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<Code> {
     let (collector, outcomes) = audit_items(&auditor, items, usize::from(args.concurrency));
     let mut outcomes = std::pin::pin!(outcomes);
 
-    let mut sink = match format {
-        ScanFormat::Json => Some(crate::output::sink(Format::Json)?),
-        ScanFormat::Sarif => Some(crate::output::sink(Format::Sarif)?),
-        _ => None,
-    };
-    if let Some(sink) = &mut sink {
-        sink.begin()?;
-    }
-    if format == ScanFormat::Csv {
-        // A header once per file: never again on a resume (the file keeps the first one; on
-        // standard output, the first run printed it).
-        if outputs.is_new() && !resuming {
-            outputs.write(&records::csv_header(false)?, &[])?;
-        }
-        if outputs.findings_is_new() {
-            outputs.write(&[], &records::csv_header(true)?)?;
-        }
-    }
-    let progress = progress_bar(total);
-    let mut summary = Summary::default();
-    let mut verdict = Verdict::new(args.fail_on);
+    let mut emitter = Emitter::begin(format, outputs, resuming, total, args.fail_on)?;
     while let Some(outcome) = outcomes.next().await {
-        let (record, findings): (Vec<u8>, Vec<u8>) = match format {
-            ScanFormat::Jsonl => (records::jsonl(&outcome)?, vec![]),
-            ScanFormat::Csv => records::csv(&outcome)?,
-            ScanFormat::Lines => (
-                format!("{}\n", records::line(&outcome)).into_bytes(),
-                vec![],
-            ),
+        emitter.emit(&outcome)?;
+        let (line, domain) = match &outcome {
+            Outcome::Audited { line, report } => (*line, Some(report.domain.as_str())),
+            Outcome::Skipped(item) => (item.line(), None),
+        };
+        if let Some(state) = &state {
+            state.done(line, domain, emitter.outputs.offsets()).await?;
+        }
+    }
+    let (summary, verdict) = emitter.finish()?;
+    tracing::info!(queries = collector.dns().queries_sent(), "scan finished");
+    if args.top > 0 {
+        print_summary(&summary, args.top, resuming);
+    }
+    Ok(verdict.code())
+}
+
+/// Writes each outcome in the chosen format (to the outputs, or to a whole-document sink) and
+/// keeps the summary, the verdict and the progress bar: one definition for a scan run here and
+/// for a queued job's results (`--job`).
+pub(super) struct Emitter {
+    format: ScanFormat,
+    sink: Option<Box<dyn crate::output::Sink>>,
+    pub(super) outputs: Outputs,
+    progress: ProgressBar,
+    summary: Summary,
+    verdict: Verdict,
+}
+
+impl Emitter {
+    pub(super) fn begin(
+        format: ScanFormat,
+        mut outputs: Outputs,
+        resuming: bool,
+        total: Option<u64>,
+        fail_on: mxwatch_core::Severity,
+    ) -> anyhow::Result<Emitter> {
+        let mut sink = match format {
+            ScanFormat::Json => Some(crate::output::sink(Format::Json)?),
+            ScanFormat::Sarif => Some(crate::output::sink(Format::Sarif)?),
+            _ => None,
+        };
+        if let Some(sink) = &mut sink {
+            sink.begin()?;
+        }
+        if format == ScanFormat::Csv {
+            // A header once per file: never again on a resume (the file keeps the first one; on
+            // standard output, the first run printed it).
+            if outputs.is_new() && !resuming {
+                outputs.write(&records::csv_header(false)?, &[])?;
+            }
+            if outputs.findings_is_new() {
+                outputs.write(&[], &records::csv_header(true)?)?;
+            }
+        }
+        Ok(Emitter {
+            format,
+            sink,
+            outputs,
+            progress: progress_bar(total),
+            summary: Summary::default(),
+            verdict: Verdict::new(fail_on),
+        })
+    }
+
+    pub(super) fn emit(&mut self, outcome: &Outcome) -> anyhow::Result<()> {
+        let (record, findings): (Vec<u8>, Vec<u8>) = match self.format {
+            ScanFormat::Jsonl => (records::jsonl(outcome)?, vec![]),
+            ScanFormat::Csv => records::csv(outcome)?,
+            ScanFormat::Lines => (format!("{}\n", records::line(outcome)).into_bytes(), vec![]),
             ScanFormat::Json | ScanFormat::Sarif => (vec![], vec![]),
         };
-        progress.suspend(|| -> anyhow::Result<()> {
-            match (&mut sink, &outcome) {
+        let (sink, outputs) = (&mut self.sink, &mut self.outputs);
+        self.progress.suspend(|| -> anyhow::Result<()> {
+            match (sink, outcome) {
                 (Some(sink), Outcome::Audited { report, .. }) => sink.report(report)?,
                 (Some(_), Outcome::Skipped(_)) => {
-                    anstream::eprintln!("{}", records::line(&outcome))
+                    anstream::eprintln!("{}", records::line(outcome))
                 }
                 (None, _) => {
                     outputs.write(&record, &findings)?;
@@ -137,33 +176,31 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<Code> {
             }
             Ok(())
         })?;
-        let (line, domain) = match &outcome {
-            Outcome::Audited { line, report } => (*line, Some(report.domain.as_str())),
-            Outcome::Skipped(item) => (item.line(), None),
-        };
-        if let Some(state) = &state {
-            state.done(line, domain, outputs.offsets()).await?;
-        }
-        match &outcome {
+        match outcome {
             Outcome::Audited { report, .. } => {
-                summary.add(report);
-                verdict.add(report);
+                self.summary.add(report);
+                self.verdict.add(report);
             }
-            Outcome::Skipped(ScanItem::Duplicate { .. }) => summary.duplicates += 1,
-            Outcome::Skipped(_) => summary.malformed += 1,
+            Outcome::Skipped(ScanItem::Duplicate { .. }) => self.summary.duplicates += 1,
+            Outcome::Skipped(_) => self.summary.malformed += 1,
         }
-        progress.inc(1);
-        progress.set_message(status_counts(&summary));
+        self.progress.inc(1);
+        self.progress.set_message(status_counts(&self.summary));
+        Ok(())
     }
-    progress.finish_and_clear();
-    if let Some(sink) = &mut sink {
-        sink.finish()?;
+
+    pub(super) fn set_total(&self, total: u64) {
+        self.progress.set_length(total);
     }
-    tracing::info!(queries = collector.dns().queries_sent(), "scan finished");
-    if args.top > 0 {
-        print_summary(&summary, args.top, resuming);
+
+    /// Closes the document (json, sarif) and the progress bar.
+    pub(super) fn finish(mut self) -> anyhow::Result<(Summary, Verdict)> {
+        self.progress.finish_and_clear();
+        if let Some(sink) = &mut self.sink {
+            sink.finish()?;
+        }
+        Ok((self.summary, self.verdict))
     }
-    Ok(verdict.code())
 }
 
 fn check_combinations(args: &ScanArgs, format: ScanFormat) -> Result<(), UsageError> {
@@ -190,7 +227,7 @@ fn check_combinations(args: &ScanArgs, format: ScanFormat) -> Result<(), UsageEr
 
 /// Lines with their numbers (1-based), read as needed. A line that is not UTF-8 is an error
 /// item, not the end of the scan.
-fn read_lines(
+pub(super) fn read_lines(
     path: Option<&Path>,
 ) -> anyhow::Result<impl Iterator<Item = (u64, Result<String, String>)> + Send + 'static> {
     let reader: Box<dyn Read + Send> = match path {
@@ -263,7 +300,7 @@ fn status_counts(summary: &Summary) -> String {
 
 /// The closing summary on standard error: domains by status, the commonest findings, and the
 /// MX hosts the most domains depend on with the worst problem of each.
-fn print_summary(summary: &Summary, top: usize, resumed: bool) {
+pub(super) fn print_summary(summary: &Summary, top: usize, resumed: bool) {
     let scope = if resumed { " (this run)" } else { "" };
     anstream::eprintln!(
         "\nscan{scope}: {} domains ({}), {} malformed line(s), {} duplicate(s)",

@@ -7,3 +7,4 @@ mod headers;
 mod mta_sts;
 mod scan;
 mod watch;
+mod worker;

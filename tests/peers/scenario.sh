@@ -1,0 +1,45 @@
+# Helpers shared by the peers' scenario scripts (watch.sh, workers.sh), sourced after they set
+# SCENARIO (the word their lines start with: "ok SCENARIO: …", "FAIL SCENARIO: …") and COUNTS
+# (the file that gets "PASSED FAILED" at the end, or empty).
+# shellcheck shell=bash
+
+say() { echo "peers: $SCENARIO: $*" >&2; }
+
+passed=0
+failed=0
+finished=0
+check() { # ok|fail description [details shown on failure]
+    if [ "$1" = ok ]; then
+        passed=$((passed + 1))
+        echo "ok $SCENARIO: $2"
+    else
+        failed=$((failed + 1))
+        echo "FAIL $SCENARIO: $2"
+        if [ -n "${3:-}" ]; then show <<<"$3"; fi
+    fi
+}
+# Indented, and so that no line of it reads as a test summary to .ci/run.
+show() { sed -e 's/^/    | /' -e 's/\([0-9]\) \(failed\|passed\)/\1 (\2)/g' | head -n 40 || true; }
+
+write_counts() {
+    if [ -n "$COUNTS" ]; then echo "$passed $failed" >"$COUNTS"; fi
+}
+
+# exited PID: the child has exited (gone, or a zombie not yet reaped).
+exited() {
+    local state
+    state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null) || true
+    [ -z "$state" ] || [ "$state" = Z ]
+}
+
+# poll SECONDS COMMAND...: run COMMAND every 0.3 s until it succeeds (0) or
+# SECONDS have passed (1).
+poll() {
+    local limit=$1 t0=$SECONDS
+    shift
+    while :; do
+        if "$@"; then return 0; fi
+        [ $((SECONDS - t0)) -lt "$limit" ] || return 1
+        sleep 0.3
+    done
+}
