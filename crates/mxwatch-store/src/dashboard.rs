@@ -27,6 +27,8 @@ pub struct Summary {
     pub status: String,
     pub worst: Option<Severity>,
     pub findings: i64,
+    /// Findings by severity (`info` … `critical`).
+    pub by_severity: std::collections::BTreeMap<String, i64>,
     pub mx: Option<String>,
     pub provider: Option<String>,
     pub endpoints: Vec<Endpoint>,
@@ -98,7 +100,14 @@ impl Summary {
                 });
             }
         }
+        let mut by_severity = std::collections::BTreeMap::new();
+        for finding in &report.findings {
+            *by_severity
+                .entry(finding.severity.as_str().to_string())
+                .or_insert(0) += 1;
+        }
         Summary {
+            by_severity,
             domain: report.domain.clone(),
             observation_id,
             observed_at,
@@ -157,16 +166,20 @@ pub trait DashboardStore: Send + Sync {
     ) -> Result<Vec<AnnotatedChange>>;
     async fn set_change_note(&self, change_id: i64, note: &str) -> Result<bool>;
     async fn acknowledge(&self, change_id: i64, by: &str, now: i64) -> Result<bool>;
+    /// Open findings by severity over every watched domain's latest observation.
+    async fn findings_by_severity(&self) -> Result<std::collections::BTreeMap<String, i64>>;
+    /// Alert deliveries waiting (not delivered, not given up).
+    async fn queue_depth(&self) -> Result<i64>;
     /// A trivial query: the store answers.
     async fn ping(&self) -> Result<()>;
 }
 
 pub(crate) const SUMMARY_UPSERT: &str = "INSERT INTO inventory_summaries \
-    (domain, observation_id, observed_at, status, worst, worst_rank, findings, mx, provider, endpoints) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (domain) DO UPDATE SET \
+    (domain, observation_id, observed_at, status, worst, worst_rank, findings, mx, provider, endpoints, by_severity) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (domain) DO UPDATE SET \
     observation_id = EXCLUDED.observation_id, observed_at = EXCLUDED.observed_at, status = EXCLUDED.status, \
     worst = EXCLUDED.worst, worst_rank = EXCLUDED.worst_rank, findings = EXCLUDED.findings, mx = EXCLUDED.mx, \
-    provider = EXCLUDED.provider, endpoints = EXCLUDED.endpoints";
+    provider = EXCLUDED.provider, endpoints = EXCLUDED.endpoints, by_severity = EXCLUDED.by_severity";
 
 /// Writes a summary on `$conn` (the cycle's transaction), the same on both backends.
 macro_rules! write_summary {
@@ -183,6 +196,7 @@ macro_rules! write_summary {
             .bind(&s.mx)
             .bind(&s.provider)
             .bind(serde_json::to_string(&s.endpoints).unwrap_or_else(|_| "[]".into()))
+            .bind(serde_json::to_string(&s.by_severity).unwrap_or_else(|_| "{}".into()))
             .execute($conn)
             .await
     }};
@@ -310,6 +324,32 @@ macro_rules! impl_dashboard {
                 .await?
                 .rows_affected()
                     > 0)
+            }
+
+            async fn findings_by_severity(&self) -> Result<std::collections::BTreeMap<String, i64>> {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT s.by_severity FROM inventory_summaries s JOIN domains d ON d.name = s.domain",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut total = std::collections::BTreeMap::new();
+                for (json,) in rows {
+                    let counts: std::collections::BTreeMap<String, i64> = serde_json::from_str(&json)
+                        .map_err(|e| crate::StoreError::Corrupt(format!("findings by severity: {e}")))?;
+                    for (severity, n) in counts {
+                        *total.entry(severity).or_insert(0) += n;
+                    }
+                }
+                Ok(total)
+            }
+
+            async fn queue_depth(&self) -> Result<i64> {
+                let (n,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM alert_deliveries WHERE delivered_at IS NULL AND gave_up_at IS NULL",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(n)
             }
 
             async fn ping(&self) -> Result<()> {

@@ -240,6 +240,12 @@ async fn dashboard(store: &dyn Store) {
         store.due_domains(1200, 10).await.unwrap(),
         ["z.test", "a.test"]
     );
+    let by_severity = store.findings_by_severity().await.unwrap();
+    assert_eq!(
+        by_severity.values().sum::<i64>() as usize,
+        first.findings.len()
+    );
+    assert_eq!(store.queue_depth().await.unwrap(), 0);
     let endpoints = store.endpoints().await.unwrap();
     assert_eq!(endpoints.len(), 1);
 }

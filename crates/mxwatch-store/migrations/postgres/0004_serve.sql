@@ -76,6 +76,8 @@ CREATE TABLE inventory_summaries (
     worst          TEXT,
     worst_rank     BIGINT NOT NULL,
     findings       BIGINT NOT NULL,
+    -- JSON object: open findings by severity ({"high": 2, "info": 1}).
+    by_severity    TEXT    NOT NULL,
     -- '10 mx1.example.net, 20 mx2.example.net'; NULL when not determined.
     mx             TEXT,
     -- The registrable domain of the most preferred exchange.
