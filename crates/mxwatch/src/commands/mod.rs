@@ -8,7 +8,9 @@ mod explain;
 mod headers;
 mod propagation;
 mod records;
+mod access;
 mod scan;
+mod serve;
 mod watch;
 
 use crate::cli::{Cli, Command};
@@ -27,5 +29,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Approve(args) => records::approve(args).await,
         Command::Propagation(args) => propagation::run(args).await,
         Command::Headers(args) => headers::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
+        Command::Token(command) => access::token(command).await,
+        Command::User(command) => access::user(command).await,
     }
 }
