@@ -74,6 +74,45 @@ impl Caller {
     }
 }
 
+/// A role a route needs, as a type: `Authorized<Operator>` extracts the caller and checks the
+/// role before anything else of the request (its body included) is looked at, so a caller
+/// whose role is too weak always gets 403, whatever they sent.
+pub trait Needs: Send + Sync + 'static {
+    const ROLE: Role;
+}
+pub struct Viewer;
+pub struct Operator;
+pub struct Admin;
+impl Needs for Viewer {
+    const ROLE: Role = Role::Viewer;
+}
+impl Needs for Operator {
+    const ROLE: Role = Role::Operator;
+}
+impl Needs for Admin {
+    const ROLE: Role = Role::Admin;
+}
+
+/// The caller of an API route, with at least `R`'s role (401/403 as JSON otherwise).
+pub struct Authorized<R: Needs>(pub Caller, pub std::marker::PhantomData<R>);
+
+impl<R: Needs> std::ops::Deref for Authorized<R> {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
+}
+
+impl<R: Needs> FromRequestParts<AppState> for Authorized<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require(R::ROLE)?;
+        Ok(Authorized(caller, std::marker::PhantomData))
+    }
+}
+
 /// The client's address as the connection gave it.
 pub fn client_address(parts: &Parts) -> Option<SocketAddr> {
     parts

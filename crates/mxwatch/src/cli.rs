@@ -198,7 +198,13 @@ pub struct ChangesArgs {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The watch configuration (inventory, schedules, alert sinks); its `db` is the store.
-    #[arg(long, short = 'c', value_name = "FILE", required_unless_present = "demo", conflicts_with = "demo")]
+    #[arg(
+        long,
+        short = 'c',
+        value_name = "FILE",
+        required_unless_present = "demo",
+        conflicts_with = "demo"
+    )]
     pub config: Option<PathBuf>,
     /// Serve the built-in lab of broken and healthy domains on loopback (no network): a demo
     /// admin user is created and its password printed.

@@ -1,7 +1,7 @@
 //! `/api/v1/users`, `/api/v1/tokens` and `/api/v1/audit-log`: who may do what, and what they did.
 //! Admins only.
 
-use crate::auth::Caller;
+use crate::auth::{Admin, Authorized};
 use crate::credentials;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
@@ -25,9 +25,8 @@ pub struct UserView {
     security(("token" = ["admin"])))]
 pub async fn users(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorized<Admin>,
 ) -> ApiResult<Json<Vec<UserView>>> {
-    caller.require(Role::Admin)?;
     Ok(Json(
         state
             .store
@@ -75,10 +74,9 @@ pub fn check_user_name(name: &str) -> Result<(), String> {
     security(("token" = ["admin"])))]
 pub async fn add_user(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<Admin>,
     Json(new): Json<NewUser>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
-    caller.require(Role::Admin)?;
     check_user_name(&new.name).map_err(ApiError::bad_request)?;
     credentials::check_password_strength(&new.password).map_err(ApiError::bad_request)?;
     if state.store.user_by_name(&new.name).await?.is_some() {
@@ -121,10 +119,9 @@ pub async fn add_user(
     security(("token" = ["admin"])))]
 pub async fn remove_user(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<Admin>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Role::Admin)?;
     if !state.store.remove_user(&name).await? {
         return Err(ApiError::not_found(format!("no user {name:?}")));
     }
@@ -148,9 +145,8 @@ pub struct TokenView {
     security(("token" = ["admin"])))]
 pub async fn tokens(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorized<Admin>,
 ) -> ApiResult<Json<Vec<TokenView>>> {
-    caller.require(Role::Admin)?;
     Ok(Json(
         state
             .store
@@ -218,10 +214,9 @@ pub async fn create_token(
     security(("token" = ["admin"])))]
 pub async fn add_token(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<Admin>,
     Json(new): Json<NewToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
-    caller.require(Role::Admin)?;
     let (id, token) = create_token(state.store.as_ref(), &new.name, new.role, &caller.actor)
         .await
         .map_err(ApiError::bad_request)?;
@@ -251,10 +246,9 @@ pub async fn add_token(
     security(("token" = ["admin"])))]
 pub async fn revoke_token(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<Admin>,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Role::Admin)?;
     if !state.store.revoke_token(id, now_unix()).await? {
         return Err(ApiError::not_found(format!("no live token #{id}")));
     }
@@ -304,10 +298,9 @@ impl From<AuditEntry> for AuditView {
     security(("token" = ["admin"])))]
 pub async fn audit_log(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorized<Admin>,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Vec<AuditView>>> {
-    caller.require(Role::Admin)?;
     let limit = i64::from(q.limit.unwrap_or(500).clamp(1, 10_000));
     Ok(Json(
         state

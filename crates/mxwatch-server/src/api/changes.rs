@@ -1,12 +1,12 @@
 //! `/api/v1/changes`: the feed across the inventory; approve (with a note) or acknowledge.
 
-use crate::auth::Caller;
+use crate::auth::{Authorized, Caller, Operator, Viewer};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use mxwatch_engine::now_unix;
-use mxwatch_store::{AnnotatedChange, Role};
+use mxwatch_store::AnnotatedChange;
 use serde::{Deserialize, Serialize};
 
 /// Longest approval note kept.
@@ -77,10 +77,9 @@ pub struct ChangesQuery {
     security(("token" = ["viewer"])))]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorized<Viewer>,
     Query(q): Query<ChangesQuery>,
 ) -> ApiResult<Json<Vec<ChangeView>>> {
-    caller.require(Role::Viewer)?;
     Ok(Json(feed(&state, &q).await?))
 }
 
@@ -115,11 +114,10 @@ pub struct ApproveBody {
     security(("token" = ["operator"])))]
 pub async fn approve(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<Operator>,
     Path(id): Path<i64>,
     body: Option<Json<ApproveBody>>,
 ) -> ApiResult<Json<ChangeView>> {
-    caller.require(Role::Operator)?;
     let note = body.and_then(|Json(b)| b.note);
     Ok(Json(
         approve_change(&state, &caller, id, note.as_deref()).await?,
@@ -162,10 +160,9 @@ pub async fn approve_change(
     security(("token" = ["operator"])))]
 pub async fn acknowledge(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<Operator>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ChangeView>> {
-    caller.require(Role::Operator)?;
     Ok(Json(acknowledge_change(&state, &caller, id).await?))
 }
 

@@ -1,7 +1,7 @@
 //! `/api/v1/domains`: the overview, one domain's latest audit, its history, a diff between two
 //! observations, and "check now".
 
-use crate::auth::Caller;
+use crate::auth::{Authorized, Caller, Operator, Viewer};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::overview::{self, DomainPage, OverviewQuery};
 use crate::state::AppState;
@@ -10,7 +10,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use mxwatch_core::Report;
 use mxwatch_engine::now_unix;
-use mxwatch_store::Role;
 use serde::{Deserialize, Serialize};
 
 /// A domain named in a path, as the store keys it (ASCII, lower case, no trailing dot).
@@ -26,10 +25,9 @@ pub fn domain_key(text: &str) -> ApiResult<String> {
     security(("token" = ["viewer"])))]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorized<Viewer>,
     Query(q): Query<OverviewQuery>,
 ) -> ApiResult<Json<DomainPage>> {
-    caller.require(Role::Viewer)?;
     Ok(Json(overview_page(&state, &q).await?))
 }
 
@@ -59,10 +57,9 @@ pub struct DomainDetail {
     security(("token" = ["viewer"])))]
 pub async fn detail(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorized<Viewer>,
     Path(domain): Path<String>,
 ) -> ApiResult<Json<DomainDetail>> {
-    caller.require(Role::Viewer)?;
     Ok(Json(domain_detail(&state, &domain).await?))
 }
 
@@ -124,11 +121,10 @@ pub struct HistoryQuery {
     security(("token" = ["viewer"])))]
 pub async fn history(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorized<Viewer>,
     Path(domain): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> ApiResult<Json<Vec<ObservationView>>> {
-    caller.require(Role::Viewer)?;
     let key = domain_key(&domain)?;
     let limit = i64::from(q.limit.unwrap_or(100).clamp(1, 1000));
     Ok(Json(
@@ -174,11 +170,10 @@ pub struct DiffEntry {
     security(("token" = ["viewer"])))]
 pub async fn diff(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorized<Viewer>,
     Path(domain): Path<String>,
     Query(q): Query<DiffQuery>,
 ) -> ApiResult<Json<Vec<DiffEntry>>> {
-    caller.require(Role::Viewer)?;
     Ok(Json(diff_between(&state, &domain, q.from, q.to).await?))
 }
 
@@ -243,10 +238,9 @@ pub struct Accepted {
     security(("token" = ["operator"])))]
 pub async fn check_now(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<Operator>,
     Path(domain): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    caller.require(Role::Operator)?;
     let key = domain_key(&domain)?;
     request_check(&state, &caller, &key).await?;
     Ok((

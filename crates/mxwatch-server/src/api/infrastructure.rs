@@ -1,13 +1,12 @@
 //! `/api/v1/infrastructure`: MX hosts, addresses and certificates across the inventory with the
 //! domains that use each — the blast radius — sorted by risk.
 
-use crate::auth::Caller;
+use crate::auth::{Authorized, Viewer};
 use crate::error::{ApiResult, ErrorBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Query, State};
 use mxwatch_engine::now_unix;
-use mxwatch_store::Role;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,10 +44,9 @@ pub struct SharedQuery {
     security(("token" = ["viewer"])))]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorized<Viewer>,
     Query(q): Query<SharedQuery>,
 ) -> ApiResult<Json<Vec<SharedItem>>> {
-    caller.require(Role::Viewer)?;
     let mut items = shared(&state).await?;
     if let Some(kind) = q.kind.as_deref().filter(|k| !k.is_empty()) {
         items.retain(|i| i.kind == kind);

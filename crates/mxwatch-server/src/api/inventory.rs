@@ -1,7 +1,7 @@
 //! `/api/v1/inventory` and `/api/v1/maintenance`: the domains watched (the configuration's
 //! merged with the store's) and their edits, which the watcher picks up at once.
 
-use crate::auth::Caller;
+use crate::auth::{Admin, Authorized, Caller, Viewer};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 use axum::Json;
@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use mxwatch_core::expect::MxExpectation;
 use mxwatch_engine::now_unix;
-use mxwatch_store::{InventoryEntry, Role, StoredMaintenance};
+use mxwatch_store::{InventoryEntry, StoredMaintenance};
 use serde::{Deserialize, Serialize};
 
 /// Most tags on one domain, and longest tag.
@@ -35,9 +35,8 @@ pub struct InventoryView {
     security(("token" = ["viewer"])))]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorized<Viewer>,
 ) -> ApiResult<Json<Vec<InventoryView>>> {
-    caller.require(Role::Viewer)?;
     Ok(Json(inventory(&state).await?))
 }
 
@@ -129,11 +128,10 @@ pub fn validate(edit: &InventoryEdit) -> ApiResult<()> {
     security(("token" = ["admin"])))]
 pub async fn put(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<Admin>,
     Path(domain): Path<String>,
     Json(edit): Json<InventoryEdit>,
 ) -> ApiResult<Json<InventoryView>> {
-    caller.require(Role::Admin)?;
     let key = crate::api::domains::domain_key(&domain)?;
     save(&state, &caller, &key, edit).await?;
     inventory(&state)
@@ -206,10 +204,9 @@ async fn refresh(state: &AppState) -> ApiResult<()> {
     security(("token" = ["admin"])))]
 pub async fn remove(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<Admin>,
     Path(domain): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Role::Admin)?;
     let key = crate::api::domains::domain_key(&domain)?;
     remove_domain(&state, &caller, &key).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -275,9 +272,8 @@ fn maintenance_view(m: StoredMaintenance) -> MaintenanceView {
     security(("token" = ["viewer"])))]
 pub async fn list_maintenance(
     State(state): State<AppState>,
-    caller: Caller,
+    _caller: Authorized<Viewer>,
 ) -> ApiResult<Json<Vec<MaintenanceView>>> {
-    caller.require(Role::Viewer)?;
     Ok(Json(
         state
             .store
@@ -296,10 +292,9 @@ pub async fn list_maintenance(
     security(("token" = ["admin"])))]
 pub async fn add_maintenance(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<Admin>,
     Json(new): Json<NewMaintenance>,
 ) -> ApiResult<(StatusCode, Json<MaintenanceView>)> {
-    caller.require(Role::Admin)?;
     if new.end <= new.start {
         return Err(ApiError::bad_request("a window ends after it starts"));
     }
@@ -345,10 +340,9 @@ pub async fn add_maintenance(
     security(("token" = ["admin"])))]
 pub async fn remove_maintenance(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<Admin>,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Role::Admin)?;
     if !state.store.remove_maintenance(id).await? {
         return Err(ApiError::not_found(format!("no maintenance window #{id}")));
     }

@@ -2,14 +2,13 @@
 //! `/metrics` (Prometheus text: the engine's counters, and gauges read from the store at
 //! each scrape).
 
-use crate::auth::Caller;
+use crate::auth::{Authorized, Viewer};
 use crate::error::{ApiResult, ErrorBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mxwatch_store::Role;
 use serde::Serialize;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -66,8 +65,10 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     responses((status = 200, content_type = "text/plain", body = String, description = "Prometheus text format 0.0.4"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("token" = ["viewer"])))]
-pub async fn metrics(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
-    caller.require(Role::Viewer)?;
+pub async fn metrics(
+    State(state): State<AppState>,
+    _caller: Authorized<Viewer>,
+) -> ApiResult<Response> {
     // Gauges of the store's state, set at scrape time (they are not events the engine counts).
     let by_severity = state.store.findings_by_severity().await?;
     for severity in mxwatch_core::Severity::ALL {

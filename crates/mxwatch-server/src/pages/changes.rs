@@ -4,7 +4,6 @@
 use super::{CsrfForm, PageError, PageResult, badge, csrf_field, page as render, when};
 use crate::api::changes::{ChangeView, ChangesQuery, acknowledge_change, approve_change, feed};
 use crate::auth::Caller;
-use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -55,10 +54,9 @@ pub fn table(caller: &Caller, changes: &[ChangeView]) -> Markup {
 
 pub async fn page(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: super::PageCaller<crate::auth::Viewer>,
     Query(q): Query<ChangesQuery>,
 ) -> PageResult {
-    let caller = super::caller(caller, Role::Viewer)?;
     let changes = feed(&state, &q).await?;
     let body = html! {
         h1 { "Changes" }
@@ -81,11 +79,10 @@ pub struct ApproveForm {
 
 pub async fn approve(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: super::PageCaller<crate::auth::Operator>,
     Path(id): Path<i64>,
     Form(form): Form<ApproveForm>,
 ) -> PageResult {
-    let caller = super::caller(caller, Role::Operator)?;
     caller.check_csrf(&form.csrf).map_err(PageError)?;
     approve_change(&state, &caller, id, form.note.as_deref()).await?;
     Ok(super::back(&format!("/changes#change-{id}")))
@@ -93,11 +90,10 @@ pub async fn approve(
 
 pub async fn acknowledge(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: super::PageCaller<crate::auth::Operator>,
     Path(id): Path<i64>,
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
-    let caller = super::caller(caller, Role::Operator)?;
     caller.check_csrf(&form.csrf).map_err(PageError)?;
     acknowledge_change(&state, &caller, id).await?;
     Ok(super::back(&format!("/changes#change-{id}")))

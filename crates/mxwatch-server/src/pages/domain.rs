@@ -6,8 +6,6 @@
 use super::{PageError, PageResult, badge, csrf_field, page as render, refresh_in, when};
 use crate::api::changes::ChangeView;
 use crate::api::domains::{diff_between, domain_detail, domain_key, request_check};
-use crate::auth::Caller;
-use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -27,11 +25,10 @@ pub struct DomainQuery {
 
 pub async fn page(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: super::PageCaller<crate::auth::Viewer>,
     Path(domain): Path<String>,
     Query(q): Query<DomainQuery>,
 ) -> PageResult {
-    let caller = super::caller(caller, Role::Viewer)?;
     let detail = domain_detail(&state, &domain).await?;
     let key = detail.summary.domain.clone();
     let report: Option<Report> = detail
@@ -189,11 +186,10 @@ fn matrix(r: &Report) -> Markup {
 
 pub async fn check(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: super::PageCaller<crate::auth::Operator>,
     Path(domain): Path<String>,
     Form(form): Form<super::CsrfForm>,
 ) -> PageResult {
-    let caller = super::caller(caller, Role::Operator)?;
     caller.check_csrf(&form.csrf).map_err(PageError)?;
     let key = domain_key(&domain)?;
     request_check(&state, &caller, &key).await?;

@@ -3,15 +3,14 @@
 
 use super::{PageResult, page as render, when};
 use crate::api::infrastructure::shared;
-use crate::auth::Caller;
-use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
 use maud::html;
-use mxwatch_store::Role;
 
-pub async fn page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> PageResult {
-    let caller = super::caller(caller, Role::Viewer)?;
+pub async fn page(
+    State(state): State<AppState>,
+    caller: super::PageCaller<crate::auth::Viewer>,
+) -> PageResult {
     let items = shared(&state).await?;
     let body = html! {
         h1 { "Shared infrastructure" }

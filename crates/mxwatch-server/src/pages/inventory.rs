@@ -5,7 +5,6 @@
 use super::{CsrfForm, PageError, PageResult, csrf_field, page as render};
 use crate::api::inventory::{InventoryEdit, inventory, remove_domain};
 use crate::auth::Caller;
-use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -13,8 +12,10 @@ use maud::html;
 use mxwatch_store::Role;
 use serde::Deserialize;
 
-pub async fn page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> PageResult {
-    let caller = super::caller(caller, Role::Viewer)?;
+pub async fn page(
+    State(state): State<AppState>,
+    caller: super::PageCaller<crate::auth::Viewer>,
+) -> PageResult {
     let rows = inventory(&state).await?;
     let admin = caller.role >= Role::Admin;
     let body = html! {
@@ -87,20 +88,18 @@ pub async fn save_form(state: AppState, caller: Caller, form: EditForm) -> PageR
 
 pub async fn save(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: super::PageCaller<crate::auth::Admin>,
     Form(form): Form<EditForm>,
 ) -> PageResult {
-    let caller = super::caller(caller, Role::Admin)?;
-    save_form(state, caller, form).await
+    save_form(state, caller.0, form).await
 }
 
 pub async fn remove(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: super::PageCaller<crate::auth::Admin>,
     Path(domain): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
-    let caller = super::caller(caller, Role::Admin)?;
     caller.check_csrf(&form.csrf).map_err(PageError)?;
     let key = crate::api::domains::domain_key(&domain)?;
     remove_domain(&state, &caller, &key).await?;

@@ -2,7 +2,7 @@
 //! in a Secure, HttpOnly, SameSite=Strict cookie.
 
 use super::{PageError, PageResult, layout};
-use crate::auth::{Caller, SESSION_COOKIE, SESSION_SECONDS, client_address, cookie};
+use crate::auth::{SESSION_COOKIE, SESSION_SECONDS, client_address, cookie};
 use crate::credentials::{digest, random_secret, verify_password};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -125,10 +125,9 @@ fn decoy_hash() -> String {
 pub async fn logout(
     State(state): State<AppState>,
     parts: Parts,
-    caller: Result<Caller, ApiError>,
+    caller: super::PageCaller<crate::auth::Viewer>,
     Form(form): Form<super::CsrfForm>,
 ) -> PageResult {
-    let caller = super::caller(caller, mxwatch_store::Role::Viewer)?;
     caller.check_csrf(&form.csrf).map_err(PageError)?;
     if let Some(id) = cookie(&parts, SESSION_COOKIE) {
         state.store.delete_session(&digest(&id)).await?;

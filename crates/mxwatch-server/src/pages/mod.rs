@@ -17,7 +17,7 @@ mod inventory;
 mod login;
 mod overview;
 
-use crate::auth::Caller;
+use crate::auth::{Authorized, Caller, Needs};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Router;
@@ -161,11 +161,27 @@ impl IntoResponse for PageError {
 
 pub type PageResult = Result<Response, PageError>;
 
-/// The caller of a page, with the role checked; 401/403 as pages.
-pub fn caller(parts_caller: Result<Caller, ApiError>, needed: Role) -> Result<Caller, PageError> {
-    let caller = parts_caller?;
-    caller.require(needed)?;
-    Ok(caller)
+/// The caller of a page with at least `R`'s role, checked before the form is read (401/403
+/// as pages).
+pub struct PageCaller<R: Needs>(pub Caller, std::marker::PhantomData<R>);
+
+impl<R: Needs> std::ops::Deref for PageCaller<R> {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
+}
+
+impl<R: Needs> axum::extract::FromRequestParts<AppState> for PageCaller<R> {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, PageError> {
+        let Authorized(caller, _) = Authorized::<R>::from_request_parts(parts, state).await?;
+        Ok(PageCaller(caller, std::marker::PhantomData))
+    }
 }
 
 pub async fn not_found() -> PageError {

@@ -4,12 +4,10 @@
 use super::{PageResult, badge, page as render, when};
 use crate::api::domains::overview_page;
 use crate::auth::Caller;
-use crate::error::ApiError;
 use crate::overview::OverviewQuery;
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use maud::html;
-use mxwatch_store::Role;
 
 pub async fn page_handler(state: AppState, caller: Caller, q: OverviewQuery) -> PageResult {
     let result = overview_page(&state, &q).await?;
@@ -110,9 +108,8 @@ pub fn percent(text: &str) -> String {
 
 pub async fn page(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: super::PageCaller<crate::auth::Viewer>,
     Query(q): Query<OverviewQuery>,
 ) -> PageResult {
-    let caller = super::caller(caller, Role::Viewer)?;
-    page_handler(state, caller, q).await
+    page_handler(state, caller.0, q).await
 }

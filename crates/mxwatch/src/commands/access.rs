@@ -22,12 +22,17 @@ pub fn store_url(args: &StoreArgs) -> anyhow::Result<StoreUrl> {
 
 async fn open(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
     let url = store_url(args)?;
-    mxwatch_store::open(&url).await.map_err(|e| {
-        anyhow::Error::from(EngineError::Store(e)).context(format!("opening {url}"))
-    })
+    mxwatch_store::open(&url)
+        .await
+        .map_err(|e| anyhow::Error::from(EngineError::Store(e)).context(format!("opening {url}")))
 }
 
-async fn record(store: &dyn Store, action: &str, target: &str, detail: Option<String>) -> anyhow::Result<()> {
+async fn record(
+    store: &dyn Store,
+    action: &str,
+    target: &str,
+    detail: Option<String>,
+) -> anyhow::Result<()> {
     store
         .audit(&AuditEntry {
             id: 0,
@@ -50,12 +55,23 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<Code> {
             let (id, token) = create_token(store.as_ref(), &name, role, "cli")
                 .await
                 .map_err(UsageError)?;
-            record(store.as_ref(), "token.create", &name, Some(format!("role {role}"))).await?;
+            record(
+                store.as_ref(),
+                "token.create",
+                &name,
+                Some(format!("role {role}")),
+            )
+            .await?;
             eprintln!("token #{id} ({role}) created; it is shown once, keep it now:");
             println!("{token}");
         }
         TokenCommand::List { store } => {
-            for t in open(&store).await?.tokens().await.map_err(EngineError::Store)? {
+            for t in open(&store)
+                .await?
+                .tokens()
+                .await
+                .map_err(EngineError::Store)?
+            {
                 println!(
                     "#{}\t{}\t{}\tcreated {} by {}{}",
                     t.id,
@@ -71,7 +87,11 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<Code> {
         }
         TokenCommand::Revoke { id, store } => {
             let store = open(&store).await?;
-            if !store.revoke_token(id, now_unix()).await.map_err(EngineError::Store)? {
+            if !store
+                .revoke_token(id, now_unix())
+                .await
+                .map_err(EngineError::Store)?
+            {
                 return Err(UsageError(format!("no live token #{id}")).into());
             }
             record(store.as_ref(), "token.revoke", &id.to_string(), None).await?;
@@ -98,7 +118,12 @@ pub async fn user(command: UserCommand) -> anyhow::Result<Code> {
             let password = read_password()?;
             check_password_strength(&password).map_err(UsageError)?;
             let store = open(&store).await?;
-            if store.user_by_name(&name).await.map_err(EngineError::Store)?.is_some() {
+            if store
+                .user_by_name(&name)
+                .await
+                .map_err(EngineError::Store)?
+                .is_some()
+            {
                 return Err(UsageError(format!("user {name} exists")).into());
             }
             let hash = hash_password(&password).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
@@ -106,12 +131,28 @@ pub async fn user(command: UserCommand) -> anyhow::Result<Code> {
                 .add_user(&name, &hash, role, now_unix())
                 .await
                 .map_err(EngineError::Store)?;
-            record(store.as_ref(), "user.add", &name, Some(format!("role {role}"))).await?;
+            record(
+                store.as_ref(),
+                "user.add",
+                &name,
+                Some(format!("role {role}")),
+            )
+            .await?;
             eprintln!("user {name} ({role}) added");
         }
         UserCommand::List { store } => {
-            for u in open(&store).await?.users().await.map_err(EngineError::Store)? {
-                println!("{}\t{}\tsince {}", u.name, u.role, mxwatch_engine::config::rfc3339(u.created_at));
+            for u in open(&store)
+                .await?
+                .users()
+                .await
+                .map_err(EngineError::Store)?
+            {
+                println!(
+                    "{}\t{}\tsince {}",
+                    u.name,
+                    u.role,
+                    mxwatch_engine::config::rfc3339(u.created_at)
+                );
             }
         }
         UserCommand::Remove { name, store } => {

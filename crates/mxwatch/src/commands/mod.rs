@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod access;
 pub(crate) mod audit;
 mod check;
 mod demo;
@@ -8,7 +9,6 @@ mod explain;
 mod headers;
 mod propagation;
 mod records;
-mod access;
 mod scan;
 mod serve;
 mod watch;

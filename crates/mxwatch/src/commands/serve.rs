@@ -40,7 +40,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<Code> {
     })?;
     if args.demo {
         let password = credentials::random_secret()[..20].to_string();
-        if store.user_by_name("demo").await.map_err(EngineError::Store)?.is_none() {
+        if store
+            .user_by_name("demo")
+            .await
+            .map_err(EngineError::Store)?
+            .is_none()
+        {
             let hash = credentials::hash_password(&password).map_err(|e| anyhow::anyhow!(e))?;
             store
                 .add_user("demo", &hash, Role::Admin, now_unix())
@@ -110,7 +115,8 @@ fn demo_config(lab: &mxwatch_lab::Lab, db: Option<StoreUrl>) -> anyhow::Result<(
     let db = match db {
         Some(db) => db,
         None => {
-            let dir = std::env::temp_dir().join(format!("mxwatch-serve-demo-{}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("mxwatch-serve-demo-{}", std::process::id()));
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             StoreUrl::Sqlite(dir.join("mxwatch.db"))
         }
