@@ -113,11 +113,12 @@ impl<R: Needs> FromRequestParts<AppState> for Authorized<R> {
     }
 }
 
-/// The client's address as the connection gave it.
-pub fn client_address(parts: &Parts) -> Option<SocketAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
+/// The client's address as the connection gave it (through axum's `ConnectInfo` extractor,
+/// which tests feed with `MockConnectInfo`).
+pub async fn client_address(parts: &mut Parts) -> Option<SocketAddr> {
+    ConnectInfo::<SocketAddr>::from_request_parts(parts, &())
+        .await
+        .ok()
         .map(|c| c.0)
 }
 
@@ -143,6 +144,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Caller> {
         let source = client_address(parts)
+            .await
             .map(|a| a.ip().to_string())
             .unwrap_or_else(|| "unknown".into());
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {

@@ -45,10 +45,10 @@ pub struct LoginForm {
 
 pub async fn submit(
     State(state): State<AppState>,
-    parts: Parts,
+    mut parts: Parts,
     Form(form): Form<LoginForm>,
 ) -> PageResult {
-    let address = client_address(&parts);
+    let address = client_address(&mut parts).await;
     let source = address
         .map(|a| a.ip().to_string())
         .unwrap_or_else(|| "unknown".into());
