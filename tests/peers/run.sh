@@ -991,6 +991,19 @@ else
     echo "FAIL watch: tests/peers/watch.sh ended (exit $watch_rc) without its counts"
 fi
 
+# 4. `mxwatch serve --demo` (its own in-process lab, loopback only) against promtool, Chromium
+# over WebDriver and schemathesis (tests/peers/serve.sh). Its counts join ours.
+serve_rc=0
+MXWATCH="$MXWATCH" bash "$HERE/serve.sh" "$WORK" "$WORK/serve.counts" || serve_rc=$?
+if [ -s "$WORK/serve.counts" ]; then
+    read -r p f <"$WORK/serve.counts"
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+else
+    total_fail=$((total_fail + 1))
+    echo "FAIL serve: tests/peers/serve.sh ended (exit $serve_rc) without its counts"
+fi
+
 status_ok=1
 echo "peers: $total_pass passed, $total_fail failed"
 say "done in ${SECONDS} s after the install"

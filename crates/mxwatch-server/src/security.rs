@@ -3,6 +3,9 @@
 //! body limit and a time limit.
 
 use axum::Router;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use std::time::Duration;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -20,6 +23,32 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The API answers errors as JSON (`{"error": …}`), its own and axum's alike: a body, path or
+/// query that does not parse (axum's plain-text 400, 415 and 422) becomes a JSON 400 saying why,
+/// as the OpenAPI document describes every error.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    let status = response.status();
+    if !api || !plain || !status.is_client_error() {
+        return response;
+    }
+    let status = match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+        other => other,
+    };
+    let bytes = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let message = String::from_utf8_lossy(&bytes).into_owned();
+    crate::error::ApiError::new(status, message).into_response()
+}
+
 pub fn harden<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
     let fixed = [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
@@ -33,6 +62,7 @@ pub fn harden<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> 
     ];
     let mut router =
         router
+            .layer(axum::middleware::from_fn(json_errors))
             .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,

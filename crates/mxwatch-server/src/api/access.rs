@@ -21,7 +21,7 @@ pub struct UserView {
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "access",
-    responses((status = 200, body = Vec<UserView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = Vec<UserView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("token" = ["admin"])))]
 pub async fn users(
     State(state): State<AppState>,
@@ -114,7 +114,7 @@ pub async fn add_user(
 
 #[utoipa::path(delete, path = "/api/v1/users/{name}", tag = "access",
     params(("name" = String, Path, description = "The user's name")),
-    responses((status = 204, description = "Removed, with their sessions"), (status = 401, body = ErrorBody),
+    responses((status = 204, description = "Removed, with their sessions"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("token" = ["admin"])))]
 pub async fn remove_user(
@@ -141,7 +141,7 @@ pub struct TokenView {
 }
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "access",
-    responses((status = 200, body = Vec<TokenView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = Vec<TokenView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("token" = ["admin"])))]
 pub async fn tokens(
     State(state): State<AppState>,
@@ -241,7 +241,7 @@ pub async fn add_token(
 
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "access",
     params(("id" = i64, Path, description = "The token's ID")),
-    responses((status = 204, description = "Revoked"), (status = 401, body = ErrorBody),
+    responses((status = 204, description = "Revoked"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("token" = ["admin"])))]
 pub async fn revoke_token(

@@ -155,7 +155,7 @@ pub async fn approve_change(
 
 #[utoipa::path(post, path = "/api/v1/changes/{id}/acknowledge", tag = "changes",
     params(("id" = i64, Path, description = "The change's ID")),
-    responses((status = 200, body = ChangeView), (status = 401, body = ErrorBody),
+    responses((status = 200, body = ChangeView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("token" = ["operator"])))]
 pub async fn acknowledge(

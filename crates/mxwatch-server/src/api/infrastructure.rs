@@ -40,7 +40,7 @@ pub struct SharedQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/infrastructure", tag = "domains", params(SharedQuery),
-    responses((status = 200, body = Vec<SharedItem>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = Vec<SharedItem>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("token" = ["viewer"])))]
 pub async fn list(
     State(state): State<AppState>,

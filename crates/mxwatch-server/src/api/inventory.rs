@@ -30,7 +30,7 @@ pub struct InventoryView {
 }
 
 #[utoipa::path(get, path = "/api/v1/inventory", tag = "inventory",
-    responses((status = 200, body = Vec<InventoryView>), (status = 401, body = ErrorBody),
+    responses((status = 200, body = Vec<InventoryView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)),
     security(("token" = ["viewer"])))]
 pub async fn list(
@@ -267,7 +267,7 @@ fn maintenance_view(m: StoredMaintenance) -> MaintenanceView {
 }
 
 #[utoipa::path(get, path = "/api/v1/maintenance", tag = "inventory",
-    responses((status = 200, body = Vec<MaintenanceView>), (status = 401, body = ErrorBody),
+    responses((status = 200, body = Vec<MaintenanceView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)),
     security(("token" = ["viewer"])))]
 pub async fn list_maintenance(
@@ -335,7 +335,7 @@ pub async fn add_maintenance(
 
 #[utoipa::path(delete, path = "/api/v1/maintenance/{id}", tag = "inventory",
     params(("id" = i64, Path, description = "The window's ID")),
-    responses((status = 204, description = "Removed"), (status = 401, body = ErrorBody),
+    responses((status = 204, description = "Removed"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("token" = ["admin"])))]
 pub async fn remove_maintenance(

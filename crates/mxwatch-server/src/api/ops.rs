@@ -63,7 +63,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
 
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, content_type = "text/plain", body = String, description = "Prometheus text format 0.0.4"),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("token" = ["viewer"])))]
 pub async fn metrics(
     State(state): State<AppState>,
