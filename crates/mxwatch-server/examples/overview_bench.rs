@@ -59,17 +59,32 @@ async fn main() {
     let filling = Instant::now();
     let mut text = String::from("[defaults]\nresolver = \"127.0.0.1:9\"\nlab = true\n");
     for (i, name) in names.iter().enumerate() {
-        text.push_str(&format!("[[domain]]\nname = \"{name}\"\ntags = [\"{}\"]\n", if i % 7 == 0 { "prod" } else { "test" }));
+        text.push_str(&format!(
+            "[[domain]]\nname = \"{name}\"\ntags = [\"{}\"]\n",
+            if i % 7 == 0 { "prod" } else { "test" }
+        ));
     }
     let watcher = Arc::new(Watcher::new(Config::parse(&text).unwrap(), store.clone()).unwrap());
     watcher.refresh_inventory().await.unwrap();
-    let already = store.domain_rows().await.unwrap().iter().filter(|r| r.observed_at.is_some()).count();
+    let already = store
+        .domain_rows()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.observed_at.is_some())
+        .count();
     if already < count {
         for (i, name) in names.iter().enumerate() {
             let r = report(name, i % 50);
             let changes = if i % 10 == 0 {
                 vec![NewChange {
-                    change: Change { kind: ChangeKind::MxAdded, severity: Severity::High, subject: "mx9.example".into(), old: None, new: Some("10".into()) },
+                    change: Change {
+                        kind: ChangeKind::MxAdded,
+                        severity: Severity::High,
+                        subject: "mx9.example".into(),
+                        old: None,
+                        new: Some("10".into()),
+                    },
                     first_seen: 1,
                     expected: None,
                 }]
@@ -77,16 +92,39 @@ async fn main() {
                 vec![]
             };
             store
-                .record_cycle(Cycle { report: &r, observed_at: 1_000 + i as i64, baseline: true, changes, resolutions: vec![], alerts: vec![], next_due: 100_000 + i as i64 })
+                .record_cycle(Cycle {
+                    report: &r,
+                    observed_at: 1_000 + i as i64,
+                    baseline: true,
+                    changes,
+                    resolutions: vec![],
+                    alerts: vec![],
+                    next_due: 100_000 + i as i64,
+                })
                 .await
                 .unwrap();
         }
     }
-    eprintln!("store: {url}, {count} domains recorded in {:.1} s", filling.elapsed().as_secs_f64());
+    eprintln!(
+        "store: {url}, {count} domains recorded in {:.1} s",
+        filling.elapsed().as_secs_f64()
+    );
 
-    let token = mxwatch_server::api::access::create_token(store.as_ref(), "bench", Role::Viewer, "bench").await.unwrap().1;
-    let state = mxwatch_server::AppState::new(store.clone(), watcher, Arc::new(AtomicBool::new(true)), None);
-    let app = mxwatch_server::app(state).layer(MockConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 1))));
+    let token =
+        mxwatch_server::api::access::create_token(store.as_ref(), "bench", Role::Viewer, "bench")
+            .await
+            .unwrap()
+            .1;
+    let state = mxwatch_server::AppState::new(
+        store.clone(),
+        watcher,
+        Arc::new(AtomicBool::new(true)),
+        None,
+    );
+    let app = mxwatch_server::app(state).layer(MockConnectInfo(std::net::SocketAddr::from((
+        [127, 0, 0, 1],
+        1,
+    ))));
     println!("| request ({count} domains) | median | slowest | bytes |");
     println!("|---|---|---|---|");
     for path in [
@@ -99,16 +137,33 @@ async fn main() {
         let mut times = Vec::with_capacity(rounds);
         let mut bytes = 0;
         for _ in 0..rounds {
-            let request = Request::get(path).header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap();
+            let request = Request::get(path)
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap();
             let started = Instant::now();
             let response = app.clone().oneshot(request).await.unwrap();
-            assert!(response.status().is_success(), "{path}: {}", response.status());
-            bytes = response.into_body().collect().await.unwrap().to_bytes().len();
+            assert!(
+                response.status().is_success(),
+                "{path}: {}",
+                response.status()
+            );
+            bytes = response
+                .into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .len();
             times.push(started.elapsed());
         }
         times.sort();
         let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
-        println!("| `GET {path}` | {} | {} | {bytes} |", ms(times[times.len() / 2]), ms(*times.last().unwrap()));
+        println!(
+            "| `GET {path}` | {} | {} | {bytes} |",
+            ms(times[times.len() / 2]),
+            ms(*times.last().unwrap())
+        );
     }
     if args.get(2).is_none() {
         std::fs::remove_dir_all(&dir).ok();

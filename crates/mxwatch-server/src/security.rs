@@ -4,9 +4,9 @@
 
 use axum::Router;
 use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use std::time::Duration;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -39,7 +39,9 @@ async fn json_errors(request: Request, next: Next) -> Response {
         return response;
     }
     let status = match status {
-        StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::UNPROCESSABLE_ENTITY => {
+            StatusCode::BAD_REQUEST
+        }
         other => other,
     };
     let bytes = axum::body::to_bytes(response.into_body(), 4096)
@@ -60,14 +62,13 @@ pub fn harden<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> 
             "same-origin",
         ),
     ];
-    let mut router =
-        router
-            .layer(axum::middleware::from_fn(json_errors))
-            .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::REQUEST_TIMEOUT,
-                REQUEST_TIMEOUT,
-            ));
+    let mut router = router
+        .layer(axum::middleware::from_fn(json_errors))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
     for (name, value) in fixed {
         router = router.layer(SetResponseHeaderLayer::overriding(
             name,

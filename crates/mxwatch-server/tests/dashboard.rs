@@ -137,13 +137,14 @@ async fn stranger_data_is_inert_changes_are_approved_and_inventory_edits_reach_t
         overview["domains"][0]["open_unexpected_changes"], 0,
         "{overview}"
     );
+    let target = id.to_string();
     let log = server.get("/api/v1/audit-log", &server.admin).await.json();
     assert!(
         log.as_array()
             .unwrap()
             .iter()
             .any(|e| e["action"] == "change.approve"
-                && e["target"] == id.to_string()
+                && e["target"] == target.as_str()
                 && e["source"] == "127.0.0.1"),
         "{log}"
     );

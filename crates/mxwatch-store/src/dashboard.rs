@@ -54,7 +54,7 @@ impl Summary {
             .mx
             .value()
             .map(|v| v.iter().collect())
-            .unwrap_or_else(Vec::new);
+            .unwrap_or_default();
         records.sort_by(|a, b| (a.preference, &a.exchange).cmp(&(b.preference, &b.exchange)));
         let mx = observation.mx.value().map(|_| {
             records

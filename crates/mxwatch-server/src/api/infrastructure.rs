@@ -55,11 +55,12 @@ pub async fn list(
     Ok(Json(items))
 }
 
+/// One shared thing as it is gathered: its display name, the domains using it, its expiry.
+type Group = (String, BTreeSet<String>, Option<i64>);
+
 pub async fn shared(state: &AppState) -> ApiResult<Vec<SharedItem>> {
     let now = now_unix();
-    // (kind, key) → (display name, domains, not_after)
-    let mut groups: BTreeMap<(&'static str, String), (String, BTreeSet<String>, Option<i64>)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<(&'static str, String), Group> = BTreeMap::new();
     for (domain, endpoints) in state.store.endpoints().await? {
         for e in endpoints {
             let host = e.host.trim_end_matches('.').to_ascii_lowercase();

@@ -6,4 +6,5 @@ mod common;
 mod headers;
 mod mta_sts;
 mod scan;
+mod serve;
 mod watch;
