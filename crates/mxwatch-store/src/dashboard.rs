@@ -164,6 +164,8 @@ pub trait DashboardStore: Send + Sync {
         domain: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AnnotatedChange>>;
+    /// One change with its notes.
+    async fn annotated_change(&self, change_id: i64) -> Result<Option<AnnotatedChange>>;
     async fn set_change_note(&self, change_id: i64, note: &str) -> Result<bool>;
     async fn acknowledge(&self, change_id: i64, by: &str, now: i64) -> Result<bool>;
     /// Open findings by severity over every watched domain's latest observation.
@@ -239,6 +241,20 @@ fn row_of(r: RowTuple) -> DomainRow {
     }
 }
 
+/// A change row with its notes (either backend's row type).
+macro_rules! annotated_of {
+    ($r:expr) => {{
+        use sqlx::Row;
+        let r = $r;
+        Ok::<AnnotatedChange, crate::StoreError>(AnnotatedChange {
+            change: crate::rows::change_from_row(r)?,
+            note: r.try_get("note")?,
+            acknowledged_by: r.try_get("acknowledged_by")?,
+            acknowledged_at: r.try_get("acknowledged_at")?,
+        })
+    }};
+}
+
 macro_rules! impl_dashboard {
     ($store:ty) => {
         #[async_trait::async_trait]
@@ -290,17 +306,18 @@ macro_rules! impl_dashboard {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter()
-                    .map(|r| {
-                        use sqlx::Row;
-                        Ok(AnnotatedChange {
-                            change: crate::rows::change_from_row(r)?,
-                            note: r.try_get("note")?,
-                            acknowledged_by: r.try_get("acknowledged_by")?,
-                            acknowledged_at: r.try_get("acknowledged_at")?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(|r| annotated_of!(r)).collect()
+            }
+
+            async fn annotated_change(&self, change_id: i64) -> Result<Option<AnnotatedChange>> {
+                let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {}, note, acknowledged_by, acknowledged_at FROM changes WHERE id = $1",
+                    crate::rows::CHANGE_COLUMNS
+                )))
+                .bind(change_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(|r| annotated_of!(r)).transpose()
             }
 
             async fn set_change_note(&self, change_id: i64, note: &str) -> Result<bool> {

@@ -185,13 +185,10 @@ pub async fn acknowledge_change(
 }
 
 async fn one(state: &AppState, id: i64) -> ApiResult<ChangeView> {
-    // The feed is read newest first; the change just touched is found by ID among its domain's.
     state
         .store
-        .annotated_changes(0, None, i64::MAX)
+        .annotated_change(id)
         .await?
-        .into_iter()
-        .find(|c| c.change.id == id)
         .map(ChangeView::from)
         .ok_or_else(|| ApiError::not_found(format!("no change #{id}")))
 }
