@@ -99,7 +99,16 @@ try:
     check(not driver.find_elements(By.CSS_SELECTOR, "small.note img, small.note script"), "no element injected")
     check("approved by user:" in driver.page_source, "the change is approved by the logged-in user")
 
-    # Stranger data: the lab's SMTP host that greets with escape sequences renders as inert text.
+    # Stranger data: a lab SPF record holding <script> and javascript: is shown as text, inert.
+    driver.get(f"{base}/domains/html-record.test")
+    texts = " ".join(p.text for p in driver.find_elements(By.CSS_SELECTOR, "ul.findings p"))
+    check("<script>alert(1)</script>" in texts and "javascript:alert(2)" in texts,
+          "html-record.test: the record's markup is shown as text")
+    check(no_dialog(driver) and len(driver.find_elements(By.TAG_NAME, "script")) == 1
+          and not driver.find_elements(By.CSS_SELECTOR, "main a[href^='javascript']"),
+          "html-record.test: no dialog, no injected script element, no javascript: link")
+
+    # The lab's SMTP host that greets with escape sequences renders as inert text.
     driver.get(f"{base}/domains/smtp-escape.test")
     check(no_dialog(driver) and len(driver.find_elements(By.TAG_NAME, "script")) == 1,
           "smtp-escape.test: no dialog, no script element but our own")
