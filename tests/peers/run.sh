@@ -979,30 +979,27 @@ fi
 
 # 3. `mxwatch watch` against a live zone edit (tests/peers/watch.sh; it
 # skips itself while the binary has no watch command). Its counts join ours.
+# A sub-script's "PASSED FAILED" counts join ours (a script that left none is one failure).
+join_counts() { # NAME EXIT-CODE
+    if [ -s "$WORK/$1.counts" ]; then
+        read -r p f <"$WORK/$1.counts"
+        total_pass=$((total_pass + p))
+        total_fail=$((total_fail + f))
+    else
+        total_fail=$((total_fail + 1))
+        echo "FAIL $1: tests/peers/$1.sh ended (exit $2) without its counts"
+    fi
+}
 watch_rc=0
 MXWATCH="$MXWATCH" RES_ADDR="$RES_ADDR" AUTH_ADDR="$AUTH_ADDR" UNBOUND_PID="$unbound_pid" \
     bash "$HERE/watch.sh" "$WORK" "$WORK/watch.counts" || watch_rc=$?
-if [ -s "$WORK/watch.counts" ]; then
-    read -r p f <"$WORK/watch.counts"
-    total_pass=$((total_pass + p))
-    total_fail=$((total_fail + f))
-else
-    total_fail=$((total_fail + 1))
-    echo "FAIL watch: tests/peers/watch.sh ended (exit $watch_rc) without its counts"
-fi
+join_counts watch "$watch_rc"
 
 # 4. `mxwatch serve --demo` (its own in-process lab, loopback only) against promtool, Chromium
 # over WebDriver and schemathesis (tests/peers/serve.sh). Its counts join ours.
 serve_rc=0
 MXWATCH="$MXWATCH" bash "$HERE/serve.sh" "$WORK" "$WORK/serve.counts" || serve_rc=$?
-if [ -s "$WORK/serve.counts" ]; then
-    read -r p f <"$WORK/serve.counts"
-    total_pass=$((total_pass + p))
-    total_fail=$((total_fail + f))
-else
-    total_fail=$((total_fail + 1))
-    echo "FAIL serve: tests/peers/serve.sh ended (exit $serve_rc) without its counts"
-fi
+join_counts serve "$serve_rc"
 
 status_ok=1
 echo "peers: $total_pass passed, $total_fail failed"

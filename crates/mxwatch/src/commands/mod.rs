@@ -3,7 +3,7 @@
 mod access;
 pub(crate) mod audit;
 mod check;
-mod demo;
+pub(crate) mod demo;
 mod diff;
 mod explain;
 mod headers;

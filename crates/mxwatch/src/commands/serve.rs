@@ -7,7 +7,7 @@ use crate::exit::{Code, UsageError};
 use anyhow::Context;
 use mxwatch_engine::config::{Config, Defaults, DomainConfig, MonitorDefaults};
 use mxwatch_engine::monitor::{StoreLock, Watcher, shutdown_signal};
-use mxwatch_engine::{EngineError, LabOverrides, Target, now_unix};
+use mxwatch_engine::{EngineError, Target, now_unix};
 use mxwatch_server::{AppState, app, check_listen, credentials, metrics_handle};
 use mxwatch_store::{Role, StoreUrl};
 use std::sync::Arc;
@@ -61,6 +61,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<Code> {
         Some(target) => Watcher::with_target(config, store.clone(), target)?,
         None => Watcher::new(config, store.clone())?,
     });
+    // The inventory on the schedule before the first request: the overview lists every domain
+    // from the start (unchecked until the watcher gets to it).
+    watcher.refresh_inventory().await?;
     let running = Arc::new(AtomicBool::new(true));
     let state = AppState::new(store, watcher.clone(), running.clone(), metrics_handle());
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -147,17 +150,6 @@ fn demo_config(lab: &mxwatch_lab::Lab, db: Option<StoreUrl>) -> anyhow::Result<(
         maintenance: vec![],
         alerts: vec![],
     };
-    let target = Target {
-        resolver: lab.dns.addr,
-        more_resolvers: vec![],
-        lab: true,
-        lab_overrides: Some(LabOverrides {
-            smtp_port: lab.smtp.port,
-            ns_port: lab.ns_port,
-            https_port: lab.https.port,
-            trust_anchor: lab.dns.trust_anchor(),
-            ca_der: lab.pki.ca_der().to_vec(),
-        }),
-    };
+    let target = super::demo::lab_target(lab);
     Ok((config, target))
 }
