@@ -1001,6 +1001,10 @@ run_scenario watch MXWATCH="$MXWATCH" RES_ADDR="$RES_ADDR" AUTH_ADDR="$AUTH_ADDR
 # mid-job (tests/peers/workers.sh; its own cluster).
 run_scenario workers MXWATCH="$MXWATCH" RES_ADDR="$RES_ADDR"
 
+# 5. `mxwatch serve --demo` (its own in-process lab, loopback only) against promtool, Chromium
+# over WebDriver and schemathesis (tests/peers/serve.sh).
+run_scenario serve MXWATCH="$MXWATCH"
+
 status_ok=1
 echo "peers: $total_pass passed, $total_fail failed"
 say "done in ${SECONDS} s after the install"

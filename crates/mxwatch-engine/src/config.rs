@@ -315,23 +315,32 @@ impl Config {
 
     /// The maintenance window covering `domain` at `now`, if any: its reason.
     pub fn maintenance_at(&self, domain: &DomainConfig, now: i64) -> Option<String> {
-        self.maintenance.iter().find_map(|m| {
-            let covers = (m.domains.is_empty() && m.tags.is_empty())
-                || m.domains.iter().any(|n| same_domain(n, &domain.name))
-                || m.tags.iter().any(|t| domain.tags.contains(t));
-            (covers && m.start <= now && now < m.end).then(|| {
-                format!(
-                    "maintenance window {} to {}{}",
-                    rfc3339(m.start),
-                    rfc3339(m.end),
-                    m.reason
-                        .as_ref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                )
-            })
-        })
+        maintenance_covering(&self.maintenance, domain, now)
     }
+}
+
+/// The window of `windows` covering `domain` at `now`, if any: its reason.
+pub fn maintenance_covering(
+    windows: &[Maintenance],
+    domain: &DomainConfig,
+    now: i64,
+) -> Option<String> {
+    windows.iter().find_map(|m| {
+        let covers = (m.domains.is_empty() && m.tags.is_empty())
+            || m.domains.iter().any(|n| same_domain(n, &domain.name))
+            || m.tags.iter().any(|t| domain.tags.contains(t));
+        (covers && m.start <= now && now < m.end).then(|| {
+            format!(
+                "maintenance window {} to {}{}",
+                rfc3339(m.start),
+                rfc3339(m.end),
+                m.reason
+                    .as_ref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            )
+        })
+    })
 }
 
 #[cfg(test)]

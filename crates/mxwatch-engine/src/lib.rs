@@ -8,6 +8,7 @@
 //! - [`monitor`]: the watch cycle (observe, compare with the baseline, confirm, record), the
 //!   schedule and the alert queue;
 //! - [`alert`]: the alert sinks, one file each, behind one tagged configuration enum;
+//! - [`inventory`]: the configuration's domains merged with the store-held inventory;
 //! - [`scan`]: a list of any length as a stream: its input lines, its summary;
 //! - [`worker`]: `mxwatch worker`, auditing lines of queued scan jobs from the shared queue.
 //!
@@ -18,6 +19,7 @@ pub mod alert;
 pub mod audit;
 pub mod config;
 pub mod error;
+pub mod inventory;
 pub mod monitor;
 pub mod propagation;
 pub mod resolver;

@@ -6,7 +6,10 @@
 //! an `Arc<dyn Store>`. Both backends keep the same tables under migrations of the same names
 //! (`migrations/sqlite`, `migrations/postgres`) and pass the same story test.
 
+pub mod access;
 mod codec;
+pub mod dashboard;
+pub mod inventory;
 mod postgres;
 pub mod queue;
 mod rows;
@@ -19,6 +22,10 @@ mod url;
 pub use postgres::{DEFAULT_POOL_SIZE, PgStore, WatcherLock, try_lock_watcher};
 pub use sqlite::SqliteStore;
 pub use url::StoreUrl;
+
+pub use access::{AccessStore, ApiToken, AuditEntry, Role, Session, User};
+pub use dashboard::{AnnotatedChange, DashboardStore, DomainRow, Endpoint, Summary};
+pub use inventory::{InventoryEntry, InventoryStore, StoredMaintenance};
 
 use mxwatch_core::monitor::diff::{Change, ChangeKind};
 use mxwatch_core::{Report, Severity};
@@ -198,9 +205,10 @@ pub struct NewAlert {
     pub sinks: Vec<String>,
 }
 
-/// The domain operations the monitor and the reading commands need.
+/// The domain operations the monitor and the reading commands need; `serve`'s own (access,
+/// the store-held inventory, the dashboard's reads) are traits of their own, in their modules.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: AccessStore + InventoryStore + DashboardStore + Send + Sync {
     /// Adds domains to the schedule (due now) unless already there.
     async fn ensure_domains(&self, names: &[String]) -> Result<()>;
     /// Takes domains that are no longer in the inventory off the schedule (their history stays).

@@ -28,7 +28,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct PgStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -146,6 +146,8 @@ impl Store for PgStore {
     async fn record_cycle(&self, cycle: Cycle<'_>) -> Result<Vec<i64>> {
         let report = cycle.report;
         let (status, json) = encode_report(report)?;
+        // The overview's row of this domain, written in the same transaction (serve).
+        let mut summary = crate::dashboard::Summary::of(report, 0, cycle.observed_at, &status);
         let mut tx = self.pool.begin().await?;
         let obs_id: i64 = sqlx::query_scalar(
             "INSERT INTO observations (domain, observed_at, status, baseline, report) \
@@ -158,6 +160,8 @@ impl Store for PgStore {
         .bind(compress(&json))
         .fetch_one(&mut *tx)
         .await?;
+        summary.observation_id = obs_id;
+        crate::dashboard::write_summary!(&mut *tx, &summary)?;
         let mut ids = Vec::new();
         for new in &cycle.changes {
             let c = &new.change;

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -136,6 +136,8 @@ impl Store for SqliteStore {
     async fn record_cycle(&self, cycle: Cycle<'_>) -> Result<Vec<i64>> {
         let report = cycle.report;
         let (status, json) = encode_report(report)?;
+        // The overview's row of this domain, written in the same transaction (serve).
+        let mut summary = crate::dashboard::Summary::of(report, 0, cycle.observed_at, &status);
         let mut tx = self.pool.begin().await?;
         let obs_id: i64 = sqlx::query(
             "INSERT INTO observations (domain, observed_at, status, baseline, report) VALUES (?, ?, ?, ?, ?) RETURNING id",
@@ -148,6 +150,8 @@ impl Store for SqliteStore {
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
+        summary.observation_id = obs_id;
+        crate::dashboard::write_summary!(&mut *tx, &summary)?;
         let mut ids = Vec::new();
         for new in &cycle.changes {
             let c = &new.change;

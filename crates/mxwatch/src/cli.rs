@@ -45,6 +45,14 @@ pub enum Command {
     Worker(WorkerArgs),
     /// The workers of a PostgreSQL database: heartbeat, throughput, leases held; and its scan jobs.
     Workers(WorkersArgs),
+    /// Run the watcher and the dashboard/JSON API on one store (`serve --demo`: on the built-in lab).
+    Serve(ServeArgs),
+    /// Create, list or revoke API tokens for `serve`.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Add, list or remove dashboard users for `serve`.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Read a received message's header: the Received chain hop by hop, the hop where it entered
     /// the recipient domain's MX, and its Authentication-Results as received.
     Headers(HeadersArgs),
@@ -190,6 +198,95 @@ pub struct ChangesArgs {
     pub db: StoreUrl,
     #[arg(long, value_enum, default_value_t = RecordFormat::Table)]
     pub format: RecordFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The watch configuration (inventory, schedules, alert sinks); its `db` is the store.
+    #[arg(
+        long,
+        short = 'c',
+        value_name = "FILE",
+        required_unless_present = "demo",
+        conflicts_with = "demo"
+    )]
+    pub config: Option<PathBuf>,
+    /// Serve the built-in lab of broken and healthy domains on loopback (no network): a demo
+    /// admin user is created and its password printed.
+    #[arg(long)]
+    pub demo: bool,
+    /// Where to listen. A non-loopback address is refused until a user or token exists.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "IP:PORT")]
+    pub listen: std::net::SocketAddr,
+    /// The store (overrides the configuration's `db`; with --demo, default: a fresh file in the
+    /// temporary directory).
+    #[arg(long, value_name = "URL|FILE")]
+    pub db: Option<StoreUrl>,
+}
+
+/// Where a token or user command finds the store.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The store: a file path, `sqlite://PATH` or `postgres://user@host/db`.
+    #[arg(long, value_name = "URL|FILE", conflicts_with = "config")]
+    pub db: Option<StoreUrl>,
+    /// Or the watch configuration whose `db` it is.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once and only its hash is stored.
+    Create {
+        /// viewer (reads), operator (also checks, approves, acknowledges), admin (also edits the inventory, users, tokens).
+        #[arg(long, value_parser = parse_role)]
+        role: mxwatch_store::Role,
+        /// What it is for (shown in the audit log).
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a token by its ID.
+    Revoke {
+        id: i64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a dashboard user; the password (12 characters or more) is read from $MXWATCH_PASSWORD
+    /// or the first line of standard input.
+    Add {
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: mxwatch_store::Role,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Remove a user (and end their sessions).
+    Remove {
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+fn parse_role(text: &str) -> Result<mxwatch_store::Role, String> {
+    text.parse()
 }
 
 #[derive(Debug, Args)]

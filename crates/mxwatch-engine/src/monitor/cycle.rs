@@ -46,14 +46,24 @@ impl Watcher {
     }
 
     async fn look(&self, entry: &Entry, collector: &Collector) -> Report {
-        Auditor::audit_with(
+        let started = std::time::Instant::now();
+        let report = Auditor::audit_with(
             collector,
             &entry.domain,
             &entry.dkim_selectors,
             &self.context(entry),
             vec![],
         )
-        .await
+        .await;
+        // For `serve`'s /metrics (the `metrics` facade: free when no recorder is installed).
+        let status = serde_json::to_value(report.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        metrics::counter!("mxwatch_audits_total", "status" => status).increment(1);
+        metrics::histogram!("mxwatch_audit_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        report
     }
 
     fn next_due(&self, entry: &Entry) -> i64 {
@@ -155,9 +165,15 @@ impl Watcher {
             let why = if change.kind.is_mx_set() {
                 expected_mx.clone()
             } else {
-                self.config.maintenance_at(&entry.config, now)
+                self.maintenance_at(&entry.config, now)
             };
             tracing::info!(domain = %name, expected = why.is_some(), "change confirmed: {}", change.summary());
+            metrics::counter!(
+                "mxwatch_changes_total",
+                "kind" => change.kind.as_str(),
+                "expected" => if why.is_some() { "true" } else { "false" }
+            )
+            .increment(1);
             changes.push(NewChange {
                 change,
                 first_seen: started,
@@ -252,7 +268,7 @@ impl Watcher {
 
     /// Why changes to the MX set are expected now: a maintenance window, or the new set is the expected one.
     fn expected(&self, entry: &Entry, report: &Report, now: i64) -> Option<String> {
-        if let Some(window) = self.config.maintenance_at(&entry.config, now) {
+        if let Some(window) = self.maintenance_at(&entry.config, now) {
             return Some(window);
         }
         let expectation = entry.expectation.as_ref()?;

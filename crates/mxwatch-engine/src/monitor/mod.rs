@@ -11,7 +11,7 @@ pub use cycle::{CycleOutcome, Entry};
 
 use crate::alert::{Message, backoff};
 use crate::audit::{Auditor, Target, now_unix};
-use crate::config::Config;
+use crate::config::{Config, DomainConfig, Maintenance};
 use crate::error::EngineError;
 use futures_util::StreamExt;
 use mxwatch_store::{Store, StoreUrl};
@@ -27,13 +27,26 @@ const PRUNE_EVERY: i64 = 3600;
 /// A running inventory: its configuration, its store, and how it audits.
 pub struct Watcher {
     pub store: Arc<dyn Store>,
+    /// The configuration file as loaded; the domains watched are [`Watcher::inventory`].
     pub config: Config,
-    pub entries: Vec<Entry>,
+    /// The file's inventory merged with the store's (`crate::inventory`), re-read each tick so
+    /// that edits made in `mxwatch serve` reach the schedule without a restart.
+    inventory: std::sync::RwLock<Arc<Inventory>>,
     auditor: Auditor,
     confirm_resolver: SocketAddr,
     http: reqwest::Client,
     /// One alert delivery round at a time.
     delivery: tokio::sync::Mutex<()>,
+    /// When the loop last went round (Unix seconds; 0: not started): `serve`'s `/readyz`.
+    pub heartbeat: std::sync::atomic::AtomicI64,
+    /// The schedule has been given the inventory once.
+    scheduled: std::sync::atomic::AtomicBool,
+}
+
+/// The domains a watcher runs now and the maintenance windows that apply to them.
+pub struct Inventory {
+    pub entries: Vec<Entry>,
+    pub maintenance: Vec<Maintenance>,
 }
 
 /// What one delivery round did.
@@ -99,22 +112,21 @@ impl Watcher {
             Some(addr) => addr,
             None => crate::resolver::choose(None)?,
         };
-        let auditor = Auditor::new(Target::new(resolver, d.monitor.lab), d.audit.clone())?;
-        let mut entries = Vec::new();
-        for domain in &config.domains {
-            let parsed = mxwatch_core::parse_domain_input(&domain.name)
-                .map_err(|e| EngineError::Settings(format!("domain {:?}: {e}", domain.name)))?;
-            entries.push(Entry {
-                config: domain.clone(),
-                domain: parsed.domain,
-                every: domain.every.unwrap_or(d.monitor.every),
-                expectation: config
-                    .expectation(domain)
-                    .map_err(EngineError::Settings)?
-                    .map(Arc::new),
-                dkim_selectors: domain.dkim_selectors.clone(),
-            });
-        }
+        let target = Target::new(resolver, d.monitor.lab);
+        Self::with_target(config, store, target)
+    }
+
+    /// A watcher auditing through `target` (`serve --demo`: the built-in lab's ports and keys)
+    /// instead of the configuration's resolver.
+    pub fn with_target(
+        config: Config,
+        store: Arc<dyn Store>,
+        target: Target,
+    ) -> Result<Watcher, EngineError> {
+        let d = &config.defaults;
+        let resolver = target.resolver;
+        let auditor = Auditor::new(target, d.audit.clone())?;
+        let entries = entries_of(&config, &config.domains)?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(15))
@@ -124,35 +136,98 @@ impl Watcher {
         Ok(Watcher {
             confirm_resolver: d.monitor.confirm_resolver.unwrap_or(resolver),
             store,
+            inventory: std::sync::RwLock::new(Arc::new(Inventory {
+                entries,
+                maintenance: config.maintenance.clone(),
+            })),
             config,
-            entries,
             auditor,
             http,
             delivery: tokio::sync::Mutex::new(()),
+            heartbeat: std::sync::atomic::AtomicI64::new(0),
+            scheduled: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
-    /// Runs until SIGTERM/SIGINT (or, with `once`, after one cycle of every domain).
-    pub async fn run(&self, once: bool) -> Result<(), EngineError> {
-        let names: Vec<String> = self
+    /// The inventory as it is now (the file's merged with the store's).
+    pub fn inventory(&self) -> Arc<Inventory> {
+        self.inventory
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The maintenance window covering `domain` at `now` (the file's and the store's).
+    pub fn maintenance_at(&self, domain: &DomainConfig, now: i64) -> Option<String> {
+        crate::config::maintenance_covering(&self.inventory().maintenance, domain, now)
+    }
+
+    /// Reads the store-held inventory, merges it with the file's and puts the result on the
+    /// schedule (new domains due now, removed ones taken off; their history stays).
+    pub async fn refresh_inventory(&self) -> Result<Arc<Inventory>, EngineError> {
+        let stored = self.store.inventory().await?;
+        let windows = self.store.maintenance_windows().await?;
+        let (domains, maintenance) = crate::inventory::merge(&self.config, &stored, &windows);
+        let entries = entries_of(&self.config, &domains)?;
+        let names: Vec<String> = entries.iter().map(|e| e.domain.ascii.clone()).collect();
+        let before: Vec<String> = self
+            .inventory()
             .entries
             .iter()
             .map(|e| e.domain.ascii.clone())
             .collect();
-        self.store.ensure_domains(&names).await?;
-        let retired = self.store.retire_others(&names).await?;
-        if retired > 0 {
-            tracing::info!(
-                retired,
-                "domains no longer in the inventory taken off the schedule"
-            );
+        let fresh = Arc::new(Inventory {
+            entries,
+            maintenance,
+        });
+        *self.inventory.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
+        if names != before
+            || !self
+                .scheduled
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.store.ensure_domains(&names).await?;
+            let retired = self.store.retire_others(&names).await?;
+            if retired > 0 {
+                tracing::info!(
+                    retired,
+                    "domains no longer in the inventory taken off the schedule"
+                );
+            }
         }
-        let mut shutdown = std::pin::pin!(shutdown_signal());
+        Ok(fresh)
+    }
+
+    /// Runs until SIGTERM/SIGINT (or, with `once`, after one cycle of every domain).
+    pub async fn run(&self, once: bool) -> Result<(), EngineError> {
+        self.run_until(once, shutdown_signal()).await
+    }
+
+    /// Runs until `shutdown` completes (or, with `once`, after one cycle of every domain).
+    /// Cycles in flight at shutdown are abandoned: each is one transaction, so nothing is
+    /// half-written.
+    pub async fn run_until(
+        &self,
+        once: bool,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), EngineError> {
+        self.refresh_inventory().await?;
+        let mut shutdown = std::pin::pin!(shutdown);
         let mut last_prune = 0;
         loop {
+            self.heartbeat
+                .store(now_unix(), std::sync::atomic::Ordering::Relaxed);
             let now = now_unix();
+            // A store error is waited out, not fatal: the daemon keeps its place.
+            let inventory = match self.refresh_inventory().await {
+                Ok(inventory) => inventory,
+                Err(e) => {
+                    tracing::error!("reading the inventory: {e}; keeping the last one");
+                    self.inventory()
+                }
+            };
             let due: Vec<&Entry> = if once {
-                self.entries.iter().collect()
+                inventory.entries.iter().collect()
             } else {
                 // A store error is waited out, not fatal: the daemon keeps its place.
                 let due = match self.store.due_domains(now, 100_000).await {
@@ -162,7 +237,8 @@ impl Watcher {
                         vec![]
                     }
                 };
-                self.entries
+                inventory
+                    .entries
                     .iter()
                     .filter(|e| due.contains(&e.domain.ascii))
                     .collect()
@@ -259,6 +335,8 @@ impl Watcher {
             match sink.sink.deliver(&self.http, &message).await {
                 Ok(()) => {
                     self.store.alert_delivered(pending.id, now_unix()).await?;
+                    metrics::counter!("mxwatch_alert_deliveries_total", "outcome" => "delivered")
+                        .increment(1);
                     tracing::info!(sink = %pending.sink, "alert sent: {}", message.headline());
                     round.delivered += 1;
                 }
@@ -267,9 +345,13 @@ impl Watcher {
                         .alert_failed(pending.id, &e.to_string(), now_unix(), None)
                         .await?;
                     tracing::error!(sink = %pending.sink, "alert given up (the sink refused it for good; see `mxwatch changes`): {e}");
+                    metrics::counter!("mxwatch_alert_deliveries_total", "outcome" => "given_up")
+                        .increment(1);
                     round.given_up += 1;
                 }
                 Err(e) => {
+                    metrics::counter!("mxwatch_alert_deliveries_total", "outcome" => "retrying")
+                        .increment(1);
                     let retry = self.config.defaults.monitor.retry_after.as_secs() as i64;
                     let next = now_unix() + backoff(retry, pending.attempts);
                     self.store
@@ -284,8 +366,30 @@ impl Watcher {
     }
 }
 
+/// The watcher's entries of `domains`: a domain that does not parse is a settings error.
+fn entries_of(config: &Config, domains: &[DomainConfig]) -> Result<Vec<Entry>, EngineError> {
+    let d = &config.defaults;
+    domains
+        .iter()
+        .map(|domain| {
+            let parsed = mxwatch_core::parse_domain_input(&domain.name)
+                .map_err(|e| EngineError::Settings(format!("domain {:?}: {e}", domain.name)))?;
+            Ok(Entry {
+                config: domain.clone(),
+                domain: parsed.domain,
+                every: domain.every.unwrap_or(d.monitor.every),
+                expectation: config
+                    .expectation(domain)
+                    .map_err(EngineError::Settings)?
+                    .map(Arc::new),
+                dkim_selectors: domain.dkim_selectors.clone(),
+            })
+        })
+        .collect()
+}
+
 /// SIGTERM or SIGINT (Ctrl-C): the watcher and the worker finish what they hold, then stop.
-pub(crate) async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

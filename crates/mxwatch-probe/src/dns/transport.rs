@@ -209,7 +209,35 @@ impl Transport {
             .await
     }
 
+    /// Every question (recursive or authoritative) passes here: counted for `serve`'s
+    /// `/metrics` through the `metrics` facade (free when no recorder is installed).
     async fn ask_flags(
+        &self,
+        server: SocketAddr,
+        name: &Name,
+        rtype: RecordType,
+        recursion_desired: bool,
+        dnssec: bool,
+    ) -> Reply {
+        let reply = self
+            .ask_flags_uncounted(server, name, rtype, recursion_desired, dnssec)
+            .await;
+        metrics::counter!("mxwatch_dns_questions_total").increment(1);
+        let failure = match &reply {
+            Reply::Failed { failure, .. } => Some(format!("{failure:?}").to_lowercase()),
+            Reply::Message { message, .. } => match message.metadata.response_code {
+                ResponseCode::ServFail => Some("servfail".to_string()),
+                ResponseCode::Refused => Some("refused".to_string()),
+                _ => None,
+            },
+        };
+        if let Some(failure) = failure {
+            metrics::counter!("mxwatch_dns_failures_total", "failure" => failure).increment(1);
+        }
+        reply
+    }
+
+    async fn ask_flags_uncounted(
         &self,
         server: SocketAddr,
         name: &Name,

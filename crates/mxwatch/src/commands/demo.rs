@@ -31,7 +31,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Code> {
             args.audit.settings.smtp_timeout.as_secs_f64()
         );
     }
-    let target = Target {
+    let target = lab_target(&lab);
+    audit::run(target, args.audit, domains).await?;
+    // The lab is broken on purpose; the demo itself succeeded.
+    Ok(Code::Clean)
+}
+
+/// Where an audit of the built-in lab goes: its resolver, ports, root anchor and CA
+/// (`demo`, `serve --demo`).
+pub(crate) fn lab_target(lab: &Lab) -> Target {
+    Target {
         resolver: lab.dns.addr,
         more_resolvers: vec![],
         lab: true,
@@ -42,8 +51,5 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Code> {
             trust_anchor: lab.dns.trust_anchor(),
             ca_der: lab.pki.ca_der().to_vec(),
         }),
-    };
-    audit::run(target, args.audit, domains).await?;
-    // The lab is broken on purpose; the demo itself succeeded.
-    Ok(Code::Clean)
+    }
 }

@@ -1,8 +1,9 @@
 //! One module per subcommand.
 
+mod access;
 pub(crate) mod audit;
 mod check;
-mod demo;
+pub(crate) mod demo;
 mod diff;
 mod explain;
 mod headers;
@@ -10,6 +11,7 @@ mod propagation;
 mod records;
 mod scan;
 mod scan_job;
+mod serve;
 mod watch;
 mod worker;
 
@@ -31,5 +33,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Headers(args) => headers::run(args).await,
         Command::Worker(args) => worker::run(args).await,
         Command::Workers(args) => worker::list(args).await,
+        Command::Serve(args) => serve::run(args).await,
+        Command::Token(command) => access::token(command).await,
+        Command::User(command) => access::user(command).await,
     }
 }

@@ -6,5 +6,6 @@ mod common;
 mod headers;
 mod mta_sts;
 mod scan;
+mod serve;
 mod watch;
 mod worker;
