@@ -27,6 +27,7 @@ mod targets;
 pub(crate) mod testkit;
 mod tls;
 mod tlsrpt;
+pub mod transition;
 mod ttl;
 
 use crate::finding::{Finding, FindingId, Severity};
@@ -313,6 +314,8 @@ pub fn catalogue_markdown() -> String {
     }
     // The notes of `mxwatch headers` are documented beside the checks (their own registry).
     out.push_str(&crate::headers::notes::catalogue_markdown());
+    // The consequences of a change (`check --zone`, `watch`, `diff`): a registry of their own.
+    out.push_str(&transition::catalogue_markdown());
     out
 }
 
