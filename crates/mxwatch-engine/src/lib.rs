@@ -18,6 +18,7 @@ pub mod audit;
 pub mod config;
 pub mod error;
 pub mod monitor;
+pub mod preflight;
 pub mod propagation;
 pub mod resolver;
 pub mod scan;

@@ -75,6 +75,22 @@ impl Collector {
         &self.dns
     }
 
+    /// The same collector asking nothing beyond its DNS (offline `check --zone`): no SMTP, no
+    /// HTTPS, no DNSSEC proof, no nameserver asked directly.
+    pub fn without_network(self) -> Self {
+        Collector {
+            options: CollectorOptions {
+                smtp: None,
+                nameservers: None,
+                dnssec: None,
+                mta_sts: None,
+                ..self.options
+            },
+            mta_sts: None,
+            dns: self.dns,
+        }
+    }
+
     pub async fn observe(&self, domain: &DomainName) -> Observation {
         self.observe_with_selectors(domain, &[]).await
     }

@@ -6,6 +6,7 @@ mod demo;
 mod diff;
 mod explain;
 mod headers;
+mod preflight;
 mod propagation;
 mod records;
 mod scan;

@@ -5,5 +5,6 @@ mod cli;
 mod common;
 mod headers;
 mod mta_sts;
+mod preflight;
 mod scan;
 mod watch;
