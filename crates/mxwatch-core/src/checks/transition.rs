@@ -234,6 +234,22 @@ pub static RULES: &[&Rule] = &[
     &CHANGE_MX_DRAIN,
 ];
 
+/// The rules that only restate what `monitor::diff` already reports as a typed change
+/// (`mx-added`, `mx-removed`, `mx-preference-changed`): `watch` and `diff` leave them out.
+pub const RESTATES_DIFF: &[&str] = &[
+    CHANGE_MX_ADDED.id,
+    CHANGE_MX_REMOVED.id,
+    CHANGE_MX_PREFERENCE.id,
+];
+
+/// The consequences worth recording beside a diff's typed changes (see [`RESTATES_DIFF`]).
+pub fn beyond_diff(findings: Vec<Finding>) -> Vec<Finding> {
+    findings
+        .into_iter()
+        .filter(|f| !RESTATES_DIFF.contains(&f.id.as_str()))
+        .collect()
+}
+
 /// Looks a rule up by ID, ignoring case.
 pub fn find(id: &str) -> Option<&'static Rule> {
     RULES
