@@ -976,6 +976,7 @@ else
 fi
 
 . "$HERE/mta-sts.sh" # 2b. MTA-STS: a Python/OpenSSL policy server on 127.44.0.x:443, mxwatch held to expectations-mta-sts.txt
+. "$HERE/zone-repo.sh" # 2c. a zone repository's CI: check --zone (SARIF lines), then the proposals published by knotc and seen by watch
 
 # 3. `mxwatch watch` against a live zone edit (tests/peers/watch.sh; it
 # skips itself while the binary has no watch command). Its counts join ours.
