@@ -283,13 +283,16 @@ pub fn catalogue_markdown() -> String {
     out
 }
 
+/// An MX set without its null MX: exchange → preferences.
+type MxSet = BTreeMap<String, Vec<u16>>;
+
 /// The MX set as exchange → preferences; `None` when it could not be determined (an absent
 /// set is empty: observed, and nothing there).
-fn mx_set(obs: &Observation) -> Option<BTreeMap<String, Vec<u16>>> {
+fn mx_set(obs: &Observation) -> Option<MxSet> {
     if obs.mx.is_failed() {
         return None;
     }
-    let mut set: BTreeMap<String, Vec<u16>> = BTreeMap::new();
+    let mut set = MxSet::new();
     for MxRecord {
         preference,
         exchange,
@@ -355,7 +358,9 @@ pub fn consequences(before: &Observation, after: &Observation, now_unix: i64) ->
                 ));
             }
         }
-        if has_null(after) && !new.is_empty() && !(has_null(before) && !old.is_empty()) {
+        // Newly mixed: the set after has the null MX beside exchanges, the set before did not.
+        let mixed = |obs: &Observation, set: &MxSet| has_null(obs) && !set.is_empty();
+        if mixed(after, new) && !mixed(before, old) {
             out.push(CHANGE_NULLMX_MIXED.finding(
                 domain,
                 format!(
@@ -437,7 +442,7 @@ fn mta_sts_changes(
     after: &Observation,
     old_policy: Option<&StsPolicy>,
     new_policy: Option<&StsPolicy>,
-    mx: &Option<(BTreeMap<String, Vec<u16>>, BTreeMap<String, Vec<u16>>)>,
+    mx: &Option<(MxSet, MxSet)>,
     out: &mut Vec<Finding>,
 ) {
     let subject = format!("_mta-sts.{}", after.domain.ascii);
@@ -654,7 +659,7 @@ fn spf_uncovered(before: &Observation, after: &Observation, out: &mut Vec<Findin
 }
 
 /// The registrable domains of an MX set (its providers).
-fn providers(set: &BTreeMap<String, Vec<u16>>) -> BTreeSet<String> {
+fn providers(set: &MxSet) -> BTreeSet<String> {
     set.keys()
         .map(|n| {
             registrable_domain(n)
@@ -665,12 +670,7 @@ fn providers(set: &BTreeMap<String, Vec<u16>>) -> BTreeSet<String> {
 }
 
 /// `mx` in SPF authorising another provider because the MX set moved.
-fn spf_provider(
-    after: &Observation,
-    old: &BTreeMap<String, Vec<u16>>,
-    new: &BTreeMap<String, Vec<u16>>,
-    out: &mut Vec<Finding>,
-) {
+fn spf_provider(after: &Observation, old: &MxSet, new: &MxSet, out: &mut Vec<Finding>) {
     let Some(record) = own_record(after) else {
         return;
     };
