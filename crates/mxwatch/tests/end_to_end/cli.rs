@@ -300,9 +300,24 @@ fn explain_prints_the_catalogue() {
     let json: serde_json::Value =
         serde_json::from_str(&stdout(&run(&["explain", "--all", "--format", "json"]))).unwrap();
     let listed = json.as_array().unwrap();
+    let rules = mxwatch_core::checks::transition::RULES;
     assert_eq!(
         listed.len(),
-        mxwatch_core::CHECKS.len() + mxwatch_core::headers::NOTES.len()
+        mxwatch_core::CHECKS.len() + mxwatch_core::headers::NOTES.len() + rules.len()
+    );
+    // The change rules (check --zone, watch, diff) are listed after the checks and the notes.
+    for rule in rules {
+        assert!(
+            all.contains(rule.id),
+            "{} missing from explain --all",
+            rule.id
+        );
+        let entry = listed.iter().find(|e| e["id"] == rule.id).unwrap();
+        assert_eq!(entry["kind"], "change-consequence");
+    }
+    assert!(
+        stdout(&run(&["explain", "change-mx-drain"])).contains("CHANGE-MX-DRAIN [INFO"),
+        "explain finds a change rule"
     );
     let bypass = listed
         .iter()
