@@ -445,3 +445,62 @@ fn could_not_determine_is_never_a_consequence() {
         ids(&found)
     );
 }
+
+/// One change built for each rule (the cases above, gathered): together they fire every rule,
+/// and the healthy no-change case fires none.
+#[test]
+fn every_rule_fires_on_a_case_built_for_it() {
+    let mut cases: Vec<(Observation, Observation)> = vec![(base(), with_new_provider())];
+    // SPF `mx` authorising the new provider.
+    let (mut before, mut after) = (base(), with_new_provider());
+    for obs in [&mut before, &mut after] {
+        obs.policy.as_mut().unwrap().spf = observed(vec!["v=spf1 mx -all".into()], 300);
+    }
+    cases.push((before, after));
+    // A removed exchange whose domain was seen unregistered.
+    let mut before = base();
+    before.exchanges[1].registration = Some(Registration {
+        registrable_domain: "example.net".into(),
+        public_suffix: "net".into(),
+        delegation: nxdomain(),
+        suffix: nodata(),
+    });
+    let mut after = base();
+    set_mx(&mut after, &[(10, "mx1.example.com")], 3600);
+    after.exchanges.truncate(1);
+    cases.push((before, after));
+    // The policy weakened and cut; a preference change; a null MX beside others.
+    let mut after = base();
+    after.mta_sts_policy = Some(fetched(
+        "version: STSv1\nmode: none\nmx: mx1.example.com\nmx: *.example.net\nmax_age: 60\n",
+    ));
+    set_mx(
+        &mut after,
+        &[(0, "."), (10, "mx1.example.com"), (5, "mx2.example.net")],
+        3600,
+    );
+    cases.push((base(), after));
+    // A long TTL on a changed set.
+    let mut after = with_new_provider();
+    after.mx = observed(after.mx.value().unwrap().clone(), 86_400);
+    cases.push((base(), after));
+    // A new key under the old TLSA record.
+    let mut after = base();
+    for address in &mut after.exchanges[0].addresses {
+        address.smtp = Some(probe(&"bb".repeat(32)));
+    }
+    cases.push((base(), after));
+    let fired: std::collections::BTreeSet<String> = cases
+        .iter()
+        .flat_map(|(b, a)| consequences(b, a, NOW))
+        .map(|f| f.id.to_string())
+        .collect();
+    for rule in RULES {
+        assert!(
+            fired.contains(rule.id),
+            "{} fires on no case: {fired:?}",
+            rule.id
+        );
+    }
+    assert!(consequences(&base(), &base(), NOW).is_empty());
+}
