@@ -233,3 +233,50 @@ fn a_broken_or_foreign_zone_file_is_a_usage_error() {
     ]);
     assert_eq!(code(&output), 2);
 }
+
+#[test]
+fn a_dropped_tlsa_record_is_reported_on_the_exchange_s_mx_line() {
+    let lab = FullLab::start("preflight-dane");
+    let proposed = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/end_to_end/zones/dane-ok.test.proposed.zone"
+    );
+    let base = lab.check_args();
+    let ca = lab.ca_file.to_string_lossy().into_owned();
+    let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
+    args.extend_from_slice(&[
+        "--ca-file",
+        &ca,
+        "--zone",
+        proposed,
+        "dane-ok.test",
+        "--format",
+        "sarif",
+    ]);
+    let output = run(&args);
+    let log = json(&output);
+    let lines: Vec<u64> = log["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["ruleId"] == "CHANGE-DANE-MX-WITHOUT-TLSA")
+        .inspect(|r| {
+            assert!(
+                r["message"]["text"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("mx1.dane-ok.test: ")
+                    && r["message"]["text"].as_str().unwrap().contains("dropped"),
+                "{r}"
+            )
+        })
+        .flat_map(|r| r["locations"].as_array().unwrap().clone())
+        .map(|l| {
+            l["physicalLocation"]["region"]["startLine"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    // Line 5: `@ IN MX 10 mx1`, the exchange whose TLSA record the proposal drops.
+    assert_eq!(lines, vec![5], "{}", stdout(&output));
+}
