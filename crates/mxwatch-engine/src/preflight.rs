@@ -61,12 +61,15 @@ pub fn load_zones(
 pub async fn preflight(auditor: &Auditor, domain: &DomainName, overlay: Overlay) -> Preflight {
     let overlay = Arc::new(overlay);
     let ctx = auditor.check_context();
-    let proposed_collector = auditor.collector_over(overlay.clone());
+    let live_collector = auditor.collector();
+    // One SMTP dialogue per host for both looks: the hosts they share are the same hosts.
+    let proposed_collector = auditor
+        .collector_over(overlay.clone())
+        .sharing_smtp_with(&live_collector);
     let proposed = Auditor::audit_with(&proposed_collector, domain, &[], &ctx, vec![]);
     let (live, proposed) = if overlay.offline {
         (None, proposed.await)
     } else {
-        let live_collector = auditor.collector();
         let live = Auditor::audit_with(&live_collector, domain, &[], &ctx, vec![]);
         let (live, proposed) = tokio::join!(live, proposed);
         (Some(live), proposed)
