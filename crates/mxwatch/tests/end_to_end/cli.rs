@@ -432,6 +432,11 @@ fn diff_names_what_changed_between_two_saved_audits() {
         "{text}"
     );
     assert!(text.contains("soa-serial-changed"), "{text}");
+    // What the change does, with the drain time of the removed exchange (from the new audit's time).
+    assert!(
+        text.contains("consequence CHANGE-MX-DRAIN mx2.healthy.test: safe to decommission mx2.healthy.test after "),
+        "{text}"
+    );
     assert!(
         !text.contains("provider.test\n"),
         "provider.test did not change: {text}"
