@@ -265,21 +265,16 @@ pub fn catalogue_markdown() -> String {
          What a change does (`check --zone`, `watch`, `diff`): rules over two observations, before and after.\n\n\
          | ID | Severity | Title |\n|---|---|---|\n",
     );
-    for rule in RULES {
-        out.push_str(&format!(
-            "| [`{}`](#{}) | {} | {} |\n",
-            rule.id,
-            rule.id.to_ascii_lowercase(),
-            rule.severity,
-            rule.title
-        ));
-    }
-    for rule in RULES {
-        out.push_str(&format!(
-            "\n## {}\n\n**{}** — {}\n\n{}\n\n**Fix:** {}\n\n**Reference:** {}\n",
-            rule.id, rule.severity, rule.title, rule.explanation, rule.fix, rule.reference
-        ));
-    }
+    out.push_str(&super::catalogue_entries(RULES.iter().map(|r| {
+        super::CatalogueEntry {
+            id: r.id,
+            grade: r.severity.as_str(),
+            title: r.title,
+            explanation: r.explanation,
+            fix: r.fix,
+            reference: r.reference,
+        }
+    })));
     out
 }
 

@@ -25,20 +25,30 @@ fn json(output: &std::process::Output) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", stdout(output), stderr(output)))
 }
 
-/// `(ruleId, subject prefix) → lines` of the SARIF results located in the proposed file.
+/// The lines of the SARIF results of `rule` about `subject` located in the sts-ok.test proposal.
 fn sarif_lines(log: &Value, rule: &str, subject: &str) -> Vec<u64> {
+    lines_in(log, rule, subject, "sts-ok.test.proposed.zone")
+}
+
+/// The lines of the SARIF results of `rule` about `subject` located in the file `suffix`.
+fn lines_in(log: &Value, rule: &str, subject: &str, suffix: &str) -> Vec<u64> {
     log["runs"][0]["results"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|r| r["ruleId"] == rule)
-        .filter(|r| r["message"]["text"].as_str().unwrap().starts_with(subject))
+        .filter(|r| {
+            r["message"]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{subject}: "))
+        })
         .flat_map(|r| r["locations"].as_array().unwrap().clone())
         .filter(|l| {
             l["physicalLocation"]["artifactLocation"]["uri"]
                 .as_str()
                 .unwrap()
-                .ends_with("sts-ok.test.proposed.zone")
+                .ends_with(suffix)
         })
         .map(|l| {
             l["physicalLocation"]["region"]["startLine"]
@@ -255,28 +265,20 @@ fn a_dropped_tlsa_record_is_reported_on_the_exchange_s_mx_line() {
     ]);
     let output = run(&args);
     let log = json(&output);
-    let lines: Vec<u64> = log["runs"][0]["results"]
+    let detail = log["runs"][0]["results"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["ruleId"] == "CHANGE-DANE-MX-WITHOUT-TLSA")
-        .inspect(|r| {
-            assert!(
-                r["message"]["text"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("mx1.dane-ok.test: ")
-                    && r["message"]["text"].as_str().unwrap().contains("dropped"),
-                "{r}"
-            )
-        })
-        .flat_map(|r| r["locations"].as_array().unwrap().clone())
-        .map(|l| {
-            l["physicalLocation"]["region"]["startLine"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+        .find(|r| r["ruleId"] == "CHANGE-DANE-MX-WITHOUT-TLSA")
+        .map(|r| r["message"]["text"].to_string())
+        .unwrap_or_default();
+    assert!(detail.contains("dropped"), "{}", stdout(&output));
+    let lines = lines_in(
+        &log,
+        "CHANGE-DANE-MX-WITHOUT-TLSA",
+        "mx1.dane-ok.test",
+        "dane-ok.test.proposed.zone",
+    );
     // Line 5: `@ IN MX 10 mx1`, the exchange whose TLSA record the proposal drops.
     assert_eq!(lines, vec![5], "{}", stdout(&output));
 }

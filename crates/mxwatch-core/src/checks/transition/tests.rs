@@ -5,7 +5,7 @@ use crate::checks::testkit::*;
 use crate::observation::dnssec::{DnssecObservation, ExchangeDnssec, Proof, RrsetProof};
 use crate::observation::mailauth::MailAuthObservation;
 use crate::observation::mta_sts::{FetchOutcome, PolicyFetch};
-use crate::observation::smtp::{CertVerdict, Certificate, Connect, SmtpProbe, StartTls};
+use crate::observation::smtp::{SmtpProbe, StartTls};
 use crate::observation::{PolicyRecords, Registration};
 use crate::records::tlsa::TlsaRecord;
 
@@ -21,45 +21,13 @@ fn secure() -> Proof {
     }
 }
 
-fn leaf(spki: &str) -> Certificate {
-    Certificate {
-        subject: "CN=mx".into(),
-        issuer: "CN=ca".into(),
-        dns_names: vec![],
-        not_before: 0,
-        not_after: i64::MAX / 2,
-        key_type: "EC".into(),
-        key_bits: 256,
-        self_signed: false,
-        sha256: String::new(),
-        spki_sha256: spki.into(),
-        sha512: String::new(),
-        spki_sha512: String::new(),
-    }
+/// A probe of a host whose key is made from `seed` (its SPKI digest: [`spki`]).
+fn probe(seed: &str) -> SmtpProbe {
+    tls_probe(StartTls::Established, vec![leaf_certificate(seed)])
 }
 
-fn probe(spki: &str) -> SmtpProbe {
-    SmtpProbe {
-        port: 25,
-        connect: Connect::Connected { ms: 1 },
-        greeting: None,
-        greeting_ms: Some(1),
-        ehlo: None,
-        helo_fallback: false,
-        starttls: StartTls::Established,
-        tls: None,
-        certificates: vec![leaf(spki)],
-        verdict: Some(CertVerdict {
-            trusted: true,
-            trust_failure: None,
-            trust_detail: None,
-            name_matches: true,
-        }),
-        relay: None,
-        error: None,
-        elapsed_ms: 1,
-        shared_with: None,
-    }
+fn spki(seed: &str) -> String {
+    leaf_certificate(seed).spki_sha256
 }
 
 fn tlsa_for(name: &str, spki: Option<&str>) -> ExchangeDnssec {
@@ -110,12 +78,12 @@ fn base() -> Observation {
             proof: secure(),
         }],
         exchanges: vec![
-            tlsa_for("mx1.example.com", Some(&"aa".repeat(32))),
+            tlsa_for("mx1.example.com", Some(&spki("a"))),
             tlsa_for("mx2.example.net", None),
         ],
     });
     for address in &mut obs.exchanges[0].addresses {
-        address.smtp = Some(probe(&"aa".repeat(32)));
+        address.smtp = Some(probe("a"));
     }
     obs
 }
@@ -271,29 +239,24 @@ fn spf_mx_authorises_the_new_provider() {
     );
 }
 
-#[test]
-fn a_removed_exchange_has_a_drain_time_and_a_takeover_warning() {
+/// mx2.example.net removed; its domain was seen unregistered (not delegated).
+fn mx2_removed_while_unregistered() -> (Observation, Observation) {
     let mut before = base();
     before.exchanges[1].registration = Some(Registration {
         registrable_domain: "example.net".into(),
         public_suffix: "net".into(),
         delegation: nxdomain(),
-        suffix: observed(
-            crate::observation::Soa {
-                mname: "a".into(),
-                rname: "b".into(),
-                serial: 1,
-                refresh: 1,
-                retry: 1,
-                expire: 1,
-                minimum: 1,
-            },
-            300,
-        ),
+        suffix: nodata(),
     });
     let mut after = base();
     set_mx(&mut after, &[(10, "mx1.example.com")], 3600);
     after.exchanges.truncate(1);
+    (before, after)
+}
+
+#[test]
+fn a_removed_exchange_has_a_drain_time_and_a_takeover_warning() {
+    let (before, after) = mx2_removed_while_unregistered();
     let found = consequences(&before, &after, NOW);
     let ids = ids(&found);
     assert!(ids.contains(&"CHANGE-MX-REMOVED"), "{ids:?}");
@@ -386,7 +349,7 @@ fn a_null_mx_beside_others_and_a_long_ttl() {
 fn a_new_key_without_a_new_tlsa_stops_matching() {
     let mut after = base();
     for address in &mut after.exchanges[0].addresses {
-        address.smtp = Some(probe(&"bb".repeat(32)));
+        address.smtp = Some(probe("b"));
     }
     let found = consequences(&base(), &after, NOW);
     assert!(
@@ -411,7 +374,7 @@ fn a_new_key_without_a_new_tlsa_stops_matching() {
     let dnssec = after.dnssec.as_mut().unwrap();
     dnssec
         .exchanges
-        .push(tlsa_for("mx3.example.net", Some(&"cc".repeat(32))));
+        .push(tlsa_for("mx3.example.net", Some(&spki("c"))));
     dnssec.exchanges[0].tlsa = nxdomain();
     let found = consequences(&base(), &after, NOW);
     assert!(detail(&found, "CHANGE-DANE-MX-WITHOUT-TLSA").contains("dropped"));
@@ -458,16 +421,7 @@ fn every_rule_fires_on_a_case_built_for_it() {
     }
     cases.push((before, after));
     // A removed exchange whose domain was seen unregistered.
-    let mut before = base();
-    before.exchanges[1].registration = Some(Registration {
-        registrable_domain: "example.net".into(),
-        public_suffix: "net".into(),
-        delegation: nxdomain(),
-        suffix: nodata(),
-    });
-    let mut after = base();
-    set_mx(&mut after, &[(10, "mx1.example.com")], 3600);
-    after.exchanges.truncate(1);
+    let (before, after) = mx2_removed_while_unregistered();
     cases.push((before, after));
     // The policy weakened and cut; a preference change; a null MX beside others.
     let mut after = base();
@@ -487,7 +441,7 @@ fn every_rule_fires_on_a_case_built_for_it() {
     // A new key under the old TLSA record.
     let mut after = base();
     for address in &mut after.exchanges[0].addresses {
-        address.smtp = Some(probe(&"bb".repeat(32)));
+        address.smtp = Some(probe("b"));
     }
     cases.push((base(), after));
     let fired: std::collections::BTreeSet<String> = cases
