@@ -14,6 +14,7 @@ use super::mta_sts::{policy, sts_records};
 use super::smtp::probes;
 use super::spf::own_record;
 use crate::finding::{Finding, FindingId, Severity};
+use crate::headers::timing::human_duration;
 use crate::name::registrable_domain;
 use crate::observation::{ExchangeObservation, MxRecord, Observation};
 use crate::records::mta_sts::{Mode, StsPolicy, mx_matches, parse_sts_records};
@@ -374,7 +375,7 @@ pub fn consequences(before: &Observation, after: &Observation, now_unix: i64) ->
                     domain,
                     format!(
                         "the new MX set has a TTL of {ttl} s: undoing the change takes up to {} to reach every cache",
-                        duration(u64::from(ttl))
+                        human_duration(u64::from(ttl))
                     ),
                 ));
             }
@@ -455,7 +456,7 @@ fn mta_sts_changes(
                     "max_age {} s → {} s: senders keep the old policy up to {} more",
                     old.max_age,
                     new.max_age,
-                    duration(old.max_age)
+                    human_duration(old.max_age)
                 ),
             ));
         }
@@ -798,21 +799,6 @@ pub fn drain(
         } else {
             bounds.into_iter().map(|(_, r)| r).collect()
         },
-    }
-}
-
-/// `7 d 0 h`, `2 h 30 min`, `45 s`: for a person.
-fn duration(seconds: u64) -> String {
-    let (d, h, m) = (
-        seconds / 86_400,
-        (seconds % 86_400) / 3600,
-        (seconds % 3600) / 60,
-    );
-    match (d, h, m) {
-        (0, 0, 0) => format!("{seconds} s"),
-        (0, 0, m) => format!("{m} min"),
-        (0, h, m) => format!("{h} h {m} min"),
-        (d, h, _) => format!("{d} d {h} h"),
     }
 }
 

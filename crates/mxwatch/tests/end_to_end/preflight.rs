@@ -12,10 +12,15 @@ const PROPOSED: &str = concat!(
 );
 
 fn check(lab: &FullLab, extra: &[&str]) -> std::process::Output {
+    check_zone(lab, "sts-ok.test", PROPOSED, extra)
+}
+
+/// `check DOMAIN --zone FILE` against the full lab (its CA trusted), then `extra`.
+fn check_zone(lab: &FullLab, domain: &str, file: &str, extra: &[&str]) -> std::process::Output {
     let base = lab.check_args();
     let ca = lab.ca_file.to_string_lossy().into_owned();
     let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
-    args.extend_from_slice(&["--ca-file", &ca, "--zone", PROPOSED, "sts-ok.test"]);
+    args.extend_from_slice(&["--ca-file", &ca, "--zone", file, domain]);
     args.extend_from_slice(extra);
     run(&args)
 }
@@ -155,19 +160,7 @@ fn the_live_zone_proposed_again_changes_nothing() {
         env!("CARGO_MANIFEST_DIR"),
         "/../mxwatch-lab/zones/sts-ok.test.zone"
     );
-    let base = lab.check_args();
-    let ca = lab.ca_file.to_string_lossy().into_owned();
-    let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
-    args.extend_from_slice(&[
-        "--ca-file",
-        &ca,
-        "--zone",
-        live,
-        "sts-ok.test",
-        "--format",
-        "json",
-    ]);
-    let output = run(&args);
+    let output = check_zone(&lab, "sts-ok.test", live, &["--format", "json"]);
     let value = json(&output);
     assert_eq!(value["consequences"], serde_json::json!([]), "{value:#}");
     assert_eq!(code(&output), 0, "{}", stderr(&output));
@@ -251,19 +244,7 @@ fn a_dropped_tlsa_record_is_reported_on_the_exchange_s_mx_line() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/end_to_end/zones/dane-ok.test.proposed.zone"
     );
-    let base = lab.check_args();
-    let ca = lab.ca_file.to_string_lossy().into_owned();
-    let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
-    args.extend_from_slice(&[
-        "--ca-file",
-        &ca,
-        "--zone",
-        proposed,
-        "dane-ok.test",
-        "--format",
-        "sarif",
-    ]);
-    let output = run(&args);
+    let output = check_zone(&lab, "dane-ok.test", proposed, &["--format", "sarif"]);
     let log = json(&output);
     let detail = log["runs"][0]["results"]
         .as_array()

@@ -200,9 +200,8 @@ fn a_new_exchange_outside_the_cached_policy_is_refused_until_max_age() {
     assert!(!ids.contains(&"CHANGE-MX-DRAIN"), "nothing was removed");
 }
 
-#[test]
-fn a_new_exchange_inside_the_patterns_with_a_new_id_is_fine_for_mta_sts() {
-    let before = base();
+/// A third exchange of the same provider, inside the policy's `*.example.net` and SPF's networks.
+fn with_mx3() -> Observation {
     let mut after = base();
     set_mx(
         &mut after,
@@ -216,6 +215,13 @@ fn a_new_exchange_inside_the_patterns_with_a_new_id_is_fine_for_mta_sts() {
     after
         .exchanges
         .push(exchange("mx3.example.net", &[30], &["198.32.64.13"]));
+    after
+}
+
+#[test]
+fn a_new_exchange_inside_the_patterns_with_a_new_id_is_fine_for_mta_sts() {
+    let before = base();
+    let mut after = with_mx3();
     after.policy.as_mut().unwrap().mta_sts = observed(vec!["v=STSv1; id=2".into()], 300);
     let found = consequences(&before, &after, NOW);
     let ids = ids(&found);
@@ -358,19 +364,7 @@ fn a_new_key_without_a_new_tlsa_stops_matching() {
         ids(&found)
     );
     // Dropping the records of an existing exchange is an exchange without TLSA, not a mismatch.
-    let mut after = base();
-    set_mx(
-        &mut after,
-        &[
-            (10, "mx1.example.com"),
-            (20, "mx2.example.net"),
-            (30, "mx3.example.net"),
-        ],
-        3600,
-    );
-    after
-        .exchanges
-        .push(exchange("mx3.example.net", &[30], &["198.32.64.13"]));
+    let mut after = with_mx3();
     let dnssec = after.dnssec.as_mut().unwrap();
     dnssec
         .exchanges
