@@ -12,12 +12,8 @@ use mxwatch_core::{Absence, Failure, Lookup};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-/// Zone files larger than this are refused: a zone repository's file is far smaller, and the
-/// line location below costs a parse per line.
+/// Zone files larger than this are refused: a zone repository's file is far smaller.
 pub const MAX_ZONE_BYTES: usize = 4 * 1024 * 1024;
-/// Records are located on their lines only in files of at most this many lines (beyond, SARIF
-/// results point at the file without a line).
-pub const MAX_LOCATED_LINES: usize = 5000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ZoneError {
@@ -40,8 +36,7 @@ pub struct ZoneRecord {
     pub rtype: RecordType,
     pub ttl: u32,
     pub data: RData,
-    /// The 1-based line where the record starts (`None` past [`MAX_LOCATED_LINES`], or from an
-    /// `$INCLUDE`d file).
+    /// The 1-based line where the record starts (`None` for a record of an `$INCLUDE`d file).
     pub line: Option<usize>,
 }
 
@@ -91,32 +86,99 @@ fn parse(
     Ok(out)
 }
 
-/// The line each record starts on. hickory's parser reports no positions, so each prefix of the
-/// file that ends at a line end is parsed in turn: the records a prefix adds start on the first
-/// line with content after the previous prefix that parsed (a prefix that ends inside a
-/// multi-line record does not parse and is skipped). Quadratic, hence [`MAX_LOCATED_LINES`].
+/// Where each statement of a master file starts and ends: `(first line, text)`, the text with
+/// its comments. A statement ends at a line end outside parentheses and quotes (RFC 1035 §5.1).
+///
+/// hickory's parser reports no positions, and SARIF needs the line of each record; so the file
+/// is cut into statements here (only quotes, backslash escapes, `;` comments and parentheses
+/// matter for that) and each statement is then parsed by hickory, in its context (origin,
+/// owner), to learn which records it holds. The records themselves always come from hickory's
+/// parse of the whole file.
+fn statements(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let (mut current, mut start) = (String::new(), 0usize);
+    let (mut depth, mut quoted, mut escaped, mut comment) = (0u32, false, false, false);
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        if current.trim().is_empty() {
+            current.clear();
+            start = index;
+        }
+        for c in line.chars() {
+            current.push(c);
+            if comment {
+                comment = c != '\n';
+                continue;
+            }
+            if escaped {
+                escaped = false;
+                continue;
+            }
+            match c {
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                ';' if !quoted => comment = true,
+                '(' if !quoted => depth += 1,
+                ')' if !quoted => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        comment = false;
+        if depth == 0 && !quoted && !current.trim().is_empty() {
+            out.push((start, std::mem::take(&mut current)));
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push((start, current));
+    }
+    out
+}
+
+/// The line (1-based) each record of the file starts on, by record key. Records of `$INCLUDE`d
+/// files, and any statement hickory does not parse alone, get none.
 fn locate(text: &str, path: &Path, origin: &Name) -> HashMap<String, usize> {
     let mut located = HashMap::new();
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    if lines.len() > MAX_LOCATED_LINES {
-        return located;
-    }
-    let (mut end, mut first_unclaimed) = (0usize, 0usize);
-    for (index, line) in lines.iter().enumerate() {
-        end += line.len();
-        let Ok(records) = parse(&text[..end], path, origin) else {
+    let mut origin = origin.clone();
+    let mut owner: Option<Name> = None;
+    for (line, statement) in statements(text) {
+        let content = statement.trim_start();
+        // Comment-only statements hold no record.
+        if content.starts_with(';') {
+            continue;
+        }
+        if let Some(rest) = content.strip_prefix('$') {
+            let mut words = rest.split_whitespace();
+            if words
+                .next()
+                .is_some_and(|d| d.eq_ignore_ascii_case("ORIGIN"))
+                && let Some(Ok(name)) = words.next().map(|n| Name::parse(n, Some(&origin)))
+            {
+                origin = name;
+            }
+            continue;
+        }
+        // A statement with a blank owner continues the previous owner's.
+        let prefix = match (&owner, statement.starts_with([' ', '\t'])) {
+            (Some(name), true) => name.to_ascii(),
+            _ => String::new(),
+        };
+        // The TTL is not part of a record's key: any default does.
+        let alone = format!(
+            "$ORIGIN {}\n$TTL 0\n{prefix}{statement}\n",
+            origin.to_ascii()
+        );
+        let Ok((_, sets)) = Parser::new(alone, Some(path.to_path_buf()), None).parse() else {
             continue;
         };
-        let start = (first_unclaimed..=index)
-            .find(|&i| {
-                let content = lines[i].trim();
-                !content.is_empty() && !content.starts_with(';')
-            })
-            .unwrap_or(index);
-        for (name, rtype, _, data) in records {
-            located.entry(key(&name, rtype, &data)).or_insert(start + 1);
+        for record in sets.values().flat_map(|set| set.records_without_rrsigs()) {
+            owner = Some(record.name.clone());
+            located
+                .entry(key(
+                    &ascii(&record.name),
+                    record.record_type(),
+                    &record.data,
+                ))
+                .or_insert(line + 1);
         }
-        first_unclaimed = index + 1;
     }
     located
 }
@@ -311,7 +373,7 @@ impl Overlay {
     }
 
     /// Where the records at `name` that `want` picks are written: the file, and their lines
-    /// (none when the zone has no such record, or past [`MAX_LOCATED_LINES`]). `None` when the
+    /// (none when the zone has no such record, or only in an `$INCLUDE`d file). `None` when the
     /// name is outside every zone.
     pub fn locate(&self, name: &str, want: Want<'_>) -> Option<(&Path, Vec<usize>)> {
         let zone = self.zone_for(name)?;
@@ -360,7 +422,10 @@ child IN NS ns.child
     fn load(text: &str) -> ZoneFile {
         let dir = std::env::temp_dir().join(format!("mxwatch-zone-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{:x}.zone", text.len()));
+        // One file per call: tests run in parallel and must not rewrite each other's file.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!("{n}.zone"));
         std::fs::write(&path, text).unwrap();
         ZoneFile::load(&path, "example.test").unwrap()
     }
@@ -381,6 +446,50 @@ child IN NS ns.child
             vec![12]
         );
         assert_eq!(zone.lines("_25._tcp.mx1.example.test", None), vec![13]);
+    }
+
+    #[test]
+    fn quotes_comments_parentheses_and_origins_do_not_mislead_the_lines() {
+        let zone = load(
+            "$ORIGIN example.test.\n\
+             $TTL 300\n\
+             @ IN SOA ns1 hostmaster 1 3600 600 604800 300\n\
+             @ IN TXT \"v=spf1 ; not a comment ( nor a group\" \"a \\\" quote\" ; a comment (\n\
+             \x20 IN TXT ( \"two\"\n\
+             \x20   \"lines\" )\n\
+             \x20 IN MX 10 mx1\n\
+             $ORIGIN sub.example.test.\n\
+             mx1 IN A 192.0.2.1\n",
+        );
+        assert_eq!(
+            zone.lines("example.test", Some(RecordType::TXT)),
+            vec![4, 5]
+        );
+        assert_eq!(zone.lines("example.test", Some(RecordType::MX)), vec![7]);
+        assert_eq!(
+            zone.lines("mx1.sub.example.test", Some(RecordType::A)),
+            vec![9]
+        );
+        assert!(
+            zone.records.iter().all(|r| r.line.is_some()),
+            "{:?}",
+            zone.records
+        );
+    }
+
+    #[test]
+    fn a_large_zone_is_located_to_its_last_line() {
+        let mut text = String::from("$ORIGIN big.test.\n$TTL 60\n@ IN SOA ns1 h 1 1 1 1 1\n");
+        for i in 0..20_000 {
+            text.push_str(&format!("h{i} IN A 192.0.2.{}\n", i % 250 + 1));
+        }
+        let dir = std::env::temp_dir().join(format!("mxwatch-zone-big-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("big.test.zone");
+        std::fs::write(&path, text).unwrap();
+        let zone = ZoneFile::load(&path, "big.test").unwrap();
+        assert_eq!(zone.lines("h19999.big.test", None), vec![20_003]);
+        assert!(zone.records.iter().all(|r| r.line.is_some()));
     }
 
     #[test]
