@@ -16,6 +16,7 @@ pub mod observation;
 pub mod records;
 pub mod report;
 pub mod sanitize;
+pub mod utc;
 
 pub use checks::{CHECKS, Check, CheckContext, Hit};
 pub use finding::{Finding, FindingId, Severity};

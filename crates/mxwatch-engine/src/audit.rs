@@ -134,14 +134,41 @@ impl Auditor {
     }
 
     fn collector_with(&self, resolver: SocketAddr, more_resolvers: Vec<SocketAddr>) -> Collector {
+        let dns = Dns::new(self.dns_options(resolver, more_resolvers));
+        self.collector_on(dns, self.settings.probe)
+    }
+
+    /// A collector with fresh caches whose answers for names inside `overlay`'s zones come
+    /// from the zone files (`check --zone`). Offline, nothing else is asked: no SMTP, no
+    /// HTTPS, no DNSSEC proof, no nameserver.
+    pub fn collector_over(&self, overlay: Arc<mxwatch_probe::zone::Overlay>) -> Collector {
+        let options = self.dns_options(self.target.resolver, self.target.more_resolvers.clone());
+        let offline = overlay.offline;
+        let collector = self.collector_on(
+            Dns::with_overlay(options, overlay),
+            self.settings.probe && !offline,
+        );
+        if offline {
+            collector.without_network()
+        } else {
+            collector
+        }
+    }
+
+    fn dns_options(&self, resolver: SocketAddr, more_resolvers: Vec<SocketAddr>) -> DnsOptions {
         let s = &self.settings;
-        let lab = self.target.lab_overrides.as_ref();
         let mut dns = DnsOptions::new(resolver);
         dns.more_resolvers = more_resolvers;
         dns.qps_per_resolver = s.qps;
         dns.timeout = s.dns_timeout;
         dns.max_in_flight = usize::from(s.max_queries);
-        let smtp = s.probe.then(|| {
+        dns
+    }
+
+    fn collector_on(&self, dns: Dns, probe: bool) -> Collector {
+        let s = &self.settings;
+        let lab = self.target.lab_overrides.as_ref();
+        let smtp = probe.then(|| {
             let options = SmtpOptions {
                 port: lab.map_or(s.smtp_port, |l| l.smtp_port),
                 total_timeout: s.smtp_timeout,
@@ -154,7 +181,7 @@ impl Auditor {
             Arc::new(SmtpProber::new(options, self.roots.clone()))
         });
         Collector::new(
-            Arc::new(Dns::new(dns)),
+            Arc::new(dns),
             CollectorOptions {
                 lab: self.target.lab,
                 smtp,
@@ -169,7 +196,7 @@ impl Auditor {
                 dnssec: self.validator.clone(),
                 // The policy fetch is a probe of its own: without probes it is skipped
                 // (MTASTS-TXT-SYNTAX still runs).
-                mta_sts: s.probe.then(|| MtaStsOptions {
+                mta_sts: probe.then(|| MtaStsOptions {
                     port: lab.map_or(s.https_port, |l| l.https_port),
                     connect_timeout: s.https_timeout.min(Duration::from_secs(10)),
                     total_timeout: s.https_timeout,

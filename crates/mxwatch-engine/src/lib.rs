@@ -21,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod inventory;
 pub mod monitor;
+pub mod preflight;
 pub mod propagation;
 pub mod resolver;
 pub mod scan;

@@ -75,6 +75,32 @@ impl Collector {
         &self.dns
     }
 
+    /// The same collector with `other`'s SMTP prober (and so its results: one dialogue per
+    /// address and name for both), when both probe. `check --zone` audits the live and the
+    /// proposed zone; the hosts they share are the same hosts.
+    pub fn sharing_smtp_with(mut self, other: &Collector) -> Self {
+        if self.options.smtp.is_some() && other.options.smtp.is_some() {
+            self.options.smtp = other.options.smtp.clone();
+        }
+        self
+    }
+
+    /// The same collector asking nothing beyond its DNS (offline `check --zone`): no SMTP, no
+    /// HTTPS, no DNSSEC proof, no nameserver asked directly.
+    pub fn without_network(self) -> Self {
+        Collector {
+            options: CollectorOptions {
+                smtp: None,
+                nameservers: None,
+                dnssec: None,
+                mta_sts: None,
+                ..self.options
+            },
+            mta_sts: None,
+            dns: self.dns,
+        }
+    }
+
     pub async fn observe(&self, domain: &DomainName) -> Observation {
         self.observe_with_selectors(domain, &[]).await
     }

@@ -11,6 +11,7 @@ pub mod mail_auth;
 pub mod mta_sts;
 pub mod smtp;
 pub mod trace;
+pub mod zone;
 
 pub use collect::{Collector, CollectorOptions};
 pub use dns::{Dns, DnsOptions};

@@ -375,6 +375,18 @@ pub struct CheckArgs {
     #[arg(long)]
     pub lab: bool,
 
+    /// Pre-flight: audit the domain as if this zone file (master-file format, as BIND, Knot and NSD
+    /// read it) were published, and say what the change would do compared with what is live.
+    /// Repeatable (one file per zone). Names inside a zone are answered from its file; the rest is
+    /// collected live. One domain only.
+    #[arg(long = "zone", value_name = "FILE")]
+    pub zones: Vec<PathBuf>,
+
+    /// With --zone: send nothing at all; judge the zone files alone and list what could not be judged
+    /// (names outside the zones, SMTP, HTTPS, DNSSEC). No comparison with the live zone.
+    #[arg(long, requires = "zones")]
+    pub offline: bool,
+
     #[command(flatten)]
     pub audit: AuditArgs,
 }

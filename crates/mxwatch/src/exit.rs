@@ -76,6 +76,13 @@ impl Verdict {
         }
     }
 
+    /// Findings judged beside a report (a change's consequences): definite by construction.
+    pub fn add_findings(&mut self, findings: &[mxwatch_core::Finding]) {
+        if findings.iter().any(|f| f.severity >= self.fail_on) {
+            self.findings = true;
+        }
+    }
+
     /// A definite finding wins over "could not determine": it is known to be wrong.
     pub fn code(&self) -> Code {
         if self.findings {

@@ -269,57 +269,10 @@ fn dane_syntax(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
 mod tests {
     use super::*;
     use crate::checks::dnssec::tests::{insecure, secure, with_dnssec};
-    use crate::checks::testkit::ids;
+    use crate::checks::testkit::{ids, leaf_certificate as leaf, tls_probe as probe};
     use crate::observation::lookup::Lookup;
-    use crate::observation::smtp::{
-        CertVerdict, Certificate, Connect, SmtpProbe, StartTls, TlsSession,
-    };
+    use crate::observation::smtp::StartTls;
     use crate::records::tlsa::TlsaRecord;
-
-    fn leaf(seed: &str) -> Certificate {
-        Certificate {
-            subject: "CN=mx".into(),
-            issuer: "CN=ca".into(),
-            dns_names: vec![],
-            not_before: 0,
-            not_after: i64::MAX,
-            key_type: "EC".into(),
-            key_bits: 256,
-            self_signed: false,
-            sha256: seed.repeat(64),
-            spki_sha256: seed.repeat(64).replacen(seed, "0", 1),
-            sha512: seed.repeat(128),
-            spki_sha512: seed.repeat(128).replacen(seed, "0", 1),
-        }
-    }
-
-    fn probe(starttls: StartTls, certificates: Vec<Certificate>) -> SmtpProbe {
-        SmtpProbe {
-            port: 25,
-            connect: Connect::Connected { ms: 1 },
-            greeting: None,
-            greeting_ms: None,
-            ehlo: None,
-            helo_fallback: false,
-            tls: (starttls == StartTls::Established).then(|| TlsSession {
-                version: "TLSv1.3".into(),
-                cipher: "x".into(),
-                ehlo: None,
-            }),
-            starttls,
-            certificates,
-            verdict: Some(CertVerdict {
-                trusted: true,
-                trust_failure: None,
-                trust_detail: None,
-                name_matches: true,
-            }),
-            relay: None,
-            error: None,
-            elapsed_ms: 1,
-            shared_with: None,
-        }
-    }
 
     fn tlsa(records: &[&str]) -> Lookup<Vec<TlsaRecord>> {
         Lookup::Observed {

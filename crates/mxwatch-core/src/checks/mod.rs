@@ -27,6 +27,7 @@ mod targets;
 pub(crate) mod testkit;
 mod tls;
 mod tlsrpt;
+pub mod transition;
 mod ttl;
 
 use crate::finding::{Finding, FindingId, Severity};
@@ -296,23 +297,52 @@ pub fn catalogue_markdown() -> String {
          **critical** mail can be received by someone else.\n\n\
          | ID | Severity | Title |\n|---|---|---|\n",
     );
-    for check in CHECKS {
-        out.push_str(&format!(
-            "| [`{}`](#{}) | {} | {} |\n",
-            check.id,
-            check.id.to_ascii_lowercase(),
-            check.severity,
-            check.title
-        ));
-    }
-    for check in CHECKS {
-        out.push_str(&format!(
-            "\n## {}\n\n**{}** — {}\n\n{}\n\n**Fix:** {}\n\n**Reference:** {}\n",
-            check.id, check.severity, check.title, check.explanation, check.fix, check.reference
-        ));
-    }
+    out.push_str(&catalogue_entries(CHECKS.iter().map(|c| CatalogueEntry {
+        id: c.id,
+        grade: c.severity.as_str(),
+        title: c.title,
+        explanation: c.explanation,
+        fix: c.fix,
+        reference: c.reference,
+    })));
     // The notes of `mxwatch headers` are documented beside the checks (their own registry).
     out.push_str(&crate::headers::notes::catalogue_markdown());
+    // The consequences of a change (`check --zone`, `watch`, `diff`): a registry of their own.
+    out.push_str(&transition::catalogue_markdown());
+    out
+}
+
+/// One entry of a catalogue's Markdown (a check, a `headers` note, a change rule).
+pub(crate) struct CatalogueEntry<'a> {
+    pub id: &'a str,
+    /// The severity, or a note's level.
+    pub grade: &'a str,
+    pub title: &'a str,
+    pub explanation: &'a str,
+    pub fix: &'a str,
+    pub reference: &'a str,
+}
+
+/// The rows of a catalogue's table (after its header), then a section per entry.
+pub(crate) fn catalogue_entries<'a>(
+    entries: impl Iterator<Item = CatalogueEntry<'a>> + Clone,
+) -> String {
+    let mut out = String::new();
+    for e in entries.clone() {
+        out.push_str(&format!(
+            "| [`{}`](#{}) | {} | {} |\n",
+            e.id,
+            e.id.to_ascii_lowercase(),
+            e.grade,
+            e.title
+        ));
+    }
+    for e in entries {
+        out.push_str(&format!(
+            "\n## {}\n\n**{}** — {}\n\n{}\n\n**Fix:** {}\n\n**Reference:** {}\n",
+            e.id, e.grade, e.title, e.explanation, e.fix, e.reference
+        ));
+    }
     out
 }
 

@@ -54,7 +54,7 @@ fn fetched_body(obs: &Observation) -> Option<&str> {
 }
 
 /// The policy, when it was fetched and parsed.
-fn policy(obs: &Observation) -> Option<StsPolicy> {
+pub(crate) fn policy(obs: &Observation) -> Option<StsPolicy> {
     parse_policy(fetched_body(obs)?).ok()
 }
 

@@ -18,7 +18,7 @@ fn spf_lookup(obs: &Observation) -> Option<&Lookup<Vec<String>>> {
 }
 
 /// The domain's one SPF record, parsed; `None` when missing, several, broken or not looked up.
-fn own_record(obs: &Observation) -> Option<SpfRecord> {
+pub(crate) fn own_record(obs: &Observation) -> Option<SpfRecord> {
     match records(spf_lookup(obs)?)? {
         [one] => spf::parse(one).ok(),
         _ => None,

@@ -2,6 +2,9 @@
 
 use crate::name::DomainName;
 use crate::observation::lookup::{Absence, Failure, Lookup};
+use crate::observation::smtp::{
+    CertVerdict, Certificate, Connect, SmtpProbe, StartTls, TlsSession,
+};
 use crate::observation::*;
 use std::net::IpAddr;
 
@@ -485,5 +488,52 @@ pub fn fail_parts(obs: &mut Observation, fail: impl Fn(crate::observation::parts
         ns.address = None;
         ns.address_failure = Some("injected: no answer before the timeout".into());
         ns.answers.clear();
+    }
+}
+
+/// A leaf certificate whose digests are made from `seed` (its SPKI digest differs from its DER's).
+pub fn leaf_certificate(seed: &str) -> Certificate {
+    Certificate {
+        subject: "CN=mx".into(),
+        issuer: "CN=ca".into(),
+        dns_names: vec![],
+        not_before: 0,
+        not_after: i64::MAX,
+        key_type: "EC".into(),
+        key_bits: 256,
+        self_signed: false,
+        sha256: seed.repeat(64),
+        spki_sha256: seed.repeat(64).replacen(seed, "0", 1),
+        sha512: seed.repeat(128),
+        spki_sha512: seed.repeat(128).replacen(seed, "0", 1),
+    }
+}
+
+/// A probe that reached `starttls` and presented `certificates` (trusted, for the name).
+pub fn tls_probe(starttls: StartTls, certificates: Vec<Certificate>) -> SmtpProbe {
+    SmtpProbe {
+        port: 25,
+        connect: Connect::Connected { ms: 1 },
+        greeting: None,
+        greeting_ms: None,
+        ehlo: None,
+        helo_fallback: false,
+        tls: (starttls == StartTls::Established).then(|| TlsSession {
+            version: "TLSv1.3".into(),
+            cipher: "x".into(),
+            ehlo: None,
+        }),
+        starttls,
+        certificates,
+        verdict: Some(CertVerdict {
+            trusted: true,
+            trust_failure: None,
+            trust_detail: None,
+            name_matches: true,
+        }),
+        relay: None,
+        error: None,
+        elapsed_ms: 1,
+        shared_with: None,
     }
 }

@@ -5,24 +5,10 @@ use super::{Check, CheckContext, Hit, exchange_label};
 use crate::finding::Severity;
 use crate::observation::Observation;
 use crate::observation::smtp::{Certificate, SmtpProbe, StartTls, TlsFailure, TrustFailure};
+use crate::utc::date;
 
 fn leaf(probe: &SmtpProbe) -> Option<&Certificate> {
     probe.certificates.first()
-}
-
-fn date(unix: i64) -> String {
-    // Days since the epoch to a civil date (Howard Hinnant's algorithm): enough for a message.
-    let days = unix.div_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 pub static TLS_NO_STARTTLS: Check = Check {

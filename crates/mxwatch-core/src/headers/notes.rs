@@ -249,26 +249,16 @@ pub fn catalogue_markdown() -> String {
          **info** worth knowing; **warning** something about this delivery deserves a look. Their codes are stable.\n\n\
          | ID | Level | Title |\n|---|---|---|\n"
     );
-    for note in NOTES {
-        out.push_str(&format!(
-            "| [`{}`](#{}) | {} | {} |\n",
-            note.id,
-            note.id.to_ascii_lowercase(),
-            note.level.as_str(),
-            note.title
-        ));
-    }
-    for note in NOTES {
-        out.push_str(&format!(
-            "\n## {}\n\n**{}** — {}\n\n{}\n\n**Fix:** {}\n\n**Reference:** {}\n",
-            note.id,
-            note.level.as_str(),
-            note.title,
-            note.explanation,
-            note.fix,
-            note.reference
-        ));
-    }
+    out.push_str(&crate::checks::catalogue_entries(NOTES.iter().map(|n| {
+        crate::checks::CatalogueEntry {
+            id: n.id,
+            grade: n.level.as_str(),
+            title: n.title,
+            explanation: n.explanation,
+            fix: n.fix,
+            reference: n.reference,
+        }
+    })));
     out
 }
 

@@ -45,11 +45,14 @@ pub enum ChangeKind {
     DnssecChanged,
     /// The TLSA records of an exchange changed (a DANE key rollover must be coordinated).
     TlsaChanged,
+    /// What a change does (`checks::transition`): a `CHANGE-…` rule's finding about the change,
+    /// its subject `ID subject`, its detail in `new` (the drain time of a removed exchange …).
+    Consequence,
 }
 
 impl ChangeKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ChangeKind; 25] = [
+    pub const ALL: [ChangeKind; 26] = [
         ChangeKind::MxAdded,
         ChangeKind::MxRemoved,
         ChangeKind::MxPreferenceChanged,
@@ -75,6 +78,7 @@ impl ChangeKind {
         ChangeKind::DkimKeyChanged,
         ChangeKind::DnssecChanged,
         ChangeKind::TlsaChanged,
+        ChangeKind::Consequence,
     ];
 
     /// The kebab-case name, as serialised and stored (`mx-added` …).
@@ -105,6 +109,7 @@ impl ChangeKind {
             ChangeKind::DkimKeyChanged => "dkim-key-changed",
             ChangeKind::DnssecChanged => "dnssec-changed",
             ChangeKind::TlsaChanged => "tlsa-changed",
+            ChangeKind::Consequence => "consequence",
         }
     }
 }
@@ -156,6 +161,17 @@ impl Change {
             old,
             new,
         }
+    }
+
+    /// A consequence of a change (a finding of `checks::transition`) as a change record.
+    pub fn consequence(finding: &Finding) -> Change {
+        Change::new(
+            ChangeKind::Consequence,
+            finding.severity,
+            format!("{} {}", finding.id, finding.subject),
+            None,
+            Some(finding.detail.clone()),
+        )
     }
 
     /// A stable key for "the same change": kind and subject.

@@ -28,7 +28,7 @@ impl ChangeKind {
             MxPreferenceChanged | MxTtlChanged | CnameChanged | NsChanged | SoaSerialChanged
             | CertificateChanged | TlsVersionChanged | SpfChanged | DmarcChanged
             | DmarcWeakened | MtaStsChanged | TlsRptChanged | DkimKeyChanged | DnssecChanged
-            | TlsaChanged => return None,
+            | TlsaChanged | Consequence => return None,
         })
     }
 
@@ -39,6 +39,12 @@ impl ChangeKind {
             self,
             ChangeKind::FindingAppeared | ChangeKind::FindingCleared
         )
+    }
+
+    /// Identified by kind and subject alone: a finding, or a change's consequence, whose text
+    /// varies from look to look (timings, counts, dates).
+    pub fn keyed_by_subject(self) -> bool {
+        self.is_finding() || self == ChangeKind::Consequence
     }
 
     /// A change of the MX set itself: what an alert's `MX before → after` line says.
@@ -57,7 +63,7 @@ impl ChangeKind {
 /// Two looks saw the same change: same kind and subject, and the same new value (any value for a
 /// finding, whose detail varies).
 pub fn same_change(a: &Change, b: &Change) -> bool {
-    a.kind == b.kind && a.subject == b.subject && (a.kind.is_finding() || a.new == b.new)
+    a.kind == b.kind && a.subject == b.subject && (a.kind.keyed_by_subject() || a.new == b.new)
 }
 
 /// `change` is the open change `open` again (the baseline could not move on last time).
@@ -181,6 +187,28 @@ mod tests {
     }
 
     #[test]
+    fn a_consequence_is_the_same_whatever_its_text_and_reverts_nothing() {
+        let finding = |detail: &str| crate::finding::Finding {
+            id: crate::FindingId::new("CHANGE-MX-DRAIN"),
+            severity: crate::Severity::Info,
+            subject: "mx2.a.test".into(),
+            title: String::new(),
+            detail: detail.into(),
+            fix: String::new(),
+            reference: String::new(),
+        };
+        let a = Change::consequence(&finding(
+            "safe to decommission mx2.a.test after 2026-12-14 09:30 UTC",
+        ));
+        let b = Change::consequence(&finding(
+            "safe to decommission mx2.a.test after 2026-12-14 09:31 UTC",
+        ));
+        assert_eq!(a.subject, "CHANGE-MX-DRAIN mx2.a.test");
+        assert!(same_change(&a, &b));
+        assert!(!reverts(&a, &b));
+    }
+
+    #[test]
     fn inverse_is_symmetric() {
         for kind in ChangeKind::ALL {
             if let Some(inverse) = kind.inverse() {
@@ -226,7 +254,7 @@ mod tests {
                 | SoaSerialChanged | CertificateChanged | StarttlsLost | StarttlsGained
                 | TlsVersionChanged | FindingAppeared | FindingCleared | SpfChanged
                 | DmarcChanged | DmarcWeakened | MtaStsChanged | TlsRptChanged | DkimKeyChanged
-                | DnssecChanged | TlsaChanged => ChangeKind::ALL.contains(&kind),
+                | DnssecChanged | TlsaChanged | Consequence => ChangeKind::ALL.contains(&kind),
             }
         }
         let mut seen = std::collections::BTreeSet::new();

@@ -3,6 +3,7 @@
 
 use crate::config::rfc3339;
 use mxwatch_core::Severity;
+use mxwatch_core::monitor::diff::ChangeKind;
 use mxwatch_store::{AlertKind, StoredAlert, StoredChange};
 use serde_json::{Value, json};
 
@@ -37,7 +38,18 @@ impl Message {
     }
 
     fn records(&self) -> impl Iterator<Item = &StoredChange> {
-        self.alert.changes.iter().filter(|c| !c.kind.is_finding())
+        self.alert
+            .changes
+            .iter()
+            .filter(|c| !c.kind.is_finding() && c.kind != ChangeKind::Consequence)
+    }
+
+    /// What the changes do (`consequence` changes): the drain time, MTA-STS, DANE, SPF.
+    fn consequences(&self) -> impl Iterator<Item = &StoredChange> {
+        self.alert
+            .changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Consequence)
     }
 
     fn findings(&self) -> impl Iterator<Item = &StoredChange> {
@@ -62,8 +74,9 @@ impl Message {
             },
         };
         let others = if a.mx_before.is_some() || a.mx_after.is_some() {
-            let n =
-                self.records().filter(|c| !c.kind.is_mx_set()).count() + self.findings().count();
+            let n = self.records().filter(|c| !c.kind.is_mx_set()).count()
+                + self.consequences().count()
+                + self.findings().count();
             if n > 0 {
                 format!(" (+{n} more)")
             } else {
@@ -95,6 +108,22 @@ impl Message {
                 if let Some(why) = &c.expected {
                     out.push_str(&format!("           expected: {why}\n"));
                 }
+            }
+        }
+        let consequences: Vec<&StoredChange> = self.consequences().collect();
+        if !consequences.is_empty() {
+            out.push_str(if self.is_resolved() {
+                "\nNo longer in effect:\n"
+            } else {
+                "\nWhat it does:\n"
+            });
+            for c in consequences {
+                out.push_str(&format!(
+                    "  {:<8} {}{}\n",
+                    c.severity.as_str(),
+                    c.subject,
+                    c.new.as_ref().map(|d| format!(": {d}")).unwrap_or_default()
+                ));
             }
         }
         let findings: Vec<&StoredChange> = self.findings().collect();
@@ -160,7 +189,6 @@ fn change_line(c: &StoredChange) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use mxwatch_core::monitor::diff::ChangeKind;
 
     pub fn change(
         id: i64,
@@ -260,6 +288,34 @@ pub(crate) mod tests {
         let unexpected = text.find("MX-UNEXPECTED").unwrap();
         let spf = text.find("SPF-MX-NOT-COVERED").unwrap();
         assert!(added < unexpected && unexpected < spf, "{text}");
+    }
+
+    #[test]
+    fn consequences_say_what_the_change_does_with_the_drain_time() {
+        let mut m = replacement();
+        m.alert.changes.push(change(
+            6,
+            ChangeKind::Consequence,
+            Severity::Info,
+            "CHANGE-MX-DRAIN mx2.a.test",
+            None,
+            Some("safe to decommission mx2.a.test after 2026-12-14 09:30 UTC (old MX TTL 3600 s)"),
+        ));
+        let m = Message::new(m.alert);
+        assert!(m.headline().ends_with("(+4 more)"), "{}", m.headline());
+        let text = m.text();
+        let section = text.find("What it does:").expect(&text);
+        let drain = text
+            .find("CHANGE-MX-DRAIN mx2.a.test: safe to decommission mx2.a.test after 2026-12-14 09:30 UTC")
+            .expect(&text);
+        assert!(
+            section < drain && drain < text.find("Findings:").unwrap(),
+            "{text}"
+        );
+        assert!(
+            !text[..section].contains("CHANGE-MX-DRAIN"),
+            "not among the record changes: {text}"
+        );
     }
 
     #[test]

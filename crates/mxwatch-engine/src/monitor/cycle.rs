@@ -3,6 +3,7 @@
 use super::Watcher;
 use crate::audit::{Auditor, now_unix};
 use crate::config::DomainConfig;
+use mxwatch_core::checks::transition::{beyond_diff, consequences};
 use mxwatch_core::expect::MxExpectation;
 use mxwatch_core::monitor::baseline::carry_forward;
 use mxwatch_core::monitor::diff::{Change, ChangeKind, diff};
@@ -180,6 +181,38 @@ impl Watcher {
                 expected: why,
             });
         }
+        if changes.iter().any(|c| !c.change.kind.keyed_by_subject()) {
+            // What the new change set does (the drain time of a removed exchange …).
+            for consequence in confirmed_consequences(&base, &first, &second, started) {
+                if open
+                    .iter()
+                    .any(|o| already_recorded(&o.as_change(), &consequence))
+                {
+                    continue;
+                }
+                changes.push(NewChange {
+                    change: consequence,
+                    first_seen: started,
+                    expected: self.config.maintenance_at(&entry.config, now),
+                });
+            }
+        } else if !resolutions.is_empty()
+            && open
+                .iter()
+                .all(|o| o.kind.keyed_by_subject() || resolutions.contains(&o.id))
+        {
+            // Every record change went back: what it did no longer applies.
+            let stale: Vec<&StoredChange> = open
+                .iter()
+                .filter(|o| o.kind == ChangeKind::Consequence && !resolutions.contains(&o.id))
+                .collect();
+            for o in stale {
+                resolutions.push(o.id);
+                if self.alertable(o.expected.is_some()) {
+                    resolved_alerted.push(o);
+                }
+            }
+        }
         let mut alerts = Vec::new();
         let alerted: Vec<usize> = (0..changes.len())
             .filter(|&i| self.alertable(changes[i].expected.is_some()))
@@ -315,6 +348,32 @@ impl Watcher {
             sinks,
         }
     }
+}
+
+/// What the change from `base` does (`checks::transition`: the drain time of a removed
+/// exchange, a new one outside the cached MTA-STS policy …), as `consequence` changes: those
+/// both looks give, confirmed like the changes themselves. `changed_at` (the first look) is when
+/// the caches' clocks started.
+fn confirmed_consequences(
+    base: &Report,
+    first: &Report,
+    second: &Report,
+    changed_at: i64,
+) -> Vec<Change> {
+    let by_first = consequences(&base.observation, &first.observation, changed_at);
+    beyond_diff(consequences(
+        &base.observation,
+        &second.observation,
+        changed_at,
+    ))
+    .iter()
+    .filter(|c| {
+        by_first
+            .iter()
+            .any(|f| f.id == c.id && f.subject == c.subject)
+    })
+    .map(Change::consequence)
+    .collect()
 }
 
 /// `10 mx1.example.net, 20 mx2.example.net`: by preference, then name. None when no MX set

@@ -17,6 +17,8 @@ pub const MAX_CNAME_CHAIN: usize = 8;
 pub struct Dns {
     transport: Transport,
     cache: Cache,
+    /// Proposed zones answering for the names inside them (`check --zone`).
+    overlay: Option<std::sync::Arc<crate::zone::Overlay>>,
 }
 
 impl Dns {
@@ -24,6 +26,21 @@ impl Dns {
         Dns {
             transport: Transport::new(options),
             cache: Cache::default(),
+            overlay: None,
+        }
+    }
+
+    /// DNS whose answers for names inside `overlay`'s zones come from the zone files (the
+    /// recursive and the authoritative questions alike); other names go to the network, or
+    /// offline are "could not determine". DNSSEC proofs still ask the network: a proposed zone
+    /// is not signed yet.
+    pub fn with_overlay(
+        options: DnsOptions,
+        overlay: std::sync::Arc<crate::zone::Overlay>,
+    ) -> Self {
+        Dns {
+            overlay: Some(overlay),
+            ..Dns::new(options)
         }
     }
 
@@ -127,6 +144,9 @@ impl Dns {
     /// One question through the cache. Its value is either the records of `rtype`
     /// or, when the name is an alias the reply did not follow to the end, the one CNAME.
     async fn cached_step(&self, name: &Name, rtype: RecordType) -> Lookup<Vec<RData>> {
+        if let Some(answer) = self.overlay.as_ref().and_then(|o| o.answer(name, rtype)) {
+            return answer;
+        }
         let cell = self.cache.cell((key_name(name), rtype));
         let (lookup, _) = cell
             .get_or_init(|| async {
@@ -257,6 +277,14 @@ impl Dns {
                 ),
             };
         };
+        if let Some(answer) = self.overlay.as_ref().and_then(|o| o.answer(&qname, rtype)) {
+            // The proposed zone is what every authoritative server would serve.
+            return AuthAnswer {
+                question,
+                authoritative: true,
+                result: presentation(answer, rtype),
+            };
+        }
         let (reply, took) = self.transport.ask_at(server, &qname, rtype, false).await;
         let elapsed_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
         let message = match reply {
@@ -273,24 +301,17 @@ impl Dns {
         let result = match message.metadata.response_code {
             ResponseCode::NoError | ResponseCode::NXDomain => {
                 let owner = qname.to_ascii();
-                let mut data: Vec<String> = message
-                    .answers
-                    .iter()
-                    .filter(|r| {
-                        r.record_type() == rtype && r.name.to_ascii().eq_ignore_ascii_case(&owner)
-                    })
-                    .map(|r| {
-                        let text = r.data.to_string();
-                        // Host names compare without case; TXT content does not.
-                        if rtype == RecordType::TXT {
-                            text
-                        } else {
-                            text.to_ascii_lowercase()
-                        }
-                    })
-                    .collect();
-                data.sort();
-                data.dedup();
+                let data = presented(
+                    message
+                        .answers
+                        .iter()
+                        .filter(|r| {
+                            r.record_type() == rtype
+                                && r.name.to_ascii().eq_ignore_ascii_case(&owner)
+                        })
+                        .map(|r| &r.data),
+                    rtype,
+                );
                 let ttl = message.answers.iter().map(|r| r.ttl).min().unwrap_or(0);
                 if !data.is_empty() {
                     Lookup::Observed {
@@ -607,6 +628,55 @@ fn has_tag_prefix(text: &str, prefix_lower: &str) -> bool {
             .chars()
             .next()
             .is_some_and(|c| c.is_ascii_alphanumeric())
+}
+
+/// Records in presentation form as an authoritative answer is compared: sorted, deduplicated,
+/// host names in lower case (TXT content keeps its case).
+fn presented<'a>(records: impl Iterator<Item = &'a RData>, rtype: RecordType) -> Vec<String> {
+    let mut data: Vec<String> = records
+        .filter(|r| r.record_type() == rtype)
+        .map(|r| {
+            let text = r.to_string();
+            if rtype == RecordType::TXT {
+                text
+            } else {
+                text.to_ascii_lowercase()
+            }
+        })
+        .collect();
+    data.sort();
+    data.dedup();
+    data
+}
+
+/// An overlay's answer as an authoritative server's (records of `rtype` in presentation form).
+fn presentation(answer: Lookup<Vec<RData>>, rtype: RecordType) -> Lookup<Vec<String>> {
+    match answer {
+        Lookup::Observed {
+            value,
+            ttl,
+            cname_chain,
+            elapsed_ms,
+        } => {
+            let data = presented(value.iter(), rtype);
+            if data.is_empty() {
+                Lookup::Absent {
+                    absence: Absence::NoData,
+                    negative_ttl: None,
+                    cname_chain,
+                    elapsed_ms,
+                }
+            } else {
+                Lookup::Observed {
+                    value: data,
+                    ttl,
+                    cname_chain,
+                    elapsed_ms,
+                }
+            }
+        }
+        other => other.map(|_| Vec::new()),
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<Code> {
         .into());
     }
     let domains = parse_all(&raw)?;
+    if !args.zones.is_empty() {
+        return super::preflight::run(args, domains).await;
+    }
     let resolver = resolver::choose(args.resolver.as_deref())?;
     audit::run(Target::new(resolver, args.lab), args.audit, domains).await
 }

@@ -1,9 +1,11 @@
 //! `mxwatch diff OLD NEW`: what changed between two saved audits, domain by domain.
+//! Each change set is followed by what it does (`consequence`: `checks::transition`).
 //! Exit 0 when nothing changed, 1 when something did (like diff(1)), 2 on bad input.
 
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::exit::{Code, UsageError};
 use crate::output::severity_label;
+use mxwatch_core::checks::transition::{beyond_diff, consequences};
 use mxwatch_core::monitor::diff::{Change, diff};
 use mxwatch_core::sanitize::for_terminal;
 use mxwatch_core::{CheckContext, Finding, Observation, Report};
@@ -27,7 +29,18 @@ pub fn run(args: DiffArgs) -> anyhow::Result<Code> {
     for (domain, (obs, findings)) in &new {
         match old.get(domain) {
             Some((before, old_findings)) => {
-                results.push((domain.clone(), diff(before, obs, old_findings, findings)))
+                let mut changes = diff(before, obs, old_findings, findings);
+                if changes.iter().any(|c| !c.kind.is_finding()) {
+                    // What the change does, from when the new audit saw it (the drain time …).
+                    let seen_at =
+                        mxwatch_engine::config::timestamp(&obs.observed_at).unwrap_or(now_unix);
+                    changes.extend(
+                        beyond_diff(consequences(before, obs, seen_at))
+                            .iter()
+                            .map(Change::consequence),
+                    );
+                }
+                results.push((domain.clone(), changes))
             }
             None => results.push((domain.clone(), vec![])),
         }

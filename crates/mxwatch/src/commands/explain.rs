@@ -1,9 +1,11 @@
 //! `mxwatch explain ID | --all`: the catalogue, from the code: the checks
-//! ([`CHECKS`]), then the notes of `mxwatch headers` ([`NOTES`]) in a section of their own.
+//! ([`CHECKS`]), then the notes of `mxwatch headers` ([`NOTES`]) and the consequences of a change
+//! ([`RULES`]: `check --zone`, `watch`, `diff`), each in a section of their own.
 
 use crate::cli::{ExplainArgs, ExplainFormat};
 use crate::exit::{Code, UsageError};
 use crate::output::severity_label;
+use mxwatch_core::checks::transition::{self, RULES, Rule};
 use mxwatch_core::checks::{self, CHECKS, Check};
 use mxwatch_core::headers::NoteLevel;
 use mxwatch_core::headers::notes::{self, NOTES, NoteKind};
@@ -11,16 +13,18 @@ use owo_colors::OwoColorize;
 use std::io::Write;
 
 pub fn run(args: ExplainArgs) -> anyhow::Result<Code> {
-    let (selected, selected_notes): (Vec<&Check>, Vec<&NoteKind>) = if args.all {
-        (CHECKS.to_vec(), NOTES.to_vec())
-    } else {
-        let id = args.id.unwrap_or_default();
-        match (checks::find(&id), notes::find(&id)) {
-            (Some(check), _) => (vec![check], vec![]),
-            (None, Some(note)) => (vec![], vec![note]),
-            (None, None) => return Err(UsageError(unknown(&id)).into()),
-        }
-    };
+    let (selected, selected_notes, selected_rules): (Vec<&Check>, Vec<&NoteKind>, Vec<&Rule>) =
+        if args.all {
+            (CHECKS.to_vec(), NOTES.to_vec(), RULES.to_vec())
+        } else {
+            let id = args.id.unwrap_or_default();
+            match (checks::find(&id), notes::find(&id), transition::find(&id)) {
+                (Some(check), _, _) => (vec![check], vec![], vec![]),
+                (None, Some(note), _) => (vec![], vec![note], vec![]),
+                (None, None, Some(rule)) => (vec![], vec![], vec![rule]),
+                (None, None, None) => return Err(UsageError(unknown(&id)).into()),
+            }
+        };
     let mut out = anstream::stdout().lock();
     match args.format {
         ExplainFormat::Markdown if args.all => write!(out, "{}", checks::catalogue_markdown())?,
@@ -39,6 +43,13 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<Code> {
                 serde_json::json!({
                     "id": n.id, "kind": "headers-note", "level": n.level, "title": n.title,
                     "explanation": n.explanation, "fix": n.fix, "reference": n.reference,
+                })
+            }));
+            // A consequence of a change is judged on two observations: `kind` says so.
+            list.extend(selected_rules.iter().map(|r| {
+                serde_json::json!({
+                    "id": r.id, "kind": "change-consequence", "severity": r.severity, "title": r.title,
+                    "explanation": r.explanation, "fix": r.fix, "reference": r.reference,
                 })
             }));
             serde_json::to_writer_pretty(&mut out, &list)?;
@@ -78,6 +89,28 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<Code> {
                 writeln!(out, "  fix: {}", note.fix)?;
                 writeln!(out, "  reference: {}", note.reference)?;
             }
+            if args.all {
+                writeln!(
+                    out,
+                    "\n{}",
+                    "Consequences of a change (check --zone, watch, diff)".bold()
+                )?;
+            }
+            for (i, rule) in selected_rules.iter().enumerate() {
+                if i > 0 || args.all {
+                    writeln!(out)?;
+                }
+                writeln!(
+                    out,
+                    "{} [{}] {}",
+                    rule.id,
+                    severity_label(rule.severity),
+                    rule.title
+                )?;
+                writeln!(out, "  {}", rule.explanation)?;
+                writeln!(out, "  fix: {}", rule.fix)?;
+                writeln!(out, "  reference: {}", rule.reference)?;
+            }
         }
     }
     Ok(Code::Clean)
@@ -99,6 +132,7 @@ fn unknown(id: &str) -> String {
         .iter()
         .map(|c| c.id)
         .chain(NOTES.iter().map(|n| n.id))
+        .chain(RULES.iter().map(|r| r.id))
         .filter(|c| c.contains(&wanted) || (!stem.is_empty() && c.starts_with(stem)))
         .collect();
     let what = if stem == "HEADERS" {

@@ -7,6 +7,7 @@ pub(crate) mod demo;
 mod diff;
 mod explain;
 mod headers;
+mod preflight;
 mod propagation;
 mod records;
 mod scan;

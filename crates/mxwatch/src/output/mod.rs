@@ -2,6 +2,7 @@
 
 pub mod headers;
 mod json;
+pub mod preflight;
 mod sarif;
 pub mod scan;
 mod table;

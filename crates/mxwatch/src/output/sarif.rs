@@ -15,7 +15,7 @@ pub struct SarifSink {
     results: Vec<Value>,
 }
 
-fn level(severity: Severity) -> &'static str {
+pub(crate) fn level(severity: Severity) -> &'static str {
     match severity {
         Severity::Critical | Severity::High => "error",
         Severity::Medium => "warning",
@@ -24,7 +24,7 @@ fn level(severity: Severity) -> &'static str {
 }
 
 /// A stable fingerprint of (domain, check, subject), so dashboards track one finding across runs.
-fn fingerprint(domain: &str, id: &str, subject: &str) -> String {
+pub(crate) fn fingerprint(domain: &str, id: &str, subject: &str) -> String {
     // FNV-1a: stable across Rust versions, unlike DefaultHasher.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in domain
@@ -67,37 +67,54 @@ impl Sink for SarifSink {
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        let rules: Vec<Value> = CHECKS
-            .iter()
-            .map(|c| {
-                json!({
-                    "id": c.id,
-                    "name": c.id,
-                    "shortDescription": { "text": c.title },
-                    "fullDescription": { "text": c.explanation },
-                    "help": { "text": format!("{} ({})", c.fix, c.reference) },
-                    "defaultConfiguration": { "level": level(c.severity) },
-                    "properties": { "severity": c.severity, "reference": c.reference }
-                })
-            })
-            .collect();
-        let log = json!({
-            "version": "2.1.0",
-            "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-            "runs": [{
-                "tool": { "driver": {
-                    "name": "mxwatch",
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "rules": rules
-                }},
-                "results": std::mem::take(&mut self.results)
-            }]
-        });
-        let mut out = io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, &log)?;
-        out.write_all(b"\n")?;
-        out.flush()
+        write_log(
+            CHECKS
+                .iter()
+                .map(|c| rule(c.id, c.severity, c.title, c.explanation, c.fix, c.reference))
+                .collect(),
+            std::mem::take(&mut self.results),
+        )
     }
+}
+
+/// One entry of the rule table.
+pub(crate) fn rule(
+    id: &str,
+    severity: Severity,
+    title: &str,
+    explanation: &str,
+    fix: &str,
+    reference: &str,
+) -> Value {
+    json!({
+        "id": id,
+        "name": id,
+        "shortDescription": { "text": title },
+        "fullDescription": { "text": explanation },
+        "help": { "text": format!("{fix} ({reference})") },
+        "defaultConfiguration": { "level": level(severity) },
+        "properties": { "severity": severity, "reference": reference }
+    })
+}
+
+/// The SARIF log of one run, written to standard output.
+pub(crate) fn write_log(rules: Vec<Value>, results: Vec<Value>) -> io::Result<()> {
+    let log = json!({
+        "version": "2.1.0",
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "mxwatch",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules
+            }},
+            "results": results
+        }]
+    });
+    let mut out = io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &log)?;
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 #[cfg(test)]

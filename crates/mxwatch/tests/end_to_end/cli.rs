@@ -300,9 +300,24 @@ fn explain_prints_the_catalogue() {
     let json: serde_json::Value =
         serde_json::from_str(&stdout(&run(&["explain", "--all", "--format", "json"]))).unwrap();
     let listed = json.as_array().unwrap();
+    let rules = mxwatch_core::checks::transition::RULES;
     assert_eq!(
         listed.len(),
-        mxwatch_core::CHECKS.len() + mxwatch_core::headers::NOTES.len()
+        mxwatch_core::CHECKS.len() + mxwatch_core::headers::NOTES.len() + rules.len()
+    );
+    // The change rules (check --zone, watch, diff) are listed after the checks and the notes.
+    for rule in rules {
+        assert!(
+            all.contains(rule.id),
+            "{} missing from explain --all",
+            rule.id
+        );
+        let entry = listed.iter().find(|e| e["id"] == rule.id).unwrap();
+        assert_eq!(entry["kind"], "change-consequence");
+    }
+    assert!(
+        stdout(&run(&["explain", "change-mx-drain"])).contains("CHANGE-MX-DRAIN [INFO"),
+        "explain finds a change rule"
     );
     let bypass = listed
         .iter()
@@ -417,6 +432,11 @@ fn diff_names_what_changed_between_two_saved_audits() {
         "{text}"
     );
     assert!(text.contains("soa-serial-changed"), "{text}");
+    // What the change does, with the drain time of the removed exchange (from the new audit's time).
+    assert!(
+        text.contains("consequence CHANGE-MX-DRAIN mx2.healthy.test: safe to decommission mx2.healthy.test after "),
+        "{text}"
+    );
     assert!(
         !text.contains("provider.test\n"),
         "provider.test did not change: {text}"

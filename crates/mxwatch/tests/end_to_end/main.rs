@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod headers;
 mod mta_sts;
+mod preflight;
 mod scan;
 mod serve;
 mod watch;

@@ -6,16 +6,16 @@ use crate::common::{code, ids, run, stderr, stdout};
 use serde_json::Value;
 
 /// The whole lab (DNS, nameservers, SMTP and HTTPS hosts) on its own runtime thread.
-struct FullLab {
+pub(crate) struct FullLab {
     lab: mxwatch_lab::Lab,
     _runtime: tokio::runtime::Runtime,
-    ca_file: std::path::PathBuf,
+    pub(crate) ca_file: std::path::PathBuf,
     /// The lab's DNSSEC root (its zones are signed with keys made at start).
     anchor_file: std::path::PathBuf,
 }
 
 impl FullLab {
-    fn start(name: &str) -> FullLab {
+    pub(crate) fn start(name: &str) -> FullLab {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -36,34 +36,37 @@ impl FullLab {
         }
     }
 
-    /// `check --format json` against this lab; `extra` adds flags.
-    fn check(&self, domains: &[&str], extra: &[&str]) -> Vec<Value> {
-        let resolver = self.lab.dns.addr.to_string();
-        let smtp_port = self.lab.smtp.port.to_string();
-        let https_port = self.lab.https.port.to_string();
+    /// `check` against this lab (its resolver, ports, trust anchor and CA), before any other flag.
+    pub(crate) fn check_args(&self) -> Vec<String> {
         let anchor = self.anchor_file.to_string_lossy().into_owned();
-        let mut args = vec![
+        [
             "check",
             "--lab",
             "--trust-anchor",
             anchor.as_str(),
             "--resolver",
-            resolver.as_str(),
+            &self.lab.dns.addr.to_string(),
             "--no-ns-check",
             "--smtp-port",
-            smtp_port.as_str(),
+            &self.lab.smtp.port.to_string(),
             "--smtp-timeout",
             "5",
             "--https-port",
-            https_port.as_str(),
+            &self.lab.https.port.to_string(),
             "--https-timeout",
             // Generous: no lab host here is silent, and a loaded machine must not turn a fetch into a timeout.
             "10",
-            "--format",
-            "json",
-            "--fail-on",
-            "critical",
-        ];
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// `check --format json` against this lab; `extra` adds flags.
+    fn check(&self, domains: &[&str], extra: &[&str]) -> Vec<Value> {
+        let base = self.check_args();
+        let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
+        args.extend_from_slice(&["--format", "json", "--fail-on", "critical"]);
         args.extend_from_slice(extra);
         args.extend_from_slice(domains);
         let output = run(&args);

@@ -142,6 +142,24 @@ fn assert_backup_moved(recorded: &[Value]) {
         recorded.iter().all(|c| c["domain"] == "healthy.test"),
         "nothing for customer1.test: {recorded:?}"
     );
+    // What the change does, in the change record: the drain time of the removed exchange, and
+    // SPF's `mx` now authorising the provider's hosts.
+    let consequence = |subject: &str| {
+        recorded
+            .iter()
+            .find(|c| c["kind"] == "consequence" && c["subject"] == subject)
+            .unwrap_or_else(|| panic!("no consequence {subject}: {kinds:?}"))["new"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let drain = consequence("CHANGE-MX-DRAIN mx2.healthy.test");
+    assert!(
+        drain.starts_with("safe to decommission mx2.healthy.test after ")
+            && drain.contains(" UTC (old MX TTL "),
+        "{drain}"
+    );
+    assert!(consequence("CHANGE-SPF-MX-PROVIDER healthy.test").contains("provider.test"));
 }
 
 fn delivered(got: &Arc<Mutex<Vec<Request>>>) -> Vec<Value> {
@@ -286,6 +304,15 @@ fn a_change_is_alerted_once_to_every_sink_and_resolved_when_it_goes_back() {
     let mails = mail_got.lock().unwrap().clone();
     assert_eq!(mails.len(), 1, "one e-mail");
     assert!(mails[0].contains("Subject: mxwatch: "), "{}", mails[0]);
+    // Quoted-printable soft line breaks undone.
+    let body = mails[0].replace("=\r\n", "").replace("=\n", "");
+    assert!(
+        body.contains("What it does:")
+            && body.contains(
+                "CHANGE-MX-DRAIN mx2.healthy.test: safe to decommission mx2.healthy.test after "
+            ),
+        "the drain time is in the alert: {body}"
+    );
 
     // A resolver outage is never "MX removed".
     lab.dns.set_behaviour(Behaviour::Silent);
