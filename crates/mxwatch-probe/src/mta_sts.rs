@@ -50,30 +50,15 @@ pub struct PolicyFetcher {
 
 impl PolicyFetcher {
     pub fn new(dns: Arc<Dns>, lab: bool, options: &MtaStsOptions) -> Result<Self, String> {
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(options.roots.root_store())
-        .with_no_client_auth();
-        let mut tls = tls;
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .dns_resolver(OurResolver {
-                dns: dns.clone(),
-                lab,
-            })
-            .redirect(reqwest::redirect::Policy::none())
-            .https_only(true)
-            .no_proxy()
-            .http1_only()
-            .connect_timeout(options.connect_timeout)
-            .timeout(options.total_timeout)
-            .user_agent(concat!("mxwatch/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("the HTTPS client could not be built: {e}"))?;
+        let client = https_client(
+            dns.clone(),
+            lab,
+            &options.roots,
+            options.connect_timeout,
+            options.total_timeout,
+            // RFC 8461 §3.3: redirects are not followed.
+            reqwest::redirect::Policy::none(),
+        )?;
         Ok(PolicyFetcher {
             client,
             dns,
@@ -187,8 +172,40 @@ impl PolicyFetcher {
     }
 }
 
+/// An HTTPS client for a whole run (the MTA-STS fetch, RDAP): rustls with aws-lc-rs, `roots`,
+/// our own resolver (routable addresses only), HTTPS only, no proxy, HTTP/1.1, bounded in time.
+pub(crate) fn https_client(
+    dns: Arc<Dns>,
+    lab: bool,
+    roots: &TrustRoots,
+    connect_timeout: Duration,
+    total_timeout: Duration,
+    redirect: reqwest::redirect::Policy,
+) -> Result<reqwest::Client, String> {
+    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots.root_store())
+    .with_no_client_auth();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .dns_resolver(OurResolver { dns, lab })
+        .redirect(redirect)
+        .https_only(true)
+        .no_proxy()
+        .http1_only()
+        .connect_timeout(connect_timeout)
+        .timeout(total_timeout)
+        .user_agent(concat!("mxwatch/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("the HTTPS client could not be built: {e}"))
+}
+
 /// The routable addresses of the policy host, or why there are none.
-async fn routable_addresses(
+pub(crate) async fn routable_addresses(
     dns: &Dns,
     host: &str,
     lab: bool,
@@ -256,7 +273,7 @@ impl Resolve for OurResolver {
 }
 
 /// The failure kind of a reqwest error, and its whole cause chain for a person.
-fn classify(error: &reqwest::Error) -> (FetchFailure, String) {
+pub(crate) fn classify(error: &reqwest::Error) -> (FetchFailure, String) {
     let mut causes = Vec::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {

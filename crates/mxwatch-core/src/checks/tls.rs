@@ -10,7 +10,8 @@ fn leaf(probe: &SmtpProbe) -> Option<&Certificate> {
     probe.certificates.first()
 }
 
-fn date(unix: i64) -> String {
+/// A Unix time as a civil date (`2026-12-14`).
+pub(crate) fn date(unix: i64) -> String {
     // Days since the epoch to a civil date (Howard Hinnant's algorithm): enough for a message.
     let days = unix.div_euclid(86_400);
     let z = days + 719_468;

@@ -28,7 +28,8 @@ impl ChangeKind {
             MxPreferenceChanged | MxTtlChanged | CnameChanged | NsChanged | SoaSerialChanged
             | CertificateChanged | TlsVersionChanged | SpfChanged | DmarcChanged
             | DmarcWeakened | MtaStsChanged | TlsRptChanged | DkimKeyChanged | DnssecChanged
-            | TlsaChanged => return None,
+            | TlsaChanged | RegistrationExpiring | RegistrationExpiryChanged
+            | RegistrationLockChanged => return None,
         })
     }
 
@@ -226,7 +227,8 @@ mod tests {
                 | SoaSerialChanged | CertificateChanged | StarttlsLost | StarttlsGained
                 | TlsVersionChanged | FindingAppeared | FindingCleared | SpfChanged
                 | DmarcChanged | DmarcWeakened | MtaStsChanged | TlsRptChanged | DkimKeyChanged
-                | DnssecChanged | TlsaChanged => ChangeKind::ALL.contains(&kind),
+                | DnssecChanged | TlsaChanged | RegistrationExpiring | RegistrationExpiryChanged
+                | RegistrationLockChanged => ChangeKind::ALL.contains(&kind),
             }
         }
         let mut seen = std::collections::BTreeSet::new();

@@ -41,6 +41,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<Code> {
             https_port: lab.https.port,
             trust_anchor: lab.dns.trust_anchor(),
             ca_der: lab.pki.ca_der().to_vec(),
+            rdap_url: Some(lab.rdap.url()),
         }),
     };
     audit::run(target, args.audit, domains).await?;
