@@ -17,7 +17,9 @@ pub mod smtp;
 pub mod zones;
 
 pub use dns::{Behaviour, LabDns};
-pub use expectations::{Expectation, expectations, expectations_smtp, lab_domains};
+pub use expectations::{
+    Expectation, expectations, expectations_rdap, expectations_smtp, lab_domains,
+};
 pub use https::{HttpsBehaviour, HttpsCert, LabHttps};
 pub use pki::LabPki;
 pub use rdap::{LabRdap, RdapBehaviour};

@@ -5,5 +5,6 @@ mod cli;
 mod common;
 mod headers;
 mod mta_sts;
+mod rdap;
 mod scan;
 mod watch;
