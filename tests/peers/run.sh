@@ -976,6 +976,7 @@ else
 fi
 
 . "$HERE/mta-sts.sh" # 2b. MTA-STS: a Python/OpenSSL policy server on 127.44.0.x:443, mxwatch held to expectations-mta-sts.txt
+. "$HERE/rdap.sh"    # 2c. RDAP: a Python/OpenSSL server (RFC 9083 examples) on 127.45.0.1:443, mxwatch held to expectations-rdap.txt
 
 # 3. `mxwatch watch` against a live zone edit (tests/peers/watch.sh; it
 # skips itself while the binary has no watch command). Its counts join ours.

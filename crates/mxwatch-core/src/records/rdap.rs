@@ -34,7 +34,8 @@ pub struct RegistrationRecord {
     /// not parse (then the expiry is not judged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_unix: Option<i64>,
-    /// The status values as answered, lower-case (`client transfer prohibited`, `active` …).
+    /// The status values as answered (`client transfer prohibited`, `active` …; compared through
+    /// [`status_key`], so EPP's `clientTransferProhibited` is the same value).
     #[serde(default)]
     pub status: Vec<String>,
     /// The registrar's name, when the answer has one.
@@ -151,7 +152,7 @@ pub fn parse_domain(body: &[u8], domain: &str) -> Result<RegistrationRecord, Rec
             .iter()
             .map(|v| {
                 v.as_str()
-                    .map(|s| s.trim().to_ascii_lowercase())
+                    .map(|s| s.trim().to_string())
                     .ok_or_else(|| RecordError::new("a status value is not a string"))
             })
             .collect::<Result<_, _>>()?,
