@@ -80,7 +80,10 @@ fn rdap_bootstrap(
         .lab_overrides
         .as_ref()
         .and_then(|lab| lab.rdap_url.as_deref());
-    let bootstrap = match (lab_url.or(settings.rdap_server.as_deref()), &settings.rdap_bootstrap) {
+    let bootstrap = match (
+        lab_url.or(settings.rdap_server.as_deref()),
+        &settings.rdap_bootstrap,
+    ) {
         (Some(url), _) => Bootstrap::single(url),
         (None, Some(path)) => Bootstrap::from_file(path),
         (None, None) if target.lab => return Ok(None),

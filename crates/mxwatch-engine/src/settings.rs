@@ -125,7 +125,10 @@ pub struct AuditSettings {
 
     /// Ask every domain's registration of this one RDAP base URL (HTTPS; e.g. a registrar's
     /// server, or the lab's) instead of the IANA bootstrap.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "URL", conflicts_with = "rdap_bootstrap"))]
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "URL", conflicts_with = "rdap_bootstrap")
+    )]
     pub rdap_server: Option<String>,
 
     /// An RDAP bootstrap file for DNS (RFC 9224, the format of IANA's dns.json) instead of the
@@ -344,10 +347,20 @@ mod tests {
         // Every key is accepted…
         for key in AuditSettings::KEYS {
             let value = match *key {
-                "probe" | "probe_relay" | "dnssec" | "compare_nameservers" | "dkim_guess"
+                "probe"
+                | "probe_relay"
+                | "dnssec"
+                | "compare_nameservers"
+                | "dkim_guess"
                 | "rdap" => "true",
-                "max_queries" | "qps" | "smtp_port" | "https_port" | "ns_port"
-                | "cert_expiry_days" | "rdap_qps" | "registration_expiry_days" => "7",
+                "max_queries"
+                | "qps"
+                | "smtp_port"
+                | "https_port"
+                | "ns_port"
+                | "cert_expiry_days"
+                | "rdap_qps"
+                | "registration_expiry_days" => "7",
                 "ca_file" | "dkim_selectors" | "dnsbl" => "[]",
                 "helo" | "trust_anchor" | "rdap_server" | "rdap_bootstrap" => "\"x\"",
                 _ => "\"1s\"",

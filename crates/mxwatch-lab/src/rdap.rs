@@ -179,7 +179,12 @@ async fn session(
             status,
         }) => {
             let expires = now + time::Duration::days(*expires_in_days);
-            respond(200, RDAP_JSON, &domain_object(&domain, expires, status), &[])
+            respond(
+                200,
+                RDAP_JSON,
+                &domain_object(&domain, expires, status),
+                &[],
+            )
         }
         Some(RdapBehaviour::Error(code)) => {
             let extra: &[(&str, &str)] = if *code == 429 {

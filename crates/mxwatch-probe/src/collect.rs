@@ -471,13 +471,15 @@ async fn registrations(client: &RdapClient, domain: &str, exchanges: &[String]) 
         domains: asked
             .into_iter()
             .zip(answers)
-            .map(|((registrable, inside), (url, outcome))| DomainRegistration {
-                own: own.as_deref() == Some(registrable.as_str()),
-                domain: registrable,
-                exchanges: inside,
-                url,
-                outcome,
-            })
+            .map(
+                |((registrable, inside), (url, outcome))| DomainRegistration {
+                    own: own.as_deref() == Some(registrable.as_str()),
+                    domain: registrable,
+                    exchanges: inside,
+                    url,
+                    outcome,
+                },
+            )
             .collect(),
     }
 }

@@ -147,7 +147,10 @@ fn reg_no_lock(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
             };
             Hit::new(
                 d.domain.clone(),
-                format!("{} is not locked at its registry (status: {status})", d.domain),
+                format!(
+                    "{} is not locked at its registry (status: {status})",
+                    d.domain
+                ),
             )
         })
         .collect()
@@ -258,7 +261,13 @@ mod tests {
         assert_eq!(reg_ids(&obs), ["REG-REDEMPTION"], "not also REG-EXPIRING");
         let obs = with(vec![
             registered("example.com", true, &[], 400, LOCKED),
-            registered("example.net", false, &["mx2.example.net"], -40, &["pendingDelete"]),
+            registered(
+                "example.net",
+                false,
+                &["mx2.example.net"],
+                -40,
+                &["pendingDelete"],
+            ),
         ]);
         assert_eq!(reg_ids(&obs), ["REG-REDEMPTION"]);
     }

@@ -984,7 +984,10 @@ mod tests {
         assert_eq!(changes[0].new.as_deref(), Some("(no lock)"));
         let relocked = diff(&unlocked, &old, &[], &[]);
         assert_eq!(relocked[0].severity, Severity::Info);
-        assert!(crate::monitor::lifecycle::reverts(&changes[0], &relocked[0]));
+        assert!(crate::monitor::lifecycle::reverts(
+            &changes[0],
+            &relocked[0]
+        ));
 
         let mut failed = unlocked.clone();
         failed.rdap.as_mut().unwrap().domains[0].outcome =

@@ -25,10 +25,23 @@ impl ChangeKind {
             MxSetBack => MxSetGone,
             FindingAppeared => FindingCleared,
             FindingCleared => FindingAppeared,
-            MxPreferenceChanged | MxTtlChanged | CnameChanged | NsChanged | SoaSerialChanged
-            | CertificateChanged | TlsVersionChanged | SpfChanged | DmarcChanged
-            | DmarcWeakened | MtaStsChanged | TlsRptChanged | DkimKeyChanged | DnssecChanged
-            | TlsaChanged | RegistrationExpiring | RegistrationExpiryChanged
+            MxPreferenceChanged
+            | MxTtlChanged
+            | CnameChanged
+            | NsChanged
+            | SoaSerialChanged
+            | CertificateChanged
+            | TlsVersionChanged
+            | SpfChanged
+            | DmarcChanged
+            | DmarcWeakened
+            | MtaStsChanged
+            | TlsRptChanged
+            | DkimKeyChanged
+            | DnssecChanged
+            | TlsaChanged
+            | RegistrationExpiring
+            | RegistrationExpiryChanged
             | RegistrationLockChanged => return None,
         })
     }
@@ -222,12 +235,33 @@ mod tests {
         fn listed(kind: ChangeKind) -> bool {
             use ChangeKind::*;
             match kind {
-                MxAdded | MxRemoved | MxPreferenceChanged | MxTtlChanged | MxSetGone
-                | MxSetBack | AddressAdded | AddressRemoved | CnameChanged | NsChanged
-                | SoaSerialChanged | CertificateChanged | StarttlsLost | StarttlsGained
-                | TlsVersionChanged | FindingAppeared | FindingCleared | SpfChanged
-                | DmarcChanged | DmarcWeakened | MtaStsChanged | TlsRptChanged | DkimKeyChanged
-                | DnssecChanged | TlsaChanged | RegistrationExpiring | RegistrationExpiryChanged
+                MxAdded
+                | MxRemoved
+                | MxPreferenceChanged
+                | MxTtlChanged
+                | MxSetGone
+                | MxSetBack
+                | AddressAdded
+                | AddressRemoved
+                | CnameChanged
+                | NsChanged
+                | SoaSerialChanged
+                | CertificateChanged
+                | StarttlsLost
+                | StarttlsGained
+                | TlsVersionChanged
+                | FindingAppeared
+                | FindingCleared
+                | SpfChanged
+                | DmarcChanged
+                | DmarcWeakened
+                | MtaStsChanged
+                | TlsRptChanged
+                | DkimKeyChanged
+                | DnssecChanged
+                | TlsaChanged
+                | RegistrationExpiring
+                | RegistrationExpiryChanged
                 | RegistrationLockChanged => ChangeKind::ALL.contains(&kind),
             }
         }

@@ -41,7 +41,10 @@ pub enum RdapOutcome {
     /// a failure (asking again will not help).
     NoService { detail: String },
     /// No usable answer: could not determine. Never read as "no lock" or "expiring".
-    Failed { failure: RdapFailure, detail: String },
+    Failed {
+        failure: RdapFailure,
+        detail: String,
+    },
 }
 
 /// Why an RDAP answer could not be had.

@@ -119,8 +119,8 @@ impl RegistrationRecord {
 
 /// Parses an RDAP answer for `domain` (lower-case A-label form, no trailing dot).
 pub fn parse_domain(body: &[u8], domain: &str) -> Result<RegistrationRecord, RecordError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| RecordError::new(format!("not JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| RecordError::new(format!("not JSON: {e}")))?;
     let object = value
         .as_object()
         .ok_or_else(|| RecordError::new("not a JSON object"))?;
@@ -183,9 +183,10 @@ fn expiration(events: Option<&Value>) -> Result<(Option<String>, Option<i64>), R
         let Some(date) = event.get("eventDate").and_then(Value::as_str) else {
             return Err(RecordError::new("the expiration event has no eventDate"));
         };
-        let unix = time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc3339)
-            .ok()
-            .map(|t| t.unix_timestamp());
+        let unix =
+            time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc3339)
+                .ok()
+                .map(|t| t.unix_timestamp());
         return Ok((Some(date.to_string()), unix));
     }
     Ok((None, None))
@@ -199,7 +200,11 @@ fn registrar(entities: Option<&Value>) -> Option<String> {
             .and_then(Value::as_array)
             .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some("registrar")))
     })?;
-    let properties = registrar.get("vcardArray")?.as_array()?.get(1)?.as_array()?;
+    let properties = registrar
+        .get("vcardArray")?
+        .as_array()?
+        .get(1)?
+        .as_array()?;
     properties.iter().find_map(|p| {
         let p = p.as_array()?;
         (p.first()?.as_str()? == "fn")

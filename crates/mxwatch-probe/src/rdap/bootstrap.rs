@@ -75,7 +75,9 @@ impl Bootstrap {
         let url = with_trailing_slash(base_url.to_string());
         check_url(&url)?;
         if !url.starts_with("https://") {
-            return Err(format!("{url:?}: RDAP is asked over HTTPS only (RFC 7481 §3.2)"));
+            return Err(format!(
+                "{url:?}: RDAP is asked over HTTPS only (RFC 7481 §3.2)"
+            ));
         }
         Ok(Bootstrap {
             services: vec![],

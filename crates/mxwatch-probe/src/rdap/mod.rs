@@ -203,9 +203,7 @@ fn transport_failure(error: &reqwest::Error, context: &str) -> RdapOutcome {
     let failure = match failure {
         FetchFailure::Timeout => RdapFailure::Timeout,
         FetchFailure::Tls => RdapFailure::Tls,
-        FetchFailure::Dns | FetchFailure::NoAddress | FetchFailure::NotRoutable => {
-            RdapFailure::Dns
-        }
+        FetchFailure::Dns | FetchFailure::NoAddress | FetchFailure::NotRoutable => RdapFailure::Dns,
         _ => RdapFailure::Network,
     };
     RdapOutcome::Failed {

@@ -84,7 +84,11 @@ fn every_registration_case_meets_its_expectations_and_a_provider_is_asked_once()
     assert!(failures.is_empty(), "{failures:#?}");
     // provider.test holds the exchanges of most of these domains: one question for the run.
     assert_eq!(lab.rdap.requests("provider.test"), 1);
-    assert_eq!(lab.rdap.requests("reg-expiring.test"), 1, "own and provider");
+    assert_eq!(
+        lab.rdap.requests("reg-expiring.test"),
+        1,
+        "own and provider"
+    );
 
     // What the failures say: could not determine, naming the registration and why.
     let by_domain = |d: &str| {
@@ -113,7 +117,10 @@ fn every_registration_case_meets_its_expectations_and_a_provider_is_asked_once()
     let expiring = &by_domain("reg-expiring.test")["findings"][0];
     assert_eq!(expiring["id"], "REG-EXPIRING");
     let detail = expiring["detail"].as_str().unwrap();
-    assert!(detail.contains("(in 9 days)") || detail.contains("(in 10 days)"), "{detail}");
+    assert!(
+        detail.contains("(in 9 days)") || detail.contains("(in 10 days)"),
+        "{detail}"
+    );
     assert!(detail.contains("Lab Registrar"), "{detail}");
     // A 404 is recorded as not registered, not as a failure.
     let unknown = &by_domain("reg-unknown.test")["observation"]["rdap"]["domains"][0];
@@ -134,10 +141,7 @@ fn without_a_server_or_with_no_rdap_the_lab_asks_nobody() {
     assert!(reports[0]["observation"].get("rdap").is_none());
     assert_eq!(lab.rdap.requests("reg-nolock.test"), 0);
     // And with the server: the finding, and the threshold is the flag's.
-    let output = lab.check(
-        &["--registration-expiry-days", "500"],
-        &["reg-nolock.test"],
-    );
+    let output = lab.check(&["--registration-expiry-days", "500"], &["reg-nolock.test"]);
     let found = ids(&json_reports(&output)[0]);
     assert!(found.contains(&"REG-NO-LOCK".to_string()), "{found:?}");
     assert!(found.contains(&"REG-EXPIRING".to_string()), "{found:?}");
@@ -146,12 +150,16 @@ fn without_a_server_or_with_no_rdap_the_lab_asks_nobody() {
 #[test]
 fn a_bad_rdap_server_or_bootstrap_is_a_usage_error_before_any_query() {
     let lab = RdapLab::start("bad");
-    let output = lab.dns.check(&["--rdap-server", "http://rdap.lab.test/", "healthy.test"]);
+    let output = lab
+        .dns
+        .check(&["--rdap-server", "http://rdap.lab.test/", "healthy.test"]);
     assert_eq!(code(&output), 2, "{}", stderr(&output));
     assert!(stderr(&output).contains("HTTPS"), "{}", stderr(&output));
     let missing = lab.ca_file.with_file_name("no-such-bootstrap.json");
     let missing = missing.to_string_lossy();
-    let output = lab.dns.check(&["--rdap-bootstrap", &missing, "healthy.test"]);
+    let output = lab
+        .dns
+        .check(&["--rdap-bootstrap", &missing, "healthy.test"]);
     assert_eq!(code(&output), 2, "{}", stderr(&output));
     assert_eq!(lab.rdap.requests("healthy.test"), 0);
 }
