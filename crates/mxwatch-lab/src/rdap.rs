@@ -83,6 +83,8 @@ pub fn rdap_behaviours() -> BTreeMap<&'static str, RdapBehaviour> {
 pub struct LabRdap {
     pub port: u16,
     requests: Arc<Mutex<BTreeMap<String, usize>>>,
+    /// What each domain answers: [`rdap_behaviours`] at start, changed by [`LabRdap::set`].
+    plan: Arc<Mutex<BTreeMap<String, RdapBehaviour>>>,
     task: JoinHandle<()>,
 }
 
@@ -99,18 +101,36 @@ impl LabRdap {
         let (port, mut listeners) = crate::smtp::bind_all(vec![RDAP_ADDRESS]).await?;
         let listener = listeners.pop().expect("one address, one listener");
         let requests = Arc::new(Mutex::new(BTreeMap::new()));
+        let plan = Arc::new(Mutex::new(
+            rdap_behaviours()
+                .into_iter()
+                .map(|(d, b)| (d.to_string(), b))
+                .collect(),
+        ));
         let now = time::OffsetDateTime::now_utc();
         let task = tokio::spawn(serve(
             listener,
             tokio_rustls::TlsAcceptor::from(config),
-            requests.clone(),
-            now,
+            Shared {
+                requests: requests.clone(),
+                plan: plan.clone(),
+                now,
+            },
         ));
         Ok(LabRdap {
             port,
             requests,
+            plan,
             task,
         })
+    }
+
+    /// From now on, `domain` answers as `behaviour` (a registrar lock removed under `watch` …).
+    pub fn set(&self, domain: &str, behaviour: RdapBehaviour) {
+        self.plan
+            .lock()
+            .unwrap()
+            .insert(domain.to_string(), behaviour);
     }
 
     /// The base URL to give mxwatch (`--rdap-server`).
@@ -129,20 +149,24 @@ impl LabRdap {
     }
 }
 
-async fn serve(
-    listener: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
+/// What every connection reads and counts.
+#[derive(Clone)]
+struct Shared {
     requests: Arc<Mutex<BTreeMap<String, usize>>>,
+    plan: Arc<Mutex<BTreeMap<String, RdapBehaviour>>>,
+    /// When the server started: expiry dates are counted from it.
     now: time::OffsetDateTime,
-) {
+}
+
+async fn serve(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, shared: Shared) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let acceptor = acceptor.clone();
-        let requests = requests.clone();
+        let shared = shared.clone();
         tokio::spawn(async move {
-            let _ = session(stream, acceptor, &requests, now).await;
+            let _ = session(stream, acceptor, &shared).await;
         });
     }
 }
@@ -150,9 +174,9 @@ async fn serve(
 async fn session(
     stream: tokio::net::TcpStream,
     acceptor: tokio_rustls::TlsAcceptor,
-    requests: &Mutex<BTreeMap<String, usize>>,
-    now: time::OffsetDateTime,
+    shared: &Shared,
 ) -> io::Result<()> {
+    let now = shared.now;
     let mut tls = acceptor.accept(stream).await?;
     let head = read_request_head(&mut tls).await?;
     let head = String::from_utf8_lossy(&head);
@@ -166,8 +190,14 @@ async fn session(
             .await?;
         return tls.shutdown().await;
     };
-    *requests.lock().unwrap().entry(domain.clone()).or_default() += 1;
-    let response = match rdap_behaviours().get(domain.as_str()) {
+    *shared
+        .requests
+        .lock()
+        .unwrap()
+        .entry(domain.clone())
+        .or_default() += 1;
+    let behaviour = shared.plan.lock().unwrap().get(&domain).copied();
+    let response = match behaviour {
         None => respond(
             404,
             RDAP_JSON,
@@ -178,7 +208,7 @@ async fn session(
             expires_in_days,
             status,
         }) => {
-            let expires = now + time::Duration::days(*expires_in_days);
+            let expires = now + time::Duration::days(expires_in_days);
             respond(
                 200,
                 RDAP_JSON,
@@ -187,15 +217,15 @@ async fn session(
             )
         }
         Some(RdapBehaviour::Error(code)) => {
-            let extra: &[(&str, &str)] = if *code == 429 {
+            let extra: &[(&str, &str)] = if code == 429 {
                 &[("Retry-After", "3600")]
             } else {
                 &[]
             };
             respond(
-                *code,
+                code,
                 RDAP_JSON,
-                &error_object(*code, "Unavailable", "try again later"),
+                &error_object(code, "Unavailable", "try again later"),
                 extra,
             )
         }
