@@ -46,6 +46,8 @@ pub enum RdapBehaviour {
     Silent,
     /// 200 with a body that is not a domain object.
     Garbage(&'static str),
+    /// 200, the start of a domain object followed by 1 MiB of padding, no Content-Length.
+    Oversized,
 }
 
 /// The lab's registrations, by domain. Any other name is 404 (not registered).
@@ -235,6 +237,18 @@ async fn session(
             return Ok(());
         }
         Some(RdapBehaviour::Garbage(body)) => respond(200, "text/html", body, &[]),
+        Some(RdapBehaviour::Oversized) => {
+            tls.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/rdap+json\r\nConnection: close\r\n\r\n\
+                  {\"objectClassName\": \"domain\", \"remarks\": [",
+            )
+            .await?;
+            let block = b"\"padding padding padding padding\", ".repeat(64);
+            for _ in 0..(1024 * 1024 / block.len()) {
+                tls.write_all(&block).await?;
+            }
+            return tls.shutdown().await;
+        }
     };
     tls.write_all(response.as_bytes()).await?;
     tls.shutdown().await
