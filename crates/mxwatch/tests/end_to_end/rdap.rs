@@ -163,3 +163,39 @@ fn a_bad_rdap_server_or_bootstrap_is_a_usage_error_before_any_query() {
     assert_eq!(code(&output), 2, "{}", stderr(&output));
     assert_eq!(lab.rdap.requests("healthy.test"), 0);
 }
+
+#[test]
+fn the_table_says_each_registration_in_one_line() {
+    let lab = RdapLab::start("table");
+    let url = lab.rdap.url();
+    let ca = lab.ca_file.to_string_lossy().into_owned();
+    let output = lab.dns.check(&[
+        "--rdap-server",
+        &url,
+        "--ca-file",
+        &ca,
+        "--rdap-timeout",
+        "1",
+        "--rdap-qps",
+        "100",
+        "reg-nolock.test",
+        "reg-slow.test",
+    ]);
+    let text = crate::common::stdout(&output);
+    crate::common::assert_no_control_characters(&text);
+    assert!(
+        text.contains("RDAP: reg-nolock.test: expires ") && text.contains("· no registrar lock"),
+        "{text}"
+    );
+    assert!(
+        text.contains("RDAP: provider.test (MX mx1.provider.test, mx2.provider.test): expires ")
+            && text.contains("· locked (client transfer prohibited, client update prohibited)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "RDAP: reg-slow.test: could not determine (the RDAP server did not answer in time)"
+        ),
+        "{text}"
+    );
+}
