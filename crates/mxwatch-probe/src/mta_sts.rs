@@ -135,34 +135,14 @@ impl PolicyFetcher {
                 return failed(FetchFailure::ContentType, "no Content-Type header".into());
             }
         }
-        if let Some(length) = response.content_length()
-            && length > MAX_POLICY_BYTES as u64
-        {
-            return failed(
-                FetchFailure::TooLarge,
-                format!("Content-Length {length} exceeds {MAX_POLICY_BYTES} bytes"),
-            );
-        }
-        // Read chunk by chunk and stop at the cap: a hostile server cannot make us buffer more.
-        let mut body = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > MAX_POLICY_BYTES {
-                        return failed(
-                            FetchFailure::TooLarge,
-                            format!("the body exceeds {MAX_POLICY_BYTES} bytes"),
-                        );
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    let (failure, detail) = classify(&e);
-                    return failed(failure, format!("while reading the body: {detail}"));
-                }
+        let body = match read_body(&mut response, MAX_POLICY_BYTES).await {
+            Ok(body) => body,
+            Err(BodyError::TooLarge(detail)) => return failed(FetchFailure::TooLarge, detail),
+            Err(BodyError::Transport(e)) => {
+                let (failure, detail) = classify(&e);
+                return failed(failure, format!("while reading the body: {detail}"));
             }
-        }
+        };
         let not_utf8 = std::str::from_utf8(&body).is_err();
         FetchOutcome::Fetched {
             content_type: content_type.unwrap_or_default(),
@@ -170,6 +150,36 @@ impl PolicyFetcher {
             not_utf8,
         }
     }
+}
+
+/// Why a response body could not be read whole.
+pub(crate) enum BodyError {
+    /// Past the cap (announced by Content-Length, or reached while reading).
+    TooLarge(String),
+    Transport(reqwest::Error),
+}
+
+/// The body, read chunk by chunk and abandoned at `cap` bytes: a hostile server cannot make us
+/// buffer more, announced or not.
+pub(crate) async fn read_body(
+    response: &mut reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, BodyError> {
+    if let Some(length) = response.content_length()
+        && length > cap as u64
+    {
+        return Err(BodyError::TooLarge(format!(
+            "Content-Length {length} exceeds {cap} bytes"
+        )));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyError::TooLarge(format!("the body exceeds {cap} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// An HTTPS client for a whole run (the MTA-STS fetch, RDAP): rustls with aws-lc-rs, `roots`,

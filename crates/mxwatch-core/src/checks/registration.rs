@@ -71,15 +71,25 @@ pub static REG_EXPIRING: Check = Check {
 };
 
 fn reg_expiring(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
+    expiring_hits(obs, ctx, |d| d.own, |d| d.domain.clone())
+}
+
+/// The registrations `which` picks that expire within the window, each said as `whose` it is.
+fn expiring_hits(
+    obs: &Observation,
+    ctx: &CheckContext,
+    which: fn(&DomainRegistration) -> bool,
+    whose: fn(&DomainRegistration) -> String,
+) -> Vec<Hit> {
     answered(obs)
-        .filter(|(d, _)| d.own)
+        .filter(|(d, _)| which(d))
         .filter_map(|(d, record)| {
             let expires = expiring(record, ctx)?;
             Some(Hit::new(
                 d.domain.clone(),
                 format!(
                     "{} {}",
-                    d.domain,
+                    whose(d),
                     expiry_text(record, expires, ctx.now_unix)
                 ),
             ))
@@ -101,21 +111,12 @@ pub static REG_MX_EXPIRING: Check = Check {
 };
 
 fn reg_mx_expiring(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
-    answered(obs)
-        .filter(|(d, _)| !d.own && !d.exchanges.is_empty())
-        .filter_map(|(d, record)| {
-            let expires = expiring(record, ctx)?;
-            Some(Hit::new(
-                d.domain.clone(),
-                format!(
-                    "{} (the domain of {}) {}",
-                    d.domain,
-                    d.exchanges.join(", "),
-                    expiry_text(record, expires, ctx.now_unix)
-                ),
-            ))
-        })
-        .collect()
+    expiring_hits(obs, ctx, |d| !d.own && !d.exchanges.is_empty(), provider)
+}
+
+/// "example.net (the domain of mx1.example.net, mx2.example.net)".
+fn provider(d: &DomainRegistration) -> String {
+    format!("{} (the domain of {})", d.domain, d.exchanges.join(", "))
 }
 
 pub static REG_NO_LOCK: Check = Check {
@@ -178,11 +179,7 @@ fn reg_redemption(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
             if statuses.is_empty() {
                 return None;
             }
-            let whose = if d.own {
-                d.domain.clone()
-            } else {
-                format!("{} (the domain of {})", d.domain, d.exchanges.join(", "))
-            };
+            let whose = if d.own { d.domain.clone() } else { provider(d) };
             Some(Hit::new(
                 d.domain.clone(),
                 format!(

@@ -14,7 +14,7 @@
 pub mod bootstrap;
 
 use crate::dns::Dns;
-use crate::mta_sts::{classify, https_client, routable_addresses};
+use crate::mta_sts::{BodyError, classify, https_client, read_body, routable_addresses};
 use crate::smtp::TrustRoots;
 use bootstrap::Bootstrap;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -151,31 +151,13 @@ impl RdapClient {
             }
             _ => return failed(RdapFailure::HttpStatus, format!("HTTP {status}")),
         }
-        if let Some(length) = response.content_length()
-            && length > MAX_RDAP_BYTES as u64
-        {
-            return failed(
-                RdapFailure::TooLarge,
-                format!("Content-Length {length} exceeds {MAX_RDAP_BYTES} bytes"),
-            );
-        }
-        // Read chunk by chunk and stop at the cap: a hostile server cannot make us buffer more.
-        let mut body = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > MAX_RDAP_BYTES {
-                        return failed(
-                            RdapFailure::TooLarge,
-                            format!("the body exceeds {MAX_RDAP_BYTES} bytes"),
-                        );
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => return transport_failure(&e, "while reading the body: "),
+        let body = match read_body(&mut response, MAX_RDAP_BYTES).await {
+            Ok(body) => body,
+            Err(BodyError::TooLarge(detail)) => return failed(RdapFailure::TooLarge, detail),
+            Err(BodyError::Transport(e)) => {
+                return transport_failure(&e, "while reading the body: ");
             }
-        }
+        };
         match parse_domain(&body, domain) {
             Ok(record) => RdapOutcome::Registered { record },
             Err(e) => failed(RdapFailure::Garbage, e.reason),
