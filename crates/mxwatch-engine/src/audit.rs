@@ -76,6 +76,11 @@ fn rdap_bootstrap(
     if !settings.rdap {
         return Ok(None);
     }
+    if settings.rdap_server.is_some() && settings.rdap_bootstrap.is_some() {
+        return Err(EngineError::Settings(
+            "rdap_server and rdap_bootstrap both say where RDAP is asked: give one".into(),
+        ));
+    }
     let lab_url = target
         .lab_overrides
         .as_ref()
@@ -268,5 +273,37 @@ impl Auditor {
                 })
                 .buffered(concurrency.max(1));
         (collector, reports)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(lab: bool) -> Target {
+        Target::new("127.0.0.1:53".parse().unwrap(), lab)
+    }
+
+    #[test]
+    fn where_rdap_is_asked() {
+        let mut settings = AuditSettings::default();
+        // The internet: the built-in IANA copy.
+        let builtin = rdap_bootstrap(&target(false), &settings).unwrap().unwrap();
+        assert_eq!(
+            builtin.base_url("example.com"),
+            Some("https://rdap.verisign.com/com/v1/")
+        );
+        // The lab never reaches the public servers the built-in copy names.
+        assert!(rdap_bootstrap(&target(true), &settings).unwrap().is_none());
+        settings.rdap_server = Some("https://rdap.lab.test:8443".into());
+        let lab = rdap_bootstrap(&target(true), &settings).unwrap().unwrap();
+        assert_eq!(lab.base_url("x.test"), Some("https://rdap.lab.test:8443/"));
+        // Both a server and a file: which one was meant is not guessed.
+        settings.rdap_bootstrap = Some("/nonexistent/dns.json".into());
+        let both = rdap_bootstrap(&target(false), &settings).unwrap_err();
+        assert!(both.to_string().contains("give one"), "{both}");
+        // Off is off, whatever else is named.
+        settings.rdap = false;
+        assert!(rdap_bootstrap(&target(false), &settings).unwrap().is_none());
     }
 }
