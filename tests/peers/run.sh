@@ -977,6 +977,7 @@ fi
 
 . "$HERE/mta-sts.sh" # 2b. MTA-STS: a Python/OpenSSL policy server on 127.44.0.x:443, mxwatch held to expectations-mta-sts.txt
 . "$HERE/zone-repo.sh" # 2c. a zone repository's CI: check --zone (SARIF lines), then the proposals published by knotc and seen by watch
+. "$HERE/rdap.sh"    # 2d. RDAP: a Python/OpenSSL server (RFC 9083 examples) on 127.45.0.1:443, mxwatch held to expectations-rdap.txt
 
 # run_scenario NAME VAR=VALUE...: tests/peers/NAME.sh on the peers (with those variables in its
 # environment); its "PASSED FAILED" counts join ours.

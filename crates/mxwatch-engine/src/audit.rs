@@ -11,6 +11,8 @@ use mxwatch_core::{CheckContext, DomainName, ParsedInput, Report};
 use mxwatch_probe::dns::dnssec::{TrustAnchor, Validator};
 use mxwatch_probe::mail_auth::MailAuthOptions;
 use mxwatch_probe::mta_sts::MtaStsOptions;
+use mxwatch_probe::rdap::RdapOptions;
+use mxwatch_probe::rdap::bootstrap::Bootstrap;
 use mxwatch_probe::smtp::{SmtpOptions, SmtpProber, TrustRoots};
 use mxwatch_probe::{Collector, CollectorOptions, Dns, DnsOptions};
 use std::net::SocketAddr;
@@ -41,6 +43,8 @@ pub struct LabOverrides {
     pub trust_anchor: Option<String>,
     /// The lab CA (DER), trusted instead of `ca_file`.
     pub ca_der: Vec<u8>,
+    /// The lab's RDAP server (base URL), asked instead of the IANA bootstrap's.
+    pub rdap_url: Option<String>,
 }
 
 impl Target {
@@ -62,6 +66,38 @@ pub fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
+/// Where RDAP questions go: the lab's server, `rdap_server`, `rdap_bootstrap`, or the built-in
+/// IANA copy; `None` when RDAP is off, and in the lab unless a server or file is named (the
+/// built-in bootstrap names public servers, which no lab run may reach).
+fn rdap_bootstrap(
+    target: &Target,
+    settings: &AuditSettings,
+) -> Result<Option<Arc<Bootstrap>>, EngineError> {
+    if !settings.rdap {
+        return Ok(None);
+    }
+    if settings.rdap_server.is_some() && settings.rdap_bootstrap.is_some() {
+        return Err(EngineError::Settings(
+            "rdap_server and rdap_bootstrap both say where RDAP is asked: give one".into(),
+        ));
+    }
+    let lab_url = target
+        .lab_overrides
+        .as_ref()
+        .and_then(|lab| lab.rdap_url.as_deref());
+    let bootstrap = match (
+        lab_url.or(settings.rdap_server.as_deref()),
+        &settings.rdap_bootstrap,
+    ) {
+        (Some(url), _) => Bootstrap::single(url),
+        (None, Some(path)) => Bootstrap::from_file(path),
+        (None, None) if target.lab => return Ok(None),
+        (None, None) => Ok(Bootstrap::builtin()),
+    }
+    .map_err(|e| EngineError::Settings(format!("RDAP: {e}")))?;
+    Ok(Some(Arc::new(bootstrap)))
+}
+
 /// Settings made ready to run: trust roots and anchors read, options built. Cheap to clone;
 /// each [`Auditor::collector`] call gives a collector with fresh caches.
 #[derive(Clone)]
@@ -70,6 +106,8 @@ pub struct Auditor {
     settings: AuditSettings,
     roots: TrustRoots,
     validator: Option<Arc<Validator>>,
+    /// Where RDAP is asked; `None`: not asked.
+    rdap: Option<Arc<Bootstrap>>,
 }
 
 impl Auditor {
@@ -106,11 +144,13 @@ impl Auditor {
             .map_err(|e| EngineError::Settings(format!("trust anchor: {e}")))?;
             Some(Arc::new(Validator::new(Arc::new(anchor))))
         };
+        let rdap = rdap_bootstrap(&target, &settings)?;
         Ok(Auditor {
             target,
             settings,
             roots,
             validator,
+            rdap,
         })
     }
 
@@ -202,6 +242,13 @@ impl Auditor {
                     total_timeout: s.https_timeout,
                     roots: self.roots.clone(),
                 }),
+                rdap: self.rdap.as_ref().map(|bootstrap| RdapOptions {
+                    bootstrap: bootstrap.clone(),
+                    connect_timeout: s.rdap_timeout.min(Duration::from_secs(10)),
+                    timeout: s.rdap_timeout,
+                    per_server_qps: s.rdap_qps,
+                    roots: self.roots.clone(),
+                }),
             },
         )
     }
@@ -213,6 +260,7 @@ impl Auditor {
             lab: self.target.lab,
             now_unix: now_unix(),
             expiry_warning_days: self.settings.cert_expiry_days,
+            registration_expiry_days: self.settings.registration_expiry_days,
         }
     }
 
@@ -252,5 +300,37 @@ impl Auditor {
                 })
                 .buffered(concurrency.max(1));
         (collector, reports)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(lab: bool) -> Target {
+        Target::new("127.0.0.1:53".parse().unwrap(), lab)
+    }
+
+    #[test]
+    fn where_rdap_is_asked() {
+        let mut settings = AuditSettings::default();
+        // The internet: the built-in IANA copy.
+        let builtin = rdap_bootstrap(&target(false), &settings).unwrap().unwrap();
+        assert_eq!(
+            builtin.base_url("example.com"),
+            Some("https://rdap.verisign.com/com/v1/")
+        );
+        // The lab never reaches the public servers the built-in copy names.
+        assert!(rdap_bootstrap(&target(true), &settings).unwrap().is_none());
+        settings.rdap_server = Some("https://rdap.lab.test:8443".into());
+        let lab = rdap_bootstrap(&target(true), &settings).unwrap().unwrap();
+        assert_eq!(lab.base_url("x.test"), Some("https://rdap.lab.test:8443/"));
+        // Both a server and a file: which one was meant is not guessed.
+        settings.rdap_bootstrap = Some("/nonexistent/dns.json".into());
+        let both = rdap_bootstrap(&target(false), &settings).unwrap_err();
+        assert!(both.to_string().contains("give one"), "{both}");
+        // Off is off, whatever else is named.
+        settings.rdap = false;
+        assert!(rdap_bootstrap(&target(false), &settings).unwrap().is_none());
     }
 }

@@ -116,6 +116,38 @@ pub struct AuditSettings {
     #[cfg_attr(feature = "clap", arg(long, value_name = "ZONE", value_parser = parse_dns_label_path))]
     #[serde(deserialize_with = "label_paths")]
     pub dnsbl: Vec<String>,
+
+    /// Do not ask RDAP for the registrations of the domain and of its exchanges' domains (REG-*
+    /// checks). Config: `rdap = false`. With `--lab`, RDAP is asked only of `--rdap-server` or
+    /// `--rdap-bootstrap`, never of the built-in (public) servers.
+    #[cfg_attr(feature = "clap", arg(long = "no-rdap", action = clap::ArgAction::SetFalse))]
+    pub rdap: bool,
+
+    /// Ask every domain's registration of this one RDAP base URL (HTTPS; e.g. a registrar's
+    /// server, or the lab's) instead of the IANA bootstrap.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "URL", conflicts_with = "rdap_bootstrap")
+    )]
+    pub rdap_server: Option<String>,
+
+    /// An RDAP bootstrap file for DNS (RFC 9224, the format of IANA's dns.json) instead of the
+    /// copy built into mxwatch.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "FILE"))]
+    pub rdap_bootstrap: Option<PathBuf>,
+
+    /// Time limit for one RDAP question (connection, TLS, headers and body), in seconds.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout))]
+    #[serde(deserialize_with = "timeout_field")]
+    pub rdap_timeout: Duration,
+
+    /// At most this many RDAP questions a second to each RDAP server (registries rate-limit).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N", default_value = "1"))]
+    pub rdap_qps: std::num::NonZeroU32,
+
+    /// Warn (REG-EXPIRING, REG-MX-EXPIRING) when a registration expires within this many days.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 30, value_name = "DAYS"))]
+    pub registration_expiry_days: u32,
 }
 
 impl AuditSettings {
@@ -140,6 +172,12 @@ impl AuditSettings {
         "dkim_selectors",
         "dkim_guess",
         "dnsbl",
+        "rdap",
+        "rdap_server",
+        "rdap_bootstrap",
+        "rdap_timeout",
+        "rdap_qps",
+        "registration_expiry_days",
     ];
 }
 
@@ -165,6 +203,12 @@ impl Default for AuditSettings {
             dkim_selectors: vec![],
             dkim_guess: true,
             dnsbl: vec![],
+            rdap: true,
+            rdap_server: None,
+            rdap_bootstrap: None,
+            rdap_timeout: Duration::from_secs(10),
+            rdap_qps: std::num::NonZeroU32::MIN,
+            registration_expiry_days: mxwatch_core::checks::DEFAULT_REGISTRATION_EXPIRY_DAYS,
         }
     }
 }
@@ -303,11 +347,22 @@ mod tests {
         // Every key is accepted…
         for key in AuditSettings::KEYS {
             let value = match *key {
-                "probe" | "probe_relay" | "dnssec" | "compare_nameservers" | "dkim_guess" => "true",
-                "max_queries" | "qps" | "smtp_port" | "https_port" | "ns_port"
-                | "cert_expiry_days" => "7",
+                "probe"
+                | "probe_relay"
+                | "dnssec"
+                | "compare_nameservers"
+                | "dkim_guess"
+                | "rdap" => "true",
+                "max_queries"
+                | "qps"
+                | "smtp_port"
+                | "https_port"
+                | "ns_port"
+                | "cert_expiry_days"
+                | "rdap_qps"
+                | "registration_expiry_days" => "7",
                 "ca_file" | "dkim_selectors" | "dnsbl" => "[]",
-                "helo" | "trust_anchor" => "\"x\"",
+                "helo" | "trust_anchor" | "rdap_server" | "rdap_bootstrap" => "\"x\"",
                 _ => "\"1s\"",
             };
             toml::from_str::<AuditSettings>(&format!("{key} = {value}\n"))
@@ -349,8 +404,10 @@ mod tests {
             "s1",
             "--dkim-selector",
             "s2",
+            "--no-rdap",
         ])
         .unwrap();
+        assert!(!flags.settings.rdap);
         assert!(!flags.settings.probe);
         assert!(!flags.settings.dnssec);
         assert_eq!(flags.settings.dns_timeout, Duration::from_millis(1500));

@@ -228,3 +228,85 @@ async fn a_sink_that_refuses_for_good_is_given_up_and_one_that_fails_once_is_ret
     );
     assert_eq!(w.deliver_due().await.unwrap(), Default::default());
 }
+
+/// Registration over RDAP under `watch`: a registrar lock removed is a confirmed
+/// `registration-lock-changed` (high) with its alert, put back it is resolved, and an RDAP
+/// server that fails (503) is no change at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registrar_lock_removed_is_a_change_and_an_rdap_failure_is_none() {
+    use mxwatch_lab::rdap::{LOCKED, RdapBehaviour};
+    let lab = lab().await;
+    let pki = mxwatch_lab::LabPki::new().unwrap();
+    let rdap = mxwatch_lab::LabRdap::start(&pki).await.unwrap();
+    let ca = std::env::temp_dir().join(format!("mxwatch-monitor-rdap-{}.pem", std::process::id()));
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let receiver = HttpReceiver::start(Replies::FailFirst(0)).unwrap();
+    let text = format!(
+        "[defaults]\nresolver = \"{}\"\nlab = true\nprobe = false\ncompare_nameservers = false\n\
+         dnssec = false\ndkim_guess = false\nconfirm_after = \"0s\"\nretry_after = \"0s\"\njitter = 0.0\n\
+         dns_timeout = \"300ms\"\nrdap_server = \"{}\"\nca_file = [{:?}]\nrdap_timeout = \"2s\"\n\n\
+         [[domain]]\nname = \"healthy.test\"\n{}",
+        lab.addr,
+        rdap.url(),
+        ca.display().to_string(),
+        hook(&receiver)
+    );
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::memory().await.unwrap());
+    let w = Watcher::new(Config::parse(&text).unwrap(), store).unwrap();
+    w.run(true).await.unwrap();
+    assert!(open_kinds(&w).await.is_empty());
+    assert_eq!(rdap.requests("healthy.test"), 1, "asked on the first look");
+
+    let unlocked = RdapBehaviour::Registered {
+        expires_in_days: 400,
+        status: &["active"],
+    };
+    rdap.set("healthy.test", unlocked);
+    w.run(true).await.unwrap();
+    let open = open_kinds(&w).await;
+    assert!(
+        open.contains(&(ChangeKind::RegistrationLockChanged, "healthy.test".into())),
+        "{open:?}"
+    );
+    let alerts = receiver.delivered();
+    assert_eq!(alerts.len(), 1);
+    let alert = alerts[0].json();
+    assert_eq!(alert["severity"], "high", "{alert:#}");
+    let change = alert["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "registration-lock-changed")
+        .unwrap_or_else(|| panic!("{alert:#}"))
+        .clone();
+    assert_eq!(change["new"], "(no lock)");
+    assert!(
+        change["old"]
+            .as_str()
+            .unwrap()
+            .contains("client transfer prohibited")
+    );
+
+    // The RDAP server fails: nothing changes, nothing is resolved, no alert.
+    rdap.set("healthy.test", RdapBehaviour::Error(503));
+    w.run(true).await.unwrap();
+    assert_eq!(open_kinds(&w).await, open);
+    assert_eq!(receiver.delivered().len(), 1);
+
+    // Locked again: the change is resolved.
+    rdap.set(
+        "healthy.test",
+        RdapBehaviour::Registered {
+            expires_in_days: 400,
+            status: LOCKED,
+        },
+    );
+    w.run(true).await.unwrap();
+    let open = open_kinds(&w).await;
+    assert!(
+        !open.contains(&(ChangeKind::RegistrationLockChanged, "healthy.test".into())),
+        "{open:?}"
+    );
+    assert_eq!(receiver.delivered().len(), 2);
+    assert_eq!(receiver.delivered()[1].json()["event"], "resolved");
+}

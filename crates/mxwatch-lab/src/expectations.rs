@@ -7,6 +7,8 @@
 pub static EXPECTATIONS_TXT: &str = include_str!("../expectations.txt");
 /// With the SMTP probe against the in-process lab.
 pub static EXPECTATIONS_SMTP_TXT: &str = include_str!("../expectations-smtp.txt");
+/// With the lab RDAP server (`--rdap-server`).
+pub static EXPECTATIONS_RDAP_TXT: &str = include_str!("../expectations-rdap.txt");
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expectation {
@@ -109,10 +111,19 @@ impl Expectation {
     }
 }
 
-/// Every lab domain once, in the order of the two expectation files (what `mxwatch demo` audits).
+/// The built-in expectations of registration over RDAP.
+pub fn expectations_rdap() -> Vec<Expectation> {
+    parse(EXPECTATIONS_RDAP_TXT).expect("expectations-rdap.txt is well-formed")
+}
+
+/// Every lab domain once, in the order of the expectation files (what `mxwatch demo` audits).
 pub fn lab_domains() -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for exp in expectations().into_iter().chain(expectations_smtp()) {
+    for exp in expectations()
+        .into_iter()
+        .chain(expectations_smtp())
+        .chain(expectations_rdap())
+    {
         if !out.contains(&exp.domain) {
             out.push(exp.domain);
         }

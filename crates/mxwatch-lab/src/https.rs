@@ -192,7 +192,7 @@ impl LabHttps {
     }
 }
 
-fn server_config(
+pub(crate) fn server_config(
     name: &str,
     cert: HttpsCert,
     pki: &LabPki,
@@ -254,22 +254,7 @@ async fn session(stream: TcpStream, hosts: &Hosts) -> io::Result<()> {
         return Ok(());
     }
     let mut tls = start.into_stream(host.config.clone()).await?;
-    // One request head, bounded in size and time.
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    let read_head = async {
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
-            let n = tls.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            head.extend_from_slice(&buf[..n]);
-        }
-        io::Result::Ok(())
-    };
-    tokio::time::timeout(Duration::from_secs(10), read_head)
-        .await
-        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+    read_request_head(&mut tls).await?;
     let response = match &host.behaviour {
         HttpsBehaviour::Serve { content_type, body } => respond(200, content_type, body, &[]),
         HttpsBehaviour::Status(code) => respond(*code, "text/plain", "", &[]),
@@ -295,11 +280,35 @@ async fn session(stream: TcpStream, hosts: &Hosts) -> io::Result<()> {
     tls.shutdown().await
 }
 
-fn respond(code: u16, content_type: &str, body: &str, extra: &[(&str, &str)]) -> String {
+/// Reads one request head (up to the blank line), bounded in size (8 KiB) and time (10 s).
+pub(crate) async fn read_request_head<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+) -> io::Result<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    let read_head = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        io::Result::Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(10), read_head)
+        .await
+        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+    Ok(head)
+}
+
+pub(crate) fn respond(code: u16, content_type: &str, body: &str, extra: &[(&str, &str)]) -> String {
     let reason = match code {
         200 => "OK",
         301 => "Moved Permanently",
         404 => "Not Found",
+        429 => "Too Many Requests",
+        503 => "Service Unavailable",
         _ => "Status",
     };
     let mut out = format!(

@@ -10,15 +10,19 @@ pub mod expectations;
 pub mod https;
 pub mod nsec3;
 pub mod pki;
+pub mod rdap;
 pub mod receivers;
 pub mod signing;
 pub mod smtp;
 pub mod zones;
 
 pub use dns::{Behaviour, LabDns};
-pub use expectations::{Expectation, expectations, expectations_smtp, lab_domains};
+pub use expectations::{
+    Expectation, expectations, expectations_rdap, expectations_smtp, lab_domains,
+};
 pub use https::{HttpsBehaviour, HttpsCert, LabHttps};
 pub use pki::LabPki;
+pub use rdap::{LabRdap, RdapBehaviour};
 pub use receivers::{HttpReceiver, HttpRequest, Replies, SubmissionReceiver};
 pub use smtp::{LabSmtp, SmtpBehaviour};
 pub use zones::{LabZones, ZoneError};
@@ -36,6 +40,8 @@ pub struct Lab {
     pub ns_port: u16,
     /// The MTA-STS policy hosts (127.44.x.x), all on `https.port`.
     pub https: LabHttps,
+    /// The RDAP server (127.45.0.1, `rdap.lab.test`).
+    pub rdap: LabRdap,
 }
 
 impl Lab {
@@ -51,6 +57,7 @@ impl Lab {
             .sign()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let https = LabHttps::start(&zones, &pki).await?;
+        let rdap = LabRdap::start(&pki).await?;
         let mut stale = zones.clone();
         stale
             .set_zone("nsdiff.test.zone", SECONDARY_NSDIFF)
@@ -70,6 +77,7 @@ impl Lab {
             nameservers,
             ns_port,
             https,
+            rdap,
         })
     }
 }

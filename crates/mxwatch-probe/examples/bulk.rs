@@ -89,6 +89,7 @@ async fn main() {
             mail_auth: Default::default(),
             dnssec: None,
             mta_sts: None,
+            rdap: None,
         },
     );
     let names: Vec<_> = (0..domains)

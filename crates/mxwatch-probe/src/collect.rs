@@ -7,11 +7,13 @@
 
 use crate::dns::Dns;
 use crate::mta_sts::PolicyFetcher;
+use crate::rdap::RdapClient;
 use crate::smtp::SmtpProber;
 use futures_util::future::join_all;
 use hickory_proto::rr::RecordType;
 use mxwatch_core::ip;
 use mxwatch_core::name::{looks_like_ipv4, registrable_domain};
+use mxwatch_core::observation::rdap::{DomainRegistration, RdapObservation};
 use mxwatch_core::observation::{
     AddressLookups, NameserverObservation, OBSERVATION_SCHEMA, PolicyRecords, PtrForward,
 };
@@ -48,6 +50,9 @@ pub struct CollectorOptions {
     pub dnssec: Option<Arc<crate::dns::dnssec::Validator>>,
     /// Fetch the MTA-STS policy over HTTPS when an STS TXT record exists; `None` skips it (`--no-probe`).
     pub mta_sts: Option<crate::mta_sts::MtaStsOptions>,
+    /// Ask RDAP for the registrations of the domain and its exchanges' domains; `None` skips it
+    /// (`--no-rdap`, or the lab without an RDAP server).
+    pub rdap: Option<crate::rdap::RdapOptions>,
 }
 
 #[derive(Clone)]
@@ -56,6 +61,8 @@ pub struct Collector {
     options: CollectorOptions,
     /// The policy fetcher, or why it could not be built (then every fetch records that).
     mta_sts: Option<Result<Arc<PolicyFetcher>, String>>,
+    /// The RDAP client: one cache and one pacer per server for every domain of this collector.
+    rdap: Option<Arc<RdapClient>>,
 }
 
 impl Collector {
@@ -64,10 +71,15 @@ impl Collector {
             .mta_sts
             .as_ref()
             .map(|o| PolicyFetcher::new(dns.clone(), options.lab, o).map(Arc::new));
+        let rdap = options
+            .rdap
+            .clone()
+            .map(|o| Arc::new(RdapClient::new(dns.clone(), options.lab, o)));
         Collector {
             dns,
             options,
             mta_sts,
+            rdap,
         }
     }
 
@@ -82,11 +94,15 @@ impl Collector {
         if self.options.smtp.is_some() && other.options.smtp.is_some() {
             self.options.smtp = other.options.smtp.clone();
         }
+        // One RDAP cache and pacer for both: a registry is asked once per registrable domain.
+        if self.rdap.is_some() && other.rdap.is_some() {
+            self.rdap = other.rdap.clone();
+        }
         self
     }
 
     /// The same collector asking nothing beyond its DNS (offline `check --zone`): no SMTP, no
-    /// HTTPS, no DNSSEC proof, no nameserver asked directly.
+    /// HTTPS, no RDAP, no DNSSEC proof, no nameserver asked directly.
     pub fn without_network(self) -> Self {
         Collector {
             options: CollectorOptions {
@@ -94,9 +110,11 @@ impl Collector {
                 nameservers: None,
                 dnssec: None,
                 mta_sts: None,
+                rdap: None,
                 ..self.options
             },
             mta_sts: None,
+            rdap: None,
             dns: self.dns,
         }
     }
@@ -214,8 +232,14 @@ impl Collector {
             };
             (policy, mail_auth, fetch)
         };
-        let (exchanges, nameservers, (policy, mut mail_auth, mta_sts_policy), dnssec) =
-            tokio::join!(exchanges, nameservers, policy, dnssec);
+        let rdap = async {
+            match &self.rdap {
+                Some(client) => Some(registrations(client, name, &exchange_names).await),
+                None => None,
+            }
+        };
+        let (exchanges, nameservers, (policy, mut mail_auth, mta_sts_policy), dnssec, rdap) =
+            tokio::join!(exchanges, nameservers, policy, dnssec, rdap);
         let mx_addresses: Vec<IpAddr> = exchanges
             .iter()
             .flat_map(|e| e.addresses.iter().map(|a| a.ip))
@@ -264,6 +288,7 @@ impl Collector {
             mail_auth: Some(mail_auth),
             dnssec,
             mta_sts_policy,
+            rdap,
         }
     }
 
@@ -453,6 +478,41 @@ async fn fetch_policy(
             },
             elapsed_ms: 0,
         },
+    }
+}
+
+/// The registrations the domain's mail depends on, over RDAP: its own registrable domain first,
+/// then each exchange's (each once, with the exchanges inside it).
+async fn registrations(client: &RdapClient, domain: &str, exchanges: &[String]) -> RdapObservation {
+    let own = registrable_domain(domain).map(|(registrable, _)| registrable);
+    let mut asked: Vec<(String, Vec<String>)> = own.iter().map(|d| (d.clone(), vec![])).collect();
+    for exchange in exchanges
+        .iter()
+        .filter(|e| e.as_str() != "." && !looks_like_ipv4(e))
+    {
+        let Some((registrable, _)) = registrable_domain(exchange) else {
+            continue;
+        };
+        match asked.iter_mut().find(|(d, _)| *d == registrable) {
+            Some((_, inside)) => inside.push(exchange.clone()),
+            None => asked.push((registrable, vec![exchange.clone()])),
+        }
+    }
+    let answers = join_all(asked.iter().map(|(d, _)| client.lookup(d))).await;
+    RdapObservation {
+        domains: asked
+            .into_iter()
+            .zip(answers)
+            .map(
+                |((registrable, inside), (url, outcome))| DomainRegistration {
+                    own: own.as_deref() == Some(registrable.as_str()),
+                    domain: registrable,
+                    exchanges: inside,
+                    url,
+                    outcome,
+                },
+            )
+            .collect(),
     }
 }
 

@@ -9,6 +9,7 @@ mod collect_dnssec;
 pub mod dns;
 pub mod mail_auth;
 pub mod mta_sts;
+pub mod rdap;
 pub mod smtp;
 pub mod trace;
 pub mod zone;

@@ -50,30 +50,15 @@ pub struct PolicyFetcher {
 
 impl PolicyFetcher {
     pub fn new(dns: Arc<Dns>, lab: bool, options: &MtaStsOptions) -> Result<Self, String> {
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(options.roots.root_store())
-        .with_no_client_auth();
-        let mut tls = tls;
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .dns_resolver(OurResolver {
-                dns: dns.clone(),
-                lab,
-            })
-            .redirect(reqwest::redirect::Policy::none())
-            .https_only(true)
-            .no_proxy()
-            .http1_only()
-            .connect_timeout(options.connect_timeout)
-            .timeout(options.total_timeout)
-            .user_agent(concat!("mxwatch/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("the HTTPS client could not be built: {e}"))?;
+        let client = https_client(
+            dns.clone(),
+            lab,
+            &options.roots,
+            options.connect_timeout,
+            options.total_timeout,
+            // RFC 8461 §3.3: redirects are not followed.
+            reqwest::redirect::Policy::none(),
+        )?;
         Ok(PolicyFetcher {
             client,
             dns,
@@ -150,34 +135,14 @@ impl PolicyFetcher {
                 return failed(FetchFailure::ContentType, "no Content-Type header".into());
             }
         }
-        if let Some(length) = response.content_length()
-            && length > MAX_POLICY_BYTES as u64
-        {
-            return failed(
-                FetchFailure::TooLarge,
-                format!("Content-Length {length} exceeds {MAX_POLICY_BYTES} bytes"),
-            );
-        }
-        // Read chunk by chunk and stop at the cap: a hostile server cannot make us buffer more.
-        let mut body = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > MAX_POLICY_BYTES {
-                        return failed(
-                            FetchFailure::TooLarge,
-                            format!("the body exceeds {MAX_POLICY_BYTES} bytes"),
-                        );
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    let (failure, detail) = classify(&e);
-                    return failed(failure, format!("while reading the body: {detail}"));
-                }
+        let body = match read_body(&mut response, MAX_POLICY_BYTES).await {
+            Ok(body) => body,
+            Err(BodyError::TooLarge(detail)) => return failed(FetchFailure::TooLarge, detail),
+            Err(BodyError::Transport(e)) => {
+                let (failure, detail) = classify(&e);
+                return failed(failure, format!("while reading the body: {detail}"));
             }
-        }
+        };
         let not_utf8 = std::str::from_utf8(&body).is_err();
         FetchOutcome::Fetched {
             content_type: content_type.unwrap_or_default(),
@@ -187,8 +152,70 @@ impl PolicyFetcher {
     }
 }
 
+/// Why a response body could not be read whole.
+pub(crate) enum BodyError {
+    /// Past the cap (announced by Content-Length, or reached while reading).
+    TooLarge(String),
+    Transport(reqwest::Error),
+}
+
+/// The body, read chunk by chunk and abandoned at `cap` bytes: a hostile server cannot make us
+/// buffer more, announced or not.
+pub(crate) async fn read_body(
+    response: &mut reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, BodyError> {
+    if let Some(length) = response.content_length()
+        && length > cap as u64
+    {
+        return Err(BodyError::TooLarge(format!(
+            "Content-Length {length} exceeds {cap} bytes"
+        )));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyError::TooLarge(format!("the body exceeds {cap} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// An HTTPS client for a whole run (the MTA-STS fetch, RDAP): rustls with aws-lc-rs, `roots`,
+/// our own resolver (routable addresses only), HTTPS only, no proxy, HTTP/1.1, bounded in time.
+pub(crate) fn https_client(
+    dns: Arc<Dns>,
+    lab: bool,
+    roots: &TrustRoots,
+    connect_timeout: Duration,
+    total_timeout: Duration,
+    redirect: reqwest::redirect::Policy,
+) -> Result<reqwest::Client, String> {
+    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots.root_store())
+    .with_no_client_auth();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .dns_resolver(OurResolver { dns, lab })
+        .redirect(redirect)
+        .https_only(true)
+        .no_proxy()
+        .http1_only()
+        .connect_timeout(connect_timeout)
+        .timeout(total_timeout)
+        .user_agent(concat!("mxwatch/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("the HTTPS client could not be built: {e}"))
+}
+
 /// The routable addresses of the policy host, or why there are none.
-async fn routable_addresses(
+pub(crate) async fn routable_addresses(
     dns: &Dns,
     host: &str,
     lab: bool,
@@ -256,7 +283,7 @@ impl Resolve for OurResolver {
 }
 
 /// The failure kind of a reqwest error, and its whole cause chain for a person.
-fn classify(error: &reqwest::Error) -> (FetchFailure, String) {
+pub(crate) fn classify(error: &reqwest::Error) -> (FetchFailure, String) {
     let mut causes = Vec::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {

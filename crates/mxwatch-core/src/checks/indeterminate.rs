@@ -1,6 +1,6 @@
 //! What could not be determined, said as such, never as "missing": the failed parts of the
 //! observation's one walk ([`Observation::fallible_parts`]) that were asked of the resolver, the
-//! DNSSEC proofs, and the MTA-STS policy fetch.
+//! DNSSEC proofs, the MTA-STS policy fetch and the registrations asked over RDAP.
 
 use super::{Check, CheckContext, Hit};
 use crate::finding::{Severity, ids};
@@ -61,6 +61,12 @@ fn dns_indeterminate(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
                     crate::sanitize::for_terminal(detail)
                 )
             }
+            // A registration that could not be had is said as such: never a REG-* finding.
+            (Slot::Registration, PartFailure::Rdap { failure, detail }) => format!(
+                "registration could not be determined: {}: {}",
+                failure.describe(),
+                crate::sanitize::for_terminal(detail)
+            ),
             // The authoritative nameservers are judged by NS-*, the SMTP dialogues by SMTP-* and
             // TLS-*; an MTA-STS fetch without an STS record is not the domain's policy.
             _ => continue,
@@ -121,6 +127,8 @@ mod tests {
                 "DNSSEC MX example.com",
                 "DNSSEC A mx1.example.com",
                 "DNSSEC TLSA _25._tcp.mx1.example.com",
+                "RDAP example.com",
+                "RDAP example.net",
                 // No SMTP dialogue (SMTP-*), TLSA lookup (its proof), nameserver (NS-*), and no
                 // MTA-STS fetch: the STS TXT record could not be had either.
             ]

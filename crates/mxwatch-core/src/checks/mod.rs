@@ -19,6 +19,7 @@ mod nameservers;
 mod nullmx;
 mod presence;
 mod redundancy;
+mod registration;
 mod reverse;
 mod smtp;
 mod spf;
@@ -44,10 +45,15 @@ pub struct CheckContext {
     pub now_unix: i64,
     /// A certificate expiring within this many days is `TLS-CERT-EXPIRING`.
     pub expiry_warning_days: u32,
+    /// A registration expiring within this many days is `REG-EXPIRING` / `REG-MX-EXPIRING`.
+    pub registration_expiry_days: u32,
 }
 
 /// The default warning window for certificate expiry, in days.
 pub const DEFAULT_EXPIRY_WARNING_DAYS: u32 = 14;
+
+/// The default warning window for registration expiry, in days.
+pub const DEFAULT_REGISTRATION_EXPIRY_DAYS: u32 = 30;
 
 impl Default for CheckContext {
     fn default() -> Self {
@@ -57,6 +63,7 @@ impl Default for CheckContext {
             // 2026-11-23T00:00:00Z: a fixed "now" for tests that build observations by hand.
             now_unix: 1_795_392_000,
             expiry_warning_days: DEFAULT_EXPIRY_WARNING_DAYS,
+            registration_expiry_days: DEFAULT_REGISTRATION_EXPIRY_DAYS,
         }
     }
 }
@@ -187,6 +194,10 @@ pub static CHECKS: &[&Check] = &[
     &mta_sts::MTASTS_MX_MISMATCH,
     &mta_sts::MTASTS_TESTING,
     &mta_sts::MTASTS_CERT,
+    &registration::REG_EXPIRING,
+    &registration::REG_MX_EXPIRING,
+    &registration::REG_NO_LOCK,
+    &registration::REG_REDEMPTION,
     &indeterminate::DNS_INDETERMINATE,
 ];
 

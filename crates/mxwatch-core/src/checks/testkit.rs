@@ -144,8 +144,44 @@ pub fn domain(name: &str, mx: &[(u16, &str, &[&str])]) -> Observation {
         mail_auth: None,
         dnssec: None,
         mta_sts_policy: None,
+        rdap: None,
     }
 }
+
+/// A registration answered over RDAP: expiring `days` after the checks' default "now", with
+/// these status values.
+pub fn registered(
+    domain: &str,
+    own: bool,
+    exchanges: &[&str],
+    days: i64,
+    status: &[&str],
+) -> crate::observation::rdap::DomainRegistration {
+    use crate::observation::rdap::{DomainRegistration, RdapOutcome};
+    let expires_unix = super::CheckContext::default().now_unix + days * 86_400;
+    DomainRegistration {
+        domain: domain.into(),
+        own,
+        exchanges: exchanges.iter().map(|e| e.to_string()).collect(),
+        url: Some(format!("https://rdap.example/domain/{domain}")),
+        outcome: RdapOutcome::Registered {
+            record: crate::records::rdap::RegistrationRecord {
+                ldh_name: Some(domain.into()),
+                expires: Some(crate::utc::date(expires_unix)),
+                expires_unix: Some(expires_unix),
+                status: status.iter().map(|s| s.to_string()).collect(),
+                registrar: Some("Example Registrar".into()),
+            },
+        },
+    }
+}
+
+/// The status values of a domain with both registrar locks.
+pub const LOCKED: &[&str] = &[
+    "client transfer prohibited",
+    "client update prohibited",
+    "active",
+];
 
 /// The IDs the checks report for an observation (in the default, non-lab context).
 pub fn ids(observation: &Observation) -> Vec<String> {
@@ -320,6 +356,12 @@ pub fn full_observation() -> Observation {
         },
         elapsed_ms: 3,
     });
+    obs.rdap = Some(crate::observation::rdap::RdapObservation {
+        domains: vec![
+            registered("example.com", true, &["mx1.example.com"], 400, LOCKED),
+            registered("example.net", false, &["mx2.example.net"], 400, LOCKED),
+        ],
+    });
     obs.nameservers = ["ns1.example.com", "ns2.example.com"]
         .iter()
         .zip(["192.0.43.53", "192.0.43.54"])
@@ -480,6 +522,16 @@ pub fn fail_parts(obs: &mut Observation, fail: impl Fn(crate::observation::parts
             for answer in &mut ns.answers {
                 timeout(&mut answer.result);
             }
+        }
+    }
+    if fail(Slot::Registration)
+        && let Some(rdap) = &mut obs.rdap
+    {
+        for registration in &mut rdap.domains {
+            registration.outcome = crate::observation::rdap::RdapOutcome::Failed {
+                failure: crate::observation::rdap::RdapFailure::RateLimited,
+                detail: "injected: HTTP 429".into(),
+            };
         }
     }
     if fail(Slot::NameserverAddress)

@@ -15,6 +15,7 @@ use crate::observation::lookup::Lookup;
 use crate::observation::mailauth::MailAuthObservation;
 use crate::observation::mta_sts::PolicyFetch;
 use crate::observation::parts::incomplete_dialogue;
+use crate::observation::rdap::RdapObservation;
 use crate::observation::{ExchangeObservation, NameserverObservation, Observation};
 
 fn keep<T: Clone>(previous: &Lookup<T>, current: &Lookup<T>) -> Lookup<T> {
@@ -68,7 +69,21 @@ pub fn carry_forward(previous: &Observation, current: &Observation) -> Observati
         *cur = prev.clone();
     }
     merged.nameservers = carry_nameservers(&previous.nameservers, &merged.nameservers);
+    if let (Some(prev), Some(cur)) = (&previous.rdap, &mut merged.rdap) {
+        carry_registrations(prev, cur);
+    }
     merged
+}
+
+/// A registration whose RDAP answer could not be had keeps its last answer.
+fn carry_registrations(before: &RdapObservation, current: &mut RdapObservation) {
+    for registration in current.domains.iter_mut().filter(|r| r.is_failed()) {
+        if let Some(previous) = before.get(&registration.domain)
+            && !previous.is_failed()
+        {
+            registration.outcome = previous.outcome.clone();
+        }
+    }
 }
 
 /// The policy fetch failed for a transient reason (could not determine).
@@ -424,7 +439,8 @@ mod tests {
                 | TlsaProof
                 | MtaStsPolicy
                 | NameserverAddress
-                | NameserverAnswer => Slot::ALL.contains(&slot),
+                | NameserverAnswer
+                | Registration => Slot::ALL.contains(&slot),
             }
         }
         let mut seen = std::collections::BTreeSet::new();

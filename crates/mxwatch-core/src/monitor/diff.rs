@@ -48,11 +48,21 @@ pub enum ChangeKind {
     /// What a change does (`checks::transition`): a `CHANGE-…` rule's finding about the change,
     /// its subject `ID subject`, its detail in `new` (the drain time of a removed exchange …).
     Consequence,
+    /// A registration (the domain's own or an MX provider's) came within one of the alert
+    /// thresholds of its expiry ([`EXPIRY_ALERT_DAYS`]) between the two looks.
+    RegistrationExpiring,
+    /// A registration's expiry date moved (renewed, or shortened).
+    RegistrationExpiryChanged,
+    /// A registration's lock status values changed (a lock removed is how a hijack starts).
+    RegistrationLockChanged,
 }
+
+/// The days before a registration's expiry at which `watch` alerts, once each.
+pub const EXPIRY_ALERT_DAYS: [u32; 3] = [60, 30, 7];
 
 impl ChangeKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ChangeKind; 26] = [
+    pub const ALL: [ChangeKind; 29] = [
         ChangeKind::MxAdded,
         ChangeKind::MxRemoved,
         ChangeKind::MxPreferenceChanged,
@@ -79,6 +89,9 @@ impl ChangeKind {
         ChangeKind::DnssecChanged,
         ChangeKind::TlsaChanged,
         ChangeKind::Consequence,
+        ChangeKind::RegistrationExpiring,
+        ChangeKind::RegistrationExpiryChanged,
+        ChangeKind::RegistrationLockChanged,
     ];
 
     /// The kebab-case name, as serialised and stored (`mx-added` …).
@@ -110,6 +123,9 @@ impl ChangeKind {
             ChangeKind::DnssecChanged => "dnssec-changed",
             ChangeKind::TlsaChanged => "tlsa-changed",
             ChangeKind::Consequence => "consequence",
+            ChangeKind::RegistrationExpiring => "registration-expiring",
+            ChangeKind::RegistrationExpiryChanged => "registration-expiry-changed",
+            ChangeKind::RegistrationLockChanged => "registration-lock-changed",
         }
     }
 }
@@ -250,9 +266,105 @@ pub fn diff(
     if let (Some(o), Some(n)) = (&old.dnssec, &new.dnssec) {
         dnssec_changes(domain, o, n, &mut out);
     }
+    if let (Some(o), Some(n)) = (&old.rdap, &new.rdap) {
+        registration_changes(old, new, o, n, &mut out);
+    }
     let incomplete = old.has_failures() || new.has_failures();
     finding_changes(old_findings, new_findings, incomplete, &mut out);
     out
+}
+
+/// When an observation was made, in Unix seconds.
+fn observed_unix(obs: &Observation) -> Option<i64> {
+    time::OffsetDateTime::parse(
+        &obs.observed_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()
+    .map(|t| t.unix_timestamp())
+}
+
+/// Registrations answered on both looks: lock status values that changed, an expiry date that
+/// moved, and an expiry that came within an alert threshold between the looks. A registration
+/// RDAP could not answer on either look is not compared.
+fn registration_changes(
+    old_obs: &Observation,
+    new_obs: &Observation,
+    old: &crate::observation::rdap::RdapObservation,
+    new: &crate::observation::rdap::RdapObservation,
+    out: &mut Vec<Change>,
+) {
+    use crate::utc::date;
+    let list = |statuses: &[String]| {
+        if statuses.is_empty() {
+            "(no lock)".to_string()
+        } else {
+            statuses.join(", ")
+        }
+    };
+    for registration in &new.domains {
+        let Some(after) = registration.record() else {
+            continue;
+        };
+        let Some(before) = old.get(&registration.domain).and_then(|d| d.record()) else {
+            continue;
+        };
+        let subject = registration.domain.as_str();
+        let (locks_before, locks_after) = (before.lock_statuses(), after.lock_statuses());
+        if locks_before != locks_after {
+            let lost = locks_before.iter().any(|s| !locks_after.contains(s));
+            out.push(Change::new(
+                ChangeKind::RegistrationLockChanged,
+                if lost { Severity::High } else { Severity::Info },
+                subject,
+                Some(list(&locks_before)),
+                Some(list(&locks_after)),
+            ));
+        }
+        let (Some(expired_before), Some(expires)) = (before.expires_unix, after.expires_unix)
+        else {
+            continue;
+        };
+        if expired_before != expires {
+            out.push(Change::new(
+                ChangeKind::RegistrationExpiryChanged,
+                if expires > expired_before {
+                    Severity::Info
+                } else {
+                    Severity::Medium
+                },
+                subject,
+                Some(date(expired_before)),
+                Some(date(expires)),
+            ));
+            continue;
+        }
+        let (Some(then), Some(now)) = (observed_unix(old_obs), observed_unix(new_obs)) else {
+            continue;
+        };
+        // The nearest threshold crossed between the looks (one change, however long the gap).
+        let crossed = EXPIRY_ALERT_DAYS.iter().rev().find(|days| {
+            let window = i64::from(**days) * 86_400;
+            expires - then >= window && expires - now < window
+        });
+        if let Some(days) = crossed {
+            let severity = match days {
+                0..=7 => Severity::High,
+                8..=30 => Severity::Medium,
+                _ => Severity::Low,
+            };
+            out.push(Change::new(
+                ChangeKind::RegistrationExpiring,
+                severity,
+                subject,
+                Some(format!("{days} days or more before expiry")),
+                Some(format!(
+                    "under {days} days before expiry: expires on {}",
+                    date(expires)
+                )),
+            ));
+        }
+    }
 }
 
 fn policy_changes(
@@ -839,5 +951,67 @@ mod tests {
             },
         );
         assert!(diff(&old, &unknown, &[], &[]).is_empty());
+    }
+
+    fn with_registration(observed_at: &str, days: i64, status: &[&str]) -> Observation {
+        let mut obs = healthy();
+        obs.observed_at = observed_at.into();
+        obs.rdap = Some(crate::observation::rdap::RdapObservation {
+            domains: vec![registered("example.com", true, &[], days, status)],
+        });
+        obs
+    }
+
+    #[test]
+    fn a_registration_crossing_an_alert_threshold_is_one_change() {
+        // Expires 2026-11-23 + 32 days; the looks are 1 and 3 days after "now".
+        let old = with_registration("2026-11-24T00:00:00Z", 32, LOCKED);
+        let new = with_registration("2026-11-26T00:00:00Z", 32, LOCKED);
+        let changes = diff(&old, &new, &[], &[]);
+        assert_eq!(kinds(&changes), [ChangeKind::RegistrationExpiring]);
+        assert_eq!(changes[0].severity, Severity::Medium);
+        assert_eq!(
+            changes[0].new.as_deref(),
+            Some("under 30 days before expiry: expires on 2026-12-25")
+        );
+        // No threshold between the looks: nothing.
+        let later = with_registration("2026-11-27T00:00:00Z", 32, LOCKED);
+        assert!(diff(&new, &later, &[], &[]).is_empty());
+        // A long gap that crosses 60, 30 and 7: the nearest, once.
+        let early = with_registration("2026-09-01T00:00:00Z", 32, LOCKED);
+        let late = with_registration("2026-12-20T00:00:00Z", 32, LOCKED);
+        let changes = diff(&early, &late, &[], &[]);
+        assert_eq!(kinds(&changes), [ChangeKind::RegistrationExpiring]);
+        assert_eq!(changes[0].severity, Severity::High);
+    }
+
+    #[test]
+    fn renewals_and_lock_changes_are_changes_and_failures_are_not() {
+        let old = with_registration("2026-11-24T00:00:00Z", 20, LOCKED);
+        let renewed = with_registration("2026-11-25T00:00:00Z", 385, LOCKED);
+        let changes = diff(&old, &renewed, &[], &[]);
+        assert_eq!(kinds(&changes), [ChangeKind::RegistrationExpiryChanged]);
+        assert_eq!(changes[0].severity, Severity::Info);
+
+        let unlocked = with_registration("2026-11-25T00:00:00Z", 20, &["active"]);
+        let changes = diff(&old, &unlocked, &[], &[]);
+        assert_eq!(kinds(&changes), [ChangeKind::RegistrationLockChanged]);
+        assert_eq!(changes[0].severity, Severity::High);
+        assert_eq!(changes[0].new.as_deref(), Some("(no lock)"));
+        let relocked = diff(&unlocked, &old, &[], &[]);
+        assert_eq!(relocked[0].severity, Severity::Info);
+        assert!(crate::monitor::lifecycle::reverts(
+            &changes[0],
+            &relocked[0]
+        ));
+
+        let mut failed = unlocked.clone();
+        failed.rdap.as_mut().unwrap().domains[0].outcome =
+            crate::observation::rdap::RdapOutcome::Failed {
+                failure: crate::observation::rdap::RdapFailure::RateLimited,
+                detail: "HTTP 429".into(),
+            };
+        assert!(diff(&old, &failed, &[], &[]).is_empty());
+        assert!(diff(&failed, &unlocked, &[], &[]).is_empty());
     }
 }

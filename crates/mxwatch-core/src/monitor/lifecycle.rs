@@ -25,10 +25,25 @@ impl ChangeKind {
             MxSetBack => MxSetGone,
             FindingAppeared => FindingCleared,
             FindingCleared => FindingAppeared,
-            MxPreferenceChanged | MxTtlChanged | CnameChanged | NsChanged | SoaSerialChanged
-            | CertificateChanged | TlsVersionChanged | SpfChanged | DmarcChanged
-            | DmarcWeakened | MtaStsChanged | TlsRptChanged | DkimKeyChanged | DnssecChanged
-            | TlsaChanged | Consequence => return None,
+            MxPreferenceChanged
+            | MxTtlChanged
+            | CnameChanged
+            | NsChanged
+            | SoaSerialChanged
+            | CertificateChanged
+            | TlsVersionChanged
+            | SpfChanged
+            | DmarcChanged
+            | DmarcWeakened
+            | MtaStsChanged
+            | TlsRptChanged
+            | DkimKeyChanged
+            | DnssecChanged
+            | TlsaChanged
+            | RegistrationExpiring
+            | RegistrationExpiryChanged
+            | RegistrationLockChanged
+            | Consequence => return None,
         })
     }
 
@@ -249,12 +264,35 @@ mod tests {
         fn listed(kind: ChangeKind) -> bool {
             use ChangeKind::*;
             match kind {
-                MxAdded | MxRemoved | MxPreferenceChanged | MxTtlChanged | MxSetGone
-                | MxSetBack | AddressAdded | AddressRemoved | CnameChanged | NsChanged
-                | SoaSerialChanged | CertificateChanged | StarttlsLost | StarttlsGained
-                | TlsVersionChanged | FindingAppeared | FindingCleared | SpfChanged
-                | DmarcChanged | DmarcWeakened | MtaStsChanged | TlsRptChanged | DkimKeyChanged
-                | DnssecChanged | TlsaChanged | Consequence => ChangeKind::ALL.contains(&kind),
+                MxAdded
+                | MxRemoved
+                | MxPreferenceChanged
+                | MxTtlChanged
+                | MxSetGone
+                | MxSetBack
+                | AddressAdded
+                | AddressRemoved
+                | CnameChanged
+                | NsChanged
+                | SoaSerialChanged
+                | CertificateChanged
+                | StarttlsLost
+                | StarttlsGained
+                | TlsVersionChanged
+                | FindingAppeared
+                | FindingCleared
+                | SpfChanged
+                | DmarcChanged
+                | DmarcWeakened
+                | MtaStsChanged
+                | TlsRptChanged
+                | DkimKeyChanged
+                | DnssecChanged
+                | TlsaChanged
+                | RegistrationExpiring
+                | RegistrationExpiryChanged
+                | RegistrationLockChanged
+                | Consequence => ChangeKind::ALL.contains(&kind),
             }
         }
         let mut seen = std::collections::BTreeSet::new();

@@ -6,7 +6,8 @@
 //!
 //! This module is the model of what was seen, and only that: the outcome of one DNS question
 //! ([`lookup`]), DNSSEC proofs ([`dnssec`]), SMTP probes ([`smtp`]), the mail-authentication
-//! answers ([`mailauth`]) and the MTA-STS policy fetch ([`mta_sts`]); and one walk over every
+//! answers ([`mailauth`]), the MTA-STS policy fetch ([`mta_sts`]) and the registrations over RDAP
+//! ([`rdap`]); and one walk over every
 //! part of it that can fail ([`parts`]). The parsers that read the
 //! text inside it are in `records`; what a monitor does with two of them is in `monitor`.
 
@@ -15,6 +16,7 @@ pub mod lookup;
 pub mod mailauth;
 pub mod mta_sts;
 pub mod parts;
+pub mod rdap;
 pub mod smtp;
 
 use crate::name::DomainName;
@@ -60,6 +62,10 @@ pub struct Observation {
     /// record, or `--no-probe`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mta_sts_policy: Option<crate::observation::mta_sts::PolicyFetch>,
+    /// Registration data over RDAP of the domain and of its exchanges' domains; `None` when not
+    /// asked (`--no-rdap`, or the lab without an RDAP server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdap: Option<crate::observation::rdap::RdapObservation>,
 }
 
 /// One address of one NS of the domain, asked directly (no recursion).

@@ -27,6 +27,8 @@ pub enum PartKind {
     Smtp,
     /// The HTTPS fetch of the MTA-STS policy.
     Https,
+    /// A registration asked over RDAP.
+    Rdap,
 }
 
 /// Which field of the observation a part is: one variant per place a fallible value is kept.
@@ -72,11 +74,13 @@ pub enum Slot {
     NameserverAddress,
     /// One question put to one of the domain's nameservers.
     NameserverAnswer,
+    /// The RDAP answer about one registrable domain (the domain's own or an exchange's).
+    Registration,
 }
 
 impl Slot {
     /// Every slot, in walk order.
-    pub const ALL: [Slot; 29] = [
+    pub const ALL: [Slot; 30] = [
         Slot::Mx,
         Slot::Soa,
         Slot::Ns,
@@ -106,6 +110,7 @@ impl Slot {
         Slot::MtaStsPolicy,
         Slot::NameserverAddress,
         Slot::NameserverAnswer,
+        Slot::Registration,
     ];
 
     pub fn kind(self) -> PartKind {
@@ -136,6 +141,7 @@ impl Slot {
             Slot::NameserverAddress | Slot::NameserverAnswer => PartKind::Authoritative,
             Slot::SmtpDialogue => PartKind::Smtp,
             Slot::MtaStsPolicy => PartKind::Https,
+            Slot::Registration => PartKind::Rdap,
         }
     }
 }
@@ -156,6 +162,11 @@ pub enum PartFailure<'a> {
     },
     /// A nameserver's address lookup failed.
     Address { detail: &'a str },
+    /// The RDAP answer about a registration could not be had (timeout, 429, 5xx, garbage …).
+    Rdap {
+        failure: super::rdap::RdapFailure,
+        detail: &'a str,
+    },
 }
 
 /// One fallible part of an observation.
@@ -203,7 +214,8 @@ impl Observation {
     /// `DNS-INDETERMINATE`'s findings): the domain's MX, SOA, NS and implicit A/AAAA; per exchange
     /// its A/AAAA, per address PTR, forward confirmation and SMTP, its registration; the policy
     /// TXT records; the mail-authentication answers; the DNSSEC proofs and TLSA; the MTA-STS
-    /// fetch; the authoritative nameservers. A part that was not asked is not listed.
+    /// fetch; the authoritative nameservers; the registrations over RDAP. A part that was not
+    /// asked is not listed.
     pub fn fallible_parts<'a>(&'a self) -> Vec<FalliblePart<'a>> {
         let mut parts = Vec::new();
         let mut push = |slot: Slot, label: String, failure: Option<PartFailure<'a>>| {
@@ -389,6 +401,24 @@ impl Observation {
                     Slot::NameserverAnswer,
                     format!("{} {at}", answer.question),
                     lookup(&answer.result),
+                );
+            }
+        }
+        if let Some(rdap) = &self.rdap {
+            for registration in &rdap.domains {
+                let failure = match &registration.outcome {
+                    super::rdap::RdapOutcome::Failed { failure, detail } => {
+                        Some(PartFailure::Rdap {
+                            failure: *failure,
+                            detail,
+                        })
+                    }
+                    _ => None,
+                };
+                push(
+                    Slot::Registration,
+                    format!("RDAP {}", registration.domain),
+                    failure,
                 );
             }
         }

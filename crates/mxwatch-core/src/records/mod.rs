@@ -13,6 +13,7 @@ pub mod bimi;
 pub mod dkim;
 pub mod dmarc;
 pub mod mta_sts;
+pub mod rdap;
 pub mod smtp;
 pub mod spf;
 pub mod taglist;

@@ -38,6 +38,7 @@ pub fn dns_collector_with(
                     .unwrap()
             }),
             mta_sts: None,
+            rdap: None,
         },
     )
 }

@@ -53,6 +53,7 @@ async fn every_catalogue_id_fires_somewhere_in_the_lab() {
     let fired: Vec<String> = expectations()
         .into_iter()
         .chain(mxwatch_lab::expectations_smtp())
+        .chain(mxwatch_lab::expectations_rdap())
         .flat_map(|e| e.must)
         .collect();
     let catalogue: Vec<&str> = mxwatch_core::checks::CHECKS.iter().map(|c| c.id).collect();

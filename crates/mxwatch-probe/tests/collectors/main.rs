@@ -5,6 +5,7 @@ mod common;
 mod dnssec_fixes;
 mod lab;
 mod mta_sts;
+mod rdap;
 mod resolvers;
 mod smtp;
 mod trust;

@@ -48,6 +48,7 @@ fn collector(lab: &Lab, relay: bool, trust_lab: bool) -> Collector {
                 total_timeout: Duration::from_secs(10),
                 roots: roots.clone(),
             }),
+            rdap: None,
         },
     )
 }

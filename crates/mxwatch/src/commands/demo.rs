@@ -50,6 +50,7 @@ pub(crate) fn lab_target(lab: &Lab) -> Target {
             https_port: lab.https.port,
             trust_anchor: lab.dns.trust_anchor(),
             ca_der: lab.pki.ca_der().to_vec(),
+            rdap_url: Some(lab.rdap.url()),
         }),
     }
 }

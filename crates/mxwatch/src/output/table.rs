@@ -76,6 +76,9 @@ pub fn render(report: &Report) -> String {
     if let Some(ns) = obs.ns.value() {
         s.push_str(&format!("  NS: {}\n", for_terminal(&ns.join(", "))));
     }
+    for registration in obs.rdap.iter().flat_map(|r| r.domains.iter()) {
+        s.push_str(&format!("  RDAP: {}\n", registration_summary(registration)));
+    }
     if !obs.exchanges.is_empty() {
         s.push_str(&format!("  {}\n", family_summary(&obs.exchanges)));
         let shown = obs.exchanges.len().min(MAX_TABLE_EXCHANGES);
@@ -127,6 +130,39 @@ fn mx_summary(mx: &Lookup<Vec<mxwatch_core::MxRecord>>) -> String {
 const MAX_TABLE_EXCHANGES: usize = 20;
 
 /// How many exchanges each address family reaches.
+/// One registration in a line: whose, until when, locked or not; or why it is not known.
+fn registration_summary(d: &mxwatch_core::observation::rdap::DomainRegistration) -> String {
+    use mxwatch_core::observation::rdap::RdapOutcome;
+    let whose = if d.exchanges.is_empty() {
+        d.domain.clone()
+    } else {
+        format!("{} (MX {})", d.domain, d.exchanges.join(", "))
+    };
+    let what = match &d.outcome {
+        RdapOutcome::Registered { record } => {
+            // The date part of the RFC 3339 expiry, as the registry wrote it.
+            let expires = record
+                .expires
+                .as_deref()
+                .map(|e| format!("expires {}", e.get(..10).unwrap_or(e)))
+                .unwrap_or_else(|| "no expiry date".into());
+            let locks = record.lock_statuses();
+            let locked = if locks.is_empty() {
+                "no registrar lock".to_string()
+            } else {
+                format!("locked ({})", locks.join(", "))
+            };
+            format!("{expires} · {locked}")
+        }
+        RdapOutcome::NotFound => "not registered (RDAP 404)".into(),
+        RdapOutcome::NoService { .. } => "no RDAP service for its TLD".into(),
+        RdapOutcome::Failed { failure, .. } => {
+            format!("could not determine ({})", failure.describe())
+        }
+    };
+    for_terminal(&format!("{whose}: {what}"))
+}
+
 fn family_summary(exchanges: &[ExchangeObservation]) -> String {
     let total = exchanges.len();
     let v4 = exchanges

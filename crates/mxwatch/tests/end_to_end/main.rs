@@ -6,6 +6,7 @@ mod common;
 mod headers;
 mod mta_sts;
 mod preflight;
+mod rdap;
 mod scan;
 mod serve;
 mod watch;
