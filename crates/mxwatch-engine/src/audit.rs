@@ -11,7 +11,7 @@ use mxwatch_core::{CheckContext, DomainName, ParsedInput, Report};
 use mxwatch_probe::dns::dnssec::{TrustAnchor, Validator};
 use mxwatch_probe::mail_auth::MailAuthOptions;
 use mxwatch_probe::mta_sts::MtaStsOptions;
-use mxwatch_probe::smtp::{SmtpOptions, SmtpProber, TrustRoots};
+use mxwatch_probe::smtp::{PolitenessLimits, SmtpOptions, SmtpProber, TrustRoots};
 use mxwatch_probe::{Collector, CollectorOptions, Dns, DnsOptions};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -149,6 +149,11 @@ impl Auditor {
                 reply_timeout: s.smtp_timeout.min(Duration::from_secs(15)),
                 helo: s.helo.clone(),
                 probe_relay: s.probe_relay,
+                politeness: PolitenessLimits {
+                    concurrent: usize::from(s.smtp_per_address),
+                    per_minute: s.smtp_per_minute,
+                    max_wait: s.smtp_max_wait,
+                },
                 ..SmtpOptions::default()
             };
             Arc::new(SmtpProber::new(options, self.roots.clone()))

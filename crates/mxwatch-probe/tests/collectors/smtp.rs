@@ -2,16 +2,26 @@
 //! its expectations name, hostile hosts never hang the run past the deadline,
 //! and unreachable hosts never read as "no TLS".
 
+use mxwatch_core::observation::smtp::Politeness;
 use mxwatch_core::observation::smtp::{StartTls, TlsFailure};
 use mxwatch_core::{CheckContext, Report, parse_domain_input};
 use mxwatch_lab::{Lab, expectations_smtp};
 use mxwatch_probe::mta_sts::MtaStsOptions;
-use mxwatch_probe::smtp::{SmtpOptions, SmtpProber, TrustRoots};
+use mxwatch_probe::smtp::{PolitenessLimits, SmtpOptions, SmtpProber, TrustRoots};
 use mxwatch_probe::{Collector, CollectorOptions, Dns, DnsOptions};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn collector(lab: &Lab, relay: bool, trust_lab: bool) -> Collector {
+    polite_collector(lab, relay, trust_lab, PolitenessLimits::default())
+}
+
+fn polite_collector(
+    lab: &Lab,
+    relay: bool,
+    trust_lab: bool,
+    politeness: PolitenessLimits,
+) -> Collector {
     let roots = if trust_lab {
         TrustRoots::from_ders(vec![lab.pki.ca_der()]).unwrap()
     } else {
@@ -24,6 +34,7 @@ fn collector(lab: &Lab, relay: bool, trust_lab: bool) -> Collector {
             connect_timeout: Duration::from_secs(5),
             reply_timeout: Duration::from_secs(5),
             probe_relay: relay,
+            politeness,
             ..SmtpOptions::default()
         },
         roots.clone(),
@@ -186,6 +197,91 @@ async fn five_hundred_names_on_one_host_cost_a_few_dialogues() {
     let own = probes.iter().filter(|p| p.shared_with.is_none()).count();
     assert_eq!(own, mxwatch_probe::smtp::MAX_NAMES_PER_ADDRESS);
     assert!(probes.iter().all(|p| p.answered()));
+}
+
+/// Politeness, counted by the host: four own dialogues wanted on one address, but at most one
+/// connection at a time and two a minute. The host never sees more; what was not probed is
+/// recorded as skipped for politeness, and no finding reads it as a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_address_limits_are_never_exceeded_and_skips_are_recorded_as_such() {
+    let lab = Lab::start().await.unwrap();
+    let limits = PolitenessLimits {
+        concurrent: 1,
+        per_minute: 2,
+        max_wait: Duration::from_secs(20),
+    };
+    let report = report(&polite_collector(&lab, false, true, limits), "many.test").await;
+    let host: std::net::IpAddr = "127.0.1.50".parse().unwrap();
+    let seen = lab.smtp.connections.snapshot()[&host].clone();
+    assert!(seen.most_open <= 1, "{} at once", seen.most_open);
+    assert!(
+        seen.accepted.len() <= 2,
+        "{} connections",
+        seen.accepted.len()
+    );
+    assert!(!seen.accepted.is_empty());
+    let addresses: Vec<_> = report
+        .observation
+        .exchanges
+        .iter()
+        .flat_map(|e| &e.addresses)
+        .collect();
+    let skipped = addresses
+        .iter()
+        .filter(|a| matches!(a.smtp_politeness, Some(Politeness::Skipped { .. })))
+        .count();
+    assert!(skipped > 0, "four dialogues fit in a minute of two?");
+    // Every address is either probed or skipped for politeness, never both, never neither.
+    for address in &addresses {
+        let polite_skip = matches!(address.smtp_politeness, Some(Politeness::Skipped { .. }));
+        assert_ne!(address.smtp.is_some(), polite_skip, "{address:?}");
+    }
+    let ids = ids(&report);
+    assert!(
+        !ids.iter().any(|id| id.starts_with("SMTP-")),
+        "a politeness skip read as a failure: {ids:?}"
+    );
+    assert!(
+        report
+            .observation
+            .limits
+            .iter()
+            .any(|l| l.contains("out of politeness")),
+        "{:?}",
+        report.observation.limits
+    );
+}
+
+/// Many domains on a few shared hosts, audited at once with the default limits: no host ever
+/// sees more connections at once, or in a minute, than the limits allow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_hosts_under_concurrent_audits_stay_within_the_default_limits() {
+    let lab = Lab::start().await.unwrap();
+    let limits = PolitenessLimits::default();
+    let collector = polite_collector(&lab, false, true, limits.clone());
+    let domains = expectations_smtp();
+    let rounds = futures_util::future::join_all(
+        domains
+            .iter()
+            .chain(domains.iter())
+            .map(|e| report(&collector, &e.domain)),
+    )
+    .await;
+    assert_eq!(rounds.len(), domains.len() * 2);
+    let seen = lab.smtp.connections.snapshot();
+    assert!(!seen.is_empty());
+    for (ip, log) in seen {
+        assert!(
+            log.most_open <= limits.concurrent,
+            "{ip}: {} at once",
+            log.most_open
+        );
+        let in_a_minute = log.most_within(mxwatch_probe::smtp::politeness::WINDOW);
+        assert!(
+            in_a_minute <= limits.per_minute as usize,
+            "{ip}: {in_a_minute} in a minute"
+        );
+    }
 }
 
 /// RFC 7672 §3.1: where DANE authenticates a host, its WebPKI problems do not stop DANE senders;
