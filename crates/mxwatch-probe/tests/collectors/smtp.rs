@@ -310,3 +310,129 @@ async fn a_self_signed_host_that_dane_validates_is_said_to_be_so() {
     assert!(!details.is_empty(), "{:?}", ids(&without));
     assert!(details.iter().all(|d| !d.contains("DANE")), "{details:?}");
 }
+
+/// The SMTP-at-scale check of issue 12: many domains (1,000 here; `MXWATCH_SMTP_SCALE_DOMAINS=10000`
+/// for the documented run) over 200 lab MX addresses, each address known under eight exchange
+/// names, with probing on, audited 256 at a time. Every address's connections, counted by the
+/// lab host, stay within the limits (two at once, three a minute: a fourth own dialogue per
+/// address must wait a minute, beyond the one-second wait allowed, so it is skipped and recorded
+/// as such); nothing skipped reads as an SMTP failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_at_scale_stays_within_the_per_address_limits() {
+    use futures_util::StreamExt;
+    use mxwatch_lab::{Behaviour, LabDns, LabPki, LabSmtp, LabZones};
+    let domains: usize = std::env::var("MXWATCH_SMTP_SCALE_DOMAINS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000);
+    const ADDRESSES: usize = 200;
+    const NAMES_PER_ADDRESS: usize = 8;
+    let mut zone = String::from(
+        "$ORIGIN scale.test.\n$TTL 3600\n@ IN SOA ns1.scale.test. h.scale.test. 1 3600 600 604800 300\n\
+         @ IN NS ns1.scale.test.\nns1 IN A 127.0.0.1\n",
+    );
+    for a in 0..ADDRESSES {
+        for n in 0..NAMES_PER_ADDRESS {
+            zone.push_str(&format!("mx{n}.h{a} IN A 127.0.100.{}\n", a + 1));
+        }
+    }
+    for d in 0..domains {
+        let (a, b) = (d % ADDRESSES, (d + 1) % ADDRESSES);
+        let n = (d / ADDRESSES) % NAMES_PER_ADDRESS;
+        zone.push_str(&format!(
+            "d{d} IN MX 10 mx{n}.h{a}.scale.test.\nd{d} IN MX 20 mx{n}.h{b}.scale.test.\n"
+        ));
+    }
+    let zones = LabZones::from_files([("scale.test.zone", zone.as_str())]).unwrap();
+    let pki = LabPki::new().unwrap();
+    let smtp_hosts = LabSmtp::start(&zones, &pki).await.unwrap();
+    let dns = LabDns::start(zones, Behaviour::Resolver, "127.0.0.1".parse().unwrap())
+        .await
+        .unwrap();
+    let limits = PolitenessLimits {
+        concurrent: 2,
+        per_minute: 3,
+        max_wait: Duration::from_secs(1),
+    };
+    let prober = SmtpProber::new(
+        SmtpOptions {
+            port: smtp_hosts.port,
+            politeness: limits.clone(),
+            ..SmtpOptions::default()
+        },
+        TrustRoots::from_ders(vec![pki.ca_der()]).unwrap(),
+    );
+    let collector = Collector::new(
+        Arc::new(Dns::new(DnsOptions::new(dns.addr))),
+        CollectorOptions {
+            lab: true,
+            smtp: Some(Arc::new(prober)),
+            nameservers: None,
+            mail_auth: Default::default(),
+            dnssec: None,
+            mta_sts: None,
+        },
+    );
+    let reports: Vec<Report> = futures_util::stream::iter(0..domains)
+        .map(|d| {
+            let collector = &collector;
+            async move { report(collector, &format!("d{d}.scale.test")).await }
+        })
+        .buffer_unordered(256)
+        .collect()
+        .await;
+    let seen = smtp_hosts.connections.snapshot();
+    assert_eq!(
+        seen.len(),
+        ADDRESSES.min(domains + 1),
+        "every address was probed"
+    );
+    for (ip, log) in &seen {
+        assert!(
+            log.most_open <= limits.concurrent,
+            "{ip}: {} at once",
+            log.most_open
+        );
+        let in_a_minute = log.most_within(mxwatch_probe::smtp::politeness::WINDOW);
+        assert!(in_a_minute <= 3, "{ip}: {in_a_minute} in a minute");
+    }
+    let (mut probed, mut skipped) = (0, 0);
+    for report in &reports {
+        for address in report
+            .observation
+            .exchanges
+            .iter()
+            .flat_map(|e| &e.addresses)
+        {
+            match (&address.smtp, &address.smtp_politeness) {
+                (Some(_), _) => probed += 1,
+                (None, Some(Politeness::Skipped { .. })) => skipped += 1,
+                other => panic!("{}: neither probed nor skipped: {other:?}", address.ip),
+            }
+        }
+        let ids = ids(report);
+        // The hosts greet with their first name, so SMTP-BANNER-MISMATCH is expected; no
+        // finding may say a host failed.
+        let failures = [
+            "SMTP-ALL-UNREACHABLE",
+            "SMTP-PRIMARY-DOWN",
+            "SMTP-UNREACHABLE",
+            "SMTP-NO-GREETING",
+            "SMTP-PROTOCOL-ERROR",
+            "TLS-NO-STARTTLS",
+            "TLS-STARTTLS-FAILS",
+            "DNS-INDETERMINATE",
+        ];
+        assert!(
+            !ids.iter().any(|id| failures.contains(&id.as_str())),
+            "{:?}: {ids:?}",
+            report.observation.domain
+        );
+    }
+    let connections: usize = seen.values().map(|l| l.accepted.len()).sum();
+    eprintln!(
+        "{domains} domains, {ADDRESSES} addresses: {connections} SMTP connections, \
+         {probed} address results probed, {skipped} skipped for politeness"
+    );
+    assert!(connections <= ADDRESSES * 3);
+}
