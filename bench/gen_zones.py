@@ -32,18 +32,22 @@ def provider_hosts(k: int):
     return hosts
 
 
+def apex(origin: str) -> str:
+    """A zone's first lines: origin, TTL, SOA and NS (both zones are served by ns1.bench)."""
+    return (
+        f"$ORIGIN {origin}\n$TTL 3600\n"
+        "@ IN SOA ns1.bench. hostmaster.bench. 2026120201 3600 600 604800 300\n"
+        "@ IN NS ns1.bench.\n"
+    )
+
+
 def main() -> None:
     count = int(sys.argv[1])
     outdir = sys.argv[2]
     providers = int(sys.argv[3]) if len(sys.argv) > 3 else 100
     os.makedirs(outdir, exist_ok=True)
-    serial = 2026120201
     with open(os.path.join(outdir, "bench.zone"), "w") as z:
-        z.write(
-            "$ORIGIN bench.\n$TTL 3600\n"
-            f"@ IN SOA ns1.bench. hostmaster.bench. {serial} 3600 600 604800 300\n"
-            "@ IN NS ns1.bench.\nns1 IN A 127.0.0.1\n"
-        )
+        z.write(apex("bench.") + "ns1 IN A 127.0.0.1\n")
         for k in range(providers):
             hosts = provider_hosts(k)
             ips = " ".join(f"ip4:{ip}" for _, ip in hosts)
@@ -85,11 +89,7 @@ def main() -> None:
             z.write(f'_mta-sts.{d} IN TXT "v=STSv1; id=20261202{i % 7}"\n')
             z.write(f'_smtp._tls.{d} IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@{d}.bench"\n')
     with open(os.path.join(outdir, "ptr.zone"), "w") as z:
-        z.write(
-            "$ORIGIN 127.in-addr.arpa.\n$TTL 3600\n"
-            f"@ IN SOA ns1.bench. hostmaster.bench. {serial} 3600 600 604800 300\n"
-            "@ IN NS ns1.bench.\n"
-        )
+        z.write(apex("127.in-addr.arpa."))
         for k in range(providers):
             for name, ip in provider_hosts(k):
                 a, b, c, d = ip.split(".")

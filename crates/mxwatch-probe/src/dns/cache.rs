@@ -34,7 +34,7 @@ const SWEEP_EVERY: u64 = 10_000;
 pub const DEFAULT_CAPACITY: usize = 200_000;
 
 /// A cached question and when it was last asked for (a counter of `cell` calls).
-type Slot = (Arc<OnceCell<Entry>>, u64);
+type Slot = crate::evict::Used<Entry>;
 
 pub struct Cache {
     cells: Mutex<HashMap<Key, Slot>>,
@@ -98,18 +98,7 @@ fn shrink(cells: &mut HashMap<Key, Slot>, now: Instant) {
     let before = cells.len();
     cells.retain(|_, (c, _)| c.get().is_none_or(|(_, expires)| *expires > now));
     if cells.len() > before - before / 4 {
-        let mut last_uses: Vec<u64> = cells
-            .values()
-            .filter(|(c, _)| c.initialized())
-            .map(|(_, last)| *last)
-            .collect();
-        if last_uses.is_empty() {
-            return;
-        }
-        let middle = last_uses.len() / 2;
-        let (_, cut, _) = last_uses.select_nth_unstable(middle);
-        let cut = *cut;
-        cells.retain(|_, (c, last)| !c.initialized() || *last > cut);
+        crate::evict::forget_least_used_half(cells);
     }
 }
 

@@ -104,7 +104,7 @@ pub struct SmtpProber {
 
 struct ProberState {
     /// Results by key, with the use counter of their last use (to keep the busiest when full).
-    done: HashMap<ProbeKey, (Arc<OnceCell<Probed>>, u64)>,
+    done: HashMap<ProbeKey, crate::evict::Used<Probed>>,
     names: HashMap<IpAddr, Vec<String>>,
     uses: u64,
     capacity: usize,
@@ -211,20 +211,7 @@ impl ProberState {
     /// Drops the least recently used half of the finished results (never one in flight: its
     /// askers wait on it), and the exchange names of addresses left with no result.
     fn forget_least_used(&mut self) {
-        let mut finished: Vec<u64> = self
-            .done
-            .values()
-            .filter(|(cell, _)| cell.initialized())
-            .map(|(_, last)| *last)
-            .collect();
-        if finished.is_empty() {
-            return;
-        }
-        let middle = finished.len() / 2;
-        let (_, cut, _) = finished.select_nth_unstable(middle);
-        let cut = *cut;
-        self.done
-            .retain(|_, (cell, last)| !cell.initialized() || *last > cut);
+        crate::evict::forget_least_used_half(&mut self.done);
         let kept: std::collections::HashSet<IpAddr> = self.done.keys().map(|(ip, _)| *ip).collect();
         self.names.retain(|ip, _| kept.contains(ip));
     }
