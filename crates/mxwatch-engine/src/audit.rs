@@ -13,7 +13,7 @@ use mxwatch_probe::mail_auth::MailAuthOptions;
 use mxwatch_probe::mta_sts::MtaStsOptions;
 use mxwatch_probe::rdap::RdapOptions;
 use mxwatch_probe::rdap::bootstrap::Bootstrap;
-use mxwatch_probe::smtp::{SmtpOptions, SmtpProber, TrustRoots};
+use mxwatch_probe::smtp::{PolitenessLimits, SmtpOptions, SmtpProber, TrustRoots};
 use mxwatch_probe::{Collector, CollectorOptions, Dns, DnsOptions};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -216,6 +216,11 @@ impl Auditor {
                 reply_timeout: s.smtp_timeout.min(Duration::from_secs(15)),
                 helo: s.helo.clone(),
                 probe_relay: s.probe_relay,
+                politeness: PolitenessLimits {
+                    concurrent: usize::from(s.smtp_per_address),
+                    per_minute: s.smtp_per_minute,
+                    max_wait: s.smtp_max_wait,
+                },
                 ..SmtpOptions::default()
             };
             Arc::new(SmtpProber::new(options, self.roots.clone()))

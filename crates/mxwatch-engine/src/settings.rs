@@ -51,6 +51,21 @@ pub struct AuditSettings {
     #[serde(deserialize_with = "timeout_field")]
     pub smtp_timeout: Duration,
 
+    /// Politeness: SMTP connections open at once to one MX address, however many domains use it.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64)))]
+    pub smtp_per_address: u16,
+
+    /// Politeness: SMTP connections begun to one MX address within any sixty seconds.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 6, value_name = "M", value_parser = clap::value_parser!(u32).range(1..=10_000)))]
+    pub smtp_per_minute: u32,
+
+    /// The longest an SMTP probe waits for its turn at an address (per-address limits), in
+    /// seconds; a probe whose turn would come later is skipped and recorded as skipped for
+    /// politeness, never as a failure of the host.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SECS", default_value = "120", value_parser = parse_timeout))]
+    #[serde(deserialize_with = "timeout_field")]
+    pub smtp_max_wait: Duration,
+
     /// The name we give in EHLO (default: our address literal, e.g. `[192.0.2.1]`).
     #[cfg_attr(feature = "clap", arg(long, value_name = "NAME"))]
     pub helo: Option<String>,
@@ -159,6 +174,9 @@ impl AuditSettings {
         "probe",
         "smtp_port",
         "smtp_timeout",
+        "smtp_per_address",
+        "smtp_per_minute",
+        "smtp_max_wait",
         "helo",
         "probe_relay",
         "ca_file",
@@ -190,6 +208,9 @@ impl Default for AuditSettings {
             probe: true,
             smtp_port: 25,
             smtp_timeout: Duration::from_secs(20),
+            smtp_per_address: 2,
+            smtp_per_minute: 6,
+            smtp_max_wait: Duration::from_secs(120),
             helo: None,
             probe_relay: false,
             ca_file: vec![],
@@ -359,6 +380,8 @@ mod tests {
                 | "https_port"
                 | "ns_port"
                 | "cert_expiry_days"
+                | "smtp_per_address"
+                | "smtp_per_minute"
                 | "rdap_qps"
                 | "registration_expiry_days" => "7",
                 "ca_file" | "dkim_selectors" | "dnsbl" => "[]",

@@ -24,7 +24,7 @@ pub use https::{HttpsBehaviour, HttpsCert, LabHttps};
 pub use pki::LabPki;
 pub use rdap::{LabRdap, RdapBehaviour};
 pub use receivers::{HttpReceiver, HttpRequest, Replies, SubmissionReceiver};
-pub use smtp::{LabSmtp, SmtpBehaviour};
+pub use smtp::{AddressLog, ConnectionLog, LabSmtp, SmtpBehaviour};
 pub use zones::{LabZones, ZoneError};
 
 /// The stale copy of nsdiff.test that ns2.lab.test serves.

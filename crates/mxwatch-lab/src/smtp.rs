@@ -77,9 +77,75 @@ pub fn lab_behaviours() -> BTreeMap<IpAddr, Option<SmtpBehaviour>> {
     ])
 }
 
+/// What each lab SMTP host saw of its clients: connections open now, the most ever open at
+/// once, and when each was accepted. Tests hold a prober's politeness to these counts.
+#[derive(Default)]
+pub struct ConnectionLog {
+    by_address: std::sync::Mutex<BTreeMap<IpAddr, AddressLog>>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct AddressLog {
+    pub open: usize,
+    pub most_open: usize,
+    pub accepted: Vec<std::time::Instant>,
+}
+
+impl AddressLog {
+    /// The most connections accepted within any `window` (a sliding window over the accept times).
+    pub fn most_within(&self, window: Duration) -> usize {
+        let mut times = self.accepted.clone();
+        times.sort();
+        let mut most = 0;
+        let mut first = 0;
+        for last in 0..times.len() {
+            while times[last].duration_since(times[first]) >= window {
+                first += 1;
+            }
+            most = most.max(last - first + 1);
+        }
+        most
+    }
+}
+
+impl ConnectionLog {
+    /// Every address that accepted a connection, with its counts.
+    pub fn snapshot(&self) -> BTreeMap<IpAddr, AddressLog> {
+        self.by_address.lock().unwrap().clone()
+    }
+
+    fn opened(self: &Arc<Self>, ip: IpAddr) -> OpenConnection {
+        let mut all = self.by_address.lock().unwrap();
+        let log = all.entry(ip).or_default();
+        log.open += 1;
+        log.most_open = log.most_open.max(log.open);
+        log.accepted.push(std::time::Instant::now());
+        OpenConnection {
+            ip,
+            log: self.clone(),
+        }
+    }
+}
+
+/// Counts a connection as open until dropped.
+struct OpenConnection {
+    ip: IpAddr,
+    log: Arc<ConnectionLog>,
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        if let Some(log) = self.log.by_address.lock().unwrap().get_mut(&self.ip) {
+            log.open -= 1;
+        }
+    }
+}
+
 /// The running SMTP hosts. Dropping it stops them.
 pub struct LabSmtp {
     pub port: u16,
+    /// Connections counted per address, as the hosts saw them.
+    pub connections: Arc<ConnectionLog>,
     /// The SubjectPublicKeyInfo (DER) of the certificate each TLS host presents (for DANE records).
     pub spki: BTreeMap<IpAddr, Vec<u8>>,
     tasks: Vec<JoinHandle<()>>,
@@ -130,12 +196,20 @@ impl LabSmtp {
             ));
         }
         let (port, listeners) = bind_all(hosts.iter().map(|(ip, _)| *ip).collect()).await?;
+        let connections = Arc::new(ConnectionLog::default());
         let tasks = listeners
             .into_iter()
             .zip(hosts)
-            .map(|(listener, (_, host))| tokio::spawn(serve(listener, host)))
+            .map(|(listener, (ip, host))| {
+                tokio::spawn(serve(listener, host, ip, connections.clone()))
+            })
             .collect();
-        Ok(LabSmtp { port, spki, tasks })
+        Ok(LabSmtp {
+            port,
+            connections,
+            spki,
+            tasks,
+        })
     }
 }
 
@@ -206,14 +280,16 @@ pub(crate) async fn bind_all(ips: Vec<IpAddr>) -> io::Result<(u16, Vec<TcpListen
     Err(last.unwrap_or_else(|| io::Error::other("no common free port")))
 }
 
-async fn serve(listener: TcpListener, host: Arc<Host>) {
+async fn serve(listener: TcpListener, host: Arc<Host>, ip: IpAddr, log: Arc<ConnectionLog>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let host = host.clone();
+        let open = log.opened(ip);
         tokio::spawn(async move {
             let _ = session(stream, &host).await;
+            drop(open);
         });
     }
 }

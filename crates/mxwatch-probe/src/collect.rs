@@ -14,6 +14,7 @@ use hickory_proto::rr::RecordType;
 use mxwatch_core::ip;
 use mxwatch_core::name::{looks_like_ipv4, registrable_domain};
 use mxwatch_core::observation::rdap::{DomainRegistration, RdapObservation};
+use mxwatch_core::observation::smtp::Politeness;
 use mxwatch_core::observation::{
     AddressLookups, NameserverObservation, OBSERVATION_SCHEMA, PolicyRecords, PtrForward,
 };
@@ -266,6 +267,16 @@ impl Collector {
                 crate::mail_auth::MAX_SPF_ANSWERS
             ));
         }
+        let polite_skips = exchanges
+            .iter()
+            .flat_map(|e| &e.addresses)
+            .filter(|a| matches!(a.smtp_politeness, Some(Politeness::Skipped { .. })))
+            .count();
+        if polite_skips > 0 {
+            limits.push(format!(
+                "{polite_skips} address(es) were not probed over SMTP, out of politeness to them (per-address connection limits): not a failure of theirs"
+            ));
+        }
         let skipped = budget.skipped();
         if skipped > 0 {
             limits.push(format!(
@@ -422,6 +433,7 @@ impl Collector {
                 ptr: None,
                 ptr_forward: vec![],
                 smtp: None,
+                smtp_politeness: None,
             };
         }
         let smtp = async {
@@ -430,7 +442,9 @@ impl Collector {
                 _ => None,
             }
         };
-        let (ptr, smtp) = tokio::join!(self.dns.ptr(ip), smtp);
+        let (ptr, probed) = tokio::join!(self.dns.ptr(ip), smtp);
+        let smtp_politeness = probed.as_ref().and_then(|p| p.politeness());
+        let smtp = probed.and_then(|p| p.probe.ok());
         let names: Vec<String> = ptr
             .value()
             .map(|n| n.iter().take(MAX_PTR_NAMES).cloned().collect())
@@ -445,6 +459,7 @@ impl Collector {
             ptr: Some(ptr),
             ptr_forward,
             smtp,
+            smtp_politeness,
         }
     }
 

@@ -7,6 +7,7 @@
 pub mod collect;
 mod collect_dnssec;
 pub mod dns;
+mod evict;
 pub mod mail_auth;
 pub mod mta_sts;
 pub mod rdap;

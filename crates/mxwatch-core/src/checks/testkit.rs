@@ -75,6 +75,7 @@ pub fn exchange(name: &str, preferences: &[u16], addresses: &[&str]) -> Exchange
                     addresses: observed(vec![*ip], 3600),
                 }],
                 smtp: None,
+                smtp_politeness: None,
             })
             .collect(),
         registration: None,

@@ -232,6 +232,9 @@ pub struct AddressObservation {
     /// What the host said on the SMTP port; `None` when not probed (`--no-probe`, or a non-routable address).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp: Option<crate::observation::smtp::SmtpProbe>,
+    /// The probe waited for its turn at this address, or was skipped (then `smtp` is `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_politeness: Option<crate::observation::smtp::Politeness>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -247,3 +247,15 @@ impl SmtpProbe {
         }
     }
 }
+
+/// What politeness towards one MX address did to its SMTP probe (per-address limits on
+/// connections at once and per minute). Never a finding: a host we chose not to bother yet is
+/// not a host that failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "politeness", rename_all = "snake_case")]
+pub enum Politeness {
+    /// The probe waited this long for its turn, then ran.
+    Delayed { ms: u64 },
+    /// The probe was not made: its turn would have come too late. `smtp` is then absent.
+    Skipped { reason: String },
+}

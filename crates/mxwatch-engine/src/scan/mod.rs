@@ -55,9 +55,15 @@ where
             async move {
                 match item {
                     ScanItem::Domain { line, input } => {
-                        let report =
+                        // Each audit is a task of its own, so it runs on the runtime's workers
+                        // beside the DNS sockets' reader tasks: a reply wakes its question on the
+                        // same thread instead of crossing to the thread that drives the stream
+                        // (the profile showed those wake-ups as a fifth of the client's CPU).
+                        let report = on_a_worker(async move {
                             Auditor::audit_with(&collector, &input.domain, &[], &ctx, input.notes)
-                                .await;
+                                .await
+                        })
+                        .await;
                         Outcome::Audited {
                             line,
                             report: Box::new(report),
@@ -69,4 +75,24 @@ where
         })
         .buffer_unordered(concurrency.max(1));
     (collector, outcomes)
+}
+
+/// Runs `work` as a task and waits for it; dropping the wait aborts the task (a scan stopped
+/// early leaves nothing running), and a panic in the task is a panic here, as if run inline.
+async fn on_a_worker<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    struct AbortOnDrop(tokio::task::AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let task = tokio::spawn(work);
+    let _abort = AbortOnDrop(task.abort_handle());
+    match task.await {
+        Ok(value) => value,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("an audit task was cancelled: {e}"),
+    }
 }

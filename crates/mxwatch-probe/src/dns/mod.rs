@@ -5,6 +5,7 @@ mod cache;
 pub mod dnssec;
 mod lookups;
 mod transport;
+mod udp;
 
 pub use lookups::Dns;
 pub use transport::{DnsOptions, Reply, Transport};

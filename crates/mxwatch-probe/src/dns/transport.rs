@@ -10,6 +10,7 @@
 //! one that times out or answers SERVFAIL or REFUSED is asked of the next before it becomes
 //! "could not determine"; `qps_per_resolver` paces each resolver (governor's GCRA limiter).
 
+use super::udp::UdpPool;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hickory_proto::op::{Edns, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
@@ -19,7 +20,7 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::timeout;
 
@@ -79,6 +80,8 @@ pub struct Transport {
     pacers: Vec<DefaultDirectRateLimiter>,
     /// Which resolver the next question starts with.
     turn: AtomicUsize,
+    /// The UDP sockets every question shares.
+    udp: UdpPool,
 }
 
 impl Transport {
@@ -104,6 +107,7 @@ impl Transport {
             resolvers,
             pacers,
             turn: AtomicUsize::new(0),
+            udp: UdpPool::default(),
         }
     }
 
@@ -281,29 +285,18 @@ impl Transport {
     }
 
     async fn try_udp(&self, resolver: SocketAddr, query: &Message, bytes: &[u8]) -> Reply {
-        let bind: SocketAddr = if resolver.is_ipv4() {
-            "0.0.0.0:0".parse().unwrap()
-        } else {
-            "[::]:0".parse().unwrap()
-        };
-        let socket = match UdpSocket::bind(bind).await {
-            Ok(s) => s,
-            Err(e) => return network_failure("cannot open a UDP socket", e),
-        };
-        if let Err(e) = socket.connect(resolver).await {
-            return network_failure("cannot reach the resolver", e);
-        }
+        let mut bytes = bytes.to_vec();
         self.sent.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = socket.send(bytes).await {
-            return network_failure("cannot send the question", e);
-        }
+        let mut sent = match self.udp.send(resolver, &mut bytes).await {
+            Ok(sent) => sent,
+            Err(e) => return network_failure("cannot send the question", e),
+        };
         let deadline = Instant::now() + self.options.timeout;
-        let mut buf = vec![0u8; 65_535];
         let mut mismatched = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match timeout(left, socket.recv(&mut buf)).await {
-                Err(_) => {
+            match timeout(left, sent.replies.recv()).await {
+                Err(_) | Ok(None) => {
                     return mismatched.unwrap_or(Reply::Failed {
                         failure: Failure::Timeout,
                         detail: format!(
@@ -312,8 +305,8 @@ impl Transport {
                         ),
                     });
                 }
-                Ok(Err(e)) => return network_failure("receiving the reply failed", e),
-                Ok(Ok(len)) => match check_reply(query, &buf[..len]) {
+                // The pool may have re-drawn the ID (one in flight to the same server had it).
+                Ok(Some(datagram)) => match check_reply(query, sent.id, &datagram) {
                     Ok(message) => {
                         return Reply::Message {
                             message: Box::new(message),
@@ -348,7 +341,7 @@ impl Transport {
                 "the reply was truncated over UDP and the TCP retry failed",
                 e,
             ),
-            Ok(Ok(reply)) => match check_reply(query, &reply) {
+            Ok(Ok(reply)) => match check_reply(query, query.metadata.id, &reply) {
                 Ok(message) if message.metadata.truncation => Reply::Failed {
                     failure: Failure::Malformed,
                     detail: "the reply was truncated even over TCP".into(),
@@ -370,8 +363,8 @@ fn network_failure(what: &str, e: std::io::Error) -> Reply {
     }
 }
 
-/// Parses a reply and checks it answers our question (ID and question section).
-fn check_reply(query: &Message, bytes: &[u8]) -> Result<Message, Reply> {
+/// Parses a reply and checks it answers our question (ID `id` and the question section).
+fn check_reply(query: &Message, id: u16, bytes: &[u8]) -> Result<Message, Reply> {
     let message = Message::from_vec(bytes).map_err(|e| Reply::Failed {
         failure: Failure::Malformed,
         detail: format!(
@@ -392,8 +385,7 @@ fn check_reply(query: &Message, bytes: &[u8]) -> Result<Message, Reply> {
         let asked = &query.queries[0];
         q.query_type() == asked.query_type() && same_name(q.name(), asked.name())
     });
-    if message.metadata.id != query.metadata.id || (!same_question && !message.metadata.truncation)
-    {
+    if message.metadata.id != id || (!same_question && !message.metadata.truncation) {
         return Err(Reply::Failed {
             failure: Failure::Malformed,
             detail: "the reply does not match the question (ID or question section differ)".into(),

@@ -17,6 +17,7 @@ use super::signatures::{
     dnskeys, keys_for_ds, rrset, rrsigs, usable_ds, verify, wildcard_expanded,
 };
 use super::{bogus, host, key};
+use crate::dns::cache::FAILURE_TTL;
 use crate::dns::transport::{Reply, Transport};
 use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS};
 use hickory_proto::op::{Message, ResponseCode};
@@ -72,6 +73,9 @@ pub struct Validator {
     /// One proof per (name, type) for a while: a provider's exchange shared by a million
     /// domains is validated once, even when asked by many at the same time.
     proofs: Mutex<HashMap<(String, RecordType), (Instant, ProofCell)>>,
+    /// Why the root keys could not be had, for [`FAILURE_TTL`]: a resolver that refuses the
+    /// root DNSKEY would otherwise be asked it again for every RRset of every domain.
+    root_failure: Mutex<Option<(Instant, Proof)>>,
 }
 
 impl Validator {
@@ -80,6 +84,7 @@ impl Validator {
             anchor,
             links: Mutex::new(HashMap::new()),
             proofs: Mutex::new(HashMap::new()),
+            root_failure: Mutex::new(None),
         }
     }
 
@@ -209,7 +214,19 @@ impl Validator {
         let (mut zone, mut keys) = match self.cached(&root) {
             Some(Chain::Secure { zone, keys }) => (zone, keys),
             _ => {
-                let keys = self.root_keys(transport, now).await?;
+                if let Some((at, failure)) = &*self.root_failure.lock().unwrap()
+                    && at.elapsed() <= FAILURE_TTL
+                {
+                    return Err(failure.clone());
+                }
+                let keys = match self.root_keys(transport, now).await {
+                    Ok(keys) => keys,
+                    Err(failure) => {
+                        *self.root_failure.lock().unwrap() =
+                            Some((Instant::now(), failure.clone()));
+                        return Err(failure);
+                    }
+                };
                 self.remember(
                     &root,
                     Chain::Secure {
