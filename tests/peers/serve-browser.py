@@ -16,9 +16,10 @@ import sys
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 mode, base, user, password, shots = sys.argv[1:6]
 
@@ -60,9 +61,24 @@ def log_in(least_domains):
     driver.find_element(By.NAME, "name").send_keys(user)
     driver.find_element(By.NAME, "password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "form.login button").click()
+    # The click returns before the next page has loaded: wait for the overview (or give up).
+    try:
+        WebDriverWait(driver, 30).until(
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, "table.overview tbody tr")) >= least_domains)
+    except TimeoutException:
+        pass
     rows = driver.find_elements(By.CSS_SELECTOR, "table.overview tbody tr")
     check(driver.current_url.rstrip("/") == base and len(rows) >= least_domains,
           f"logged in (the login form's CSRF token and cookie accepted); the overview lists {len(rows)} domains")
+
+
+def wait_for_text(text, seconds=30):
+    """True once the current page holds TEXT (a click returns before the next page has loaded)."""
+    try:
+        WebDriverWait(driver, seconds).until(lambda d: text in d.page_source)
+        return True
+    except TimeoutException:
+        return False
 
 
 def wait_for_unexpected_change(domain, seconds=120):
@@ -92,8 +108,7 @@ def live():
           "the feed says which exchange was added and which removed")
     row.find_element(By.NAME, "note").send_keys("moved to the provider (peers)")
     row.find_element(By.NAME, "approve").click()
-    time.sleep(1)
-    check("approved by user:" in driver.page_source and "moved to the provider (peers)" in driver.page_source,
+    check(wait_for_text("approved by user:") and "moved to the provider (peers)" in driver.page_source,
           "the live change is approved, with its note, by the logged-in user")
     driver.get(f"{base}/domains/healthy.test")
     check("mx1.provider.test" in driver.page_source, "the domain page shows the new MX set")

@@ -49,7 +49,7 @@ pub async fn page_handler(state: AppState, caller: Caller, q: OverviewQuery) -> 
             }
             button type="submit" { "Apply" }
         }
-        p.count { (result.total) " domains" }
+        p.count { (result.total) @if result.total == 1 { " domain" } @else { " domains" } }
         div.scroll {
             table.overview {
                 thead { tr { th { "Domain" } th { "Health" } th { "MX" } th { "Last check" } th { "Next check" } th { "Unexpected changes" } th { "Tags" } } }
