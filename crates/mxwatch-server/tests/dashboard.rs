@@ -46,6 +46,13 @@ async fn stranger_data_is_inert_changes_are_approved_and_inventory_edits_reach_t
         page.body
     );
     assert!(!page.body.contains("<script>alert"), "no injected element");
+    // The matrix has a DANE column; this watcher runs without DNSSEC, and says so.
+    assert!(page.body.contains("<th>DANE</th>"), "{}", page.body);
+    assert!(
+        page.body.contains("<td class=\"dane\">not checked</td>"),
+        "{}",
+        page.body
+    );
     // The only script element is our own file; `javascript:` never becomes a link.
     assert_eq!(page.body.matches("<script").count(), 1);
     assert!(!page.body.contains("href=\"javascript:"));

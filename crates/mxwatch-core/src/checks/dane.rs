@@ -44,6 +44,81 @@ pub(crate) fn dane_validates(
     )
 }
 
+/// DANE at one endpoint (an exchange at one address), in a word for a person: what the
+/// dashboard's exchange × address matrix shows beside SMTP, STARTTLS and the certificate. The
+/// findings (DANE-MISMATCH, DANE-UNSIGNED, …) say the same per exchange with explanations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EndpointDane {
+    /// DNSSEC and TLSA were not looked at (the audit ran without DNSSEC).
+    NotChecked,
+    /// The TLSA lookup failed: could not determine.
+    Indeterminate,
+    /// No TLSA record: DANE senders use opportunistic TLS (or MTA-STS).
+    NoRecords,
+    /// TLSA records exist but none is usable (not DNSSEC-secure, or no usage/selector/matching
+    /// type fit for SMTP): DANE senders ignore them.
+    Unusable,
+    /// Usable records, but the host was not seen presenting a certificate (not probed, not
+    /// reached, a handshake that failed before one): could not determine.
+    Unknown,
+    /// A usable record matches the presented chain.
+    Matches,
+    /// Usable records and no match, or no STARTTLS: DANE senders will not deliver here.
+    Mismatch(String),
+}
+
+impl std::fmt::Display for EndpointDane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndpointDane::NotChecked => f.write_str("not checked"),
+            EndpointDane::Indeterminate => f.write_str("TLSA lookup failed"),
+            EndpointDane::NoRecords => f.write_str("no TLSA"),
+            EndpointDane::Unusable => f.write_str("TLSA not usable"),
+            EndpointDane::Unknown => f.write_str("could not determine"),
+            EndpointDane::Matches => f.write_str("matches"),
+            EndpointDane::Mismatch(why) => write!(f, "mismatch: {why}"),
+        }
+    }
+}
+
+/// [`EndpointDane`] of `exchange` at the address `probe` (None: not probed) was made to.
+pub fn endpoint_dane(
+    obs: &Observation,
+    exchange: &str,
+    probe: Option<&crate::observation::smtp::SmtpProbe>,
+) -> EndpointDane {
+    let Some(dane) = obs.dnssec.as_ref().and_then(|d| d.exchange(exchange)) else {
+        return EndpointDane::NotChecked;
+    };
+    if dane.tlsa.is_failed() {
+        return EndpointDane::Indeterminate;
+    }
+    if !dane.has_tlsa() {
+        return EndpointDane::NoRecords;
+    }
+    let records = dane.usable_tlsa();
+    if records.is_empty() {
+        return EndpointDane::Unusable;
+    }
+    let Some(probe) = probe else {
+        return EndpointDane::Unknown;
+    };
+    match &probe.starttls {
+        StartTls::NotOffered | StartTls::Refused { .. } => {
+            EndpointDane::Mismatch("no STARTTLS".into())
+        }
+        StartTls::NotReached => EndpointDane::Unknown,
+        _ if probe.certificates.is_empty() => EndpointDane::Unknown,
+        _ => {
+            let name_ok = probe.verdict.as_ref().is_some_and(|v| v.name_matches);
+            match match_chain(&records, &probe.certificates, name_ok) {
+                DaneMatch::EndEntity | DaneMatch::TrustAnchor => EndpointDane::Matches,
+                DaneMatch::NoMatch(why) => EndpointDane::Mismatch(why),
+            }
+        }
+    }
+}
+
 fn dane_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
     let Some(dnssec) = &obs.dnssec else {
         return vec![];
@@ -314,6 +389,43 @@ mod tests {
             .collect();
         ids.dedup();
         ids
+    }
+
+    #[test]
+    fn each_endpoint_says_what_dane_makes_of_it() {
+        let spki = leaf("a").spki_sha256;
+        let record = format!("3 1 1 {spki}");
+        let verdict = |obs: &Observation| {
+            let x = &obs.exchanges[0];
+            endpoint_dane(obs, &x.name, x.addresses[0].smtp.as_ref())
+        };
+        assert_eq!(verdict(&obs(&[&record], "a", true)), EndpointDane::Matches);
+        assert!(matches!(
+            verdict(&obs(&[&record], "b", true)),
+            EndpointDane::Mismatch(_)
+        ));
+        assert_eq!(
+            verdict(&obs(&[&record], "a", false)),
+            EndpointDane::Unusable
+        );
+        assert_eq!(verdict(&obs(&[], "a", true)), EndpointDane::NoRecords);
+        let mut not_probed = obs(&[&record], "a", true);
+        not_probed.exchanges[0].addresses[0].smtp = None;
+        assert_eq!(verdict(&not_probed), EndpointDane::Unknown);
+        let mut no_starttls = obs(&[&record], "a", true);
+        no_starttls.exchanges[0].addresses[0].smtp = Some(probe(StartTls::NotOffered, vec![]));
+        assert!(matches!(verdict(&no_starttls), EndpointDane::Mismatch(_)));
+        let mut failed = obs(&[&record], "a", true);
+        failed.dnssec.as_mut().unwrap().exchanges[0].tlsa = Lookup::Failed {
+            failure: crate::observation::lookup::Failure::Timeout,
+            detail: "no reply".into(),
+            cname_chain: vec![],
+            elapsed_ms: 2000,
+        };
+        assert_eq!(verdict(&failed), EndpointDane::Indeterminate);
+        let mut unchecked = obs(&[&record], "a", true);
+        unchecked.dnssec = None;
+        assert_eq!(verdict(&unchecked), EndpointDane::NotChecked);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 mod bimi;
 mod dane;
+pub use dane::{EndpointDane, endpoint_dane};
 mod dkim;
 mod dmarc;
 mod dnsbl;

@@ -1,5 +1,5 @@
 //! `/domains/{domain}`: the latest audit as the CLI shows it — findings with explanation, fix
-//! and reference; the exchange × address matrix with reverse DNS, SMTP, STARTTLS, TLS and the
+//! and reference; the exchange × address matrix with reverse DNS, SMTP, STARTTLS, TLS, DANE and the
 //! certificate per endpoint — the timeline of changes, a diff between two observations, and
 //! "check now".
 
@@ -11,7 +11,8 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use maud::{Markup, html};
 use mxwatch_core::Report;
-use mxwatch_core::observation::smtp::{Connect, SmtpProbe, StartTls};
+use mxwatch_core::checks::endpoint_dane;
+use mxwatch_core::observation::smtp::{Connect, Politeness, SmtpProbe, StartTls};
 use mxwatch_store::Role;
 use serde::Deserialize;
 
@@ -137,9 +138,15 @@ fn starttls_text(s: &StartTls) -> String {
     }
 }
 
-fn smtp_cells(probe: Option<&SmtpProbe>) -> Markup {
+fn smtp_cells(probe: Option<&SmtpProbe>, politeness: Option<&Politeness>) -> Markup {
     let Some(p) = probe else {
-        return html! { td colspan="4" { "not probed" } };
+        return match politeness {
+            // Not asked on purpose (the per-address budget): never a failure of the host.
+            Some(Politeness::Skipped { reason }) => {
+                html! { td colspan="4" { "skipped for politeness: " (reason) } }
+            }
+            _ => html! { td colspan="4" { "not probed" } },
+        };
     };
     let cert = p.certificates.first();
     html! {
@@ -155,16 +162,16 @@ fn smtp_cells(probe: Option<&SmtpProbe>) -> Markup {
     }
 }
 
-/// The exchange × address matrix: family, reverse DNS, SMTP per endpoint.
+/// The exchange × address matrix: family, reverse DNS, SMTP and DANE per endpoint.
 fn matrix(r: &Report) -> Markup {
     html! {
         h2 { "Exchanges and addresses" }
         div.scroll { table.matrix {
-            thead { tr { th { "Exchange" } th { "Address" } th { "Family" } th { "Reverse DNS" } th { "SMTP" } th { "STARTTLS" } th { "TLS" } th { "Certificate" } } }
+            thead { tr { th { "Exchange" } th { "Address" } th { "Family" } th { "Reverse DNS" } th { "SMTP" } th { "STARTTLS" } th { "TLS" } th { "Certificate" } th { "DANE" } } }
             tbody {
                 @for x in &r.observation.exchanges {
                     @if x.addresses.is_empty() {
-                        tr { td { (x.preferences.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("/")) " " (x.name) } td colspan="7" { "no address" } }
+                        tr { td { (x.preferences.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("/")) " " (x.name) } td colspan="8" { "no address" } }
                     }
                     @for a in &x.addresses {
                         tr {
@@ -175,7 +182,8 @@ fn matrix(r: &Report) -> Markup {
                                 Some(names) => { (names.join(", ")) @match a.forward_confirmed() { Some(true) => " ✓", Some(false) => " (does not resolve back)", None => "" } },
                                 None => "—",
                             } }
-                            (smtp_cells(a.smtp.as_ref()))
+                            (smtp_cells(a.smtp.as_ref(), a.smtp_politeness.as_ref()))
+                            td.dane { (endpoint_dane(&r.observation, &x.name, a.smtp.as_ref())) }
                         }
                     }
                 }
