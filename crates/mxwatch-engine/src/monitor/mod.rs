@@ -91,7 +91,9 @@ impl StoreLock {
                         _postgres: Some(lock),
                     }),
                     Ok(None) => Err(EngineError::Settings(format!(
-                        "another `mxwatch watch` is using {url} (it holds the database's watcher lock)"
+                        "another `mxwatch watch` or `serve`, or `mxwatch worker --config`s, are running the \
+                         inventory of {url} (they hold the database's watcher lock); on PostgreSQL, \
+                         more workers can share it: `mxwatch worker --config`"
                     ))),
                     Err(e) => Err(EngineError::Operational(format!("opening {url}: {e}"))),
                 };
