@@ -9,8 +9,8 @@
 -- write is refused unless its worker still holds the lease, and it releases the lease.
 ALTER TABLE domains ADD COLUMN leased_by TEXT;
 ALTER TABLE domains ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
--- Taking due domains walks them by due time; a heartbeat finds its worker's own.
-CREATE INDEX domains_by_due ON domains (next_due, name);
+-- Taking due domains walks them by due time (domains_by_due, 0003); a heartbeat finds its
+-- worker's own.
 CREATE INDEX domains_by_holder ON domains (leased_by) WHERE leased_by IS NOT NULL;
 
 -- The delivery key: `change:` or `resolved:` and the IDs of the changes an alert announces.

@@ -10,8 +10,8 @@ use mxwatch_engine::config::Config;
 use mxwatch_engine::monitor::{Participant, Watcher};
 use mxwatch_engine::worker::{self, WorkerOptions};
 use mxwatch_engine::{Auditor, EngineError, resolver};
-use mxwatch_store::{PgStore, StoreUrl, WatcherLock, try_share_watcher_lock};
 use mxwatch_store::queue::{PgWorkQueue, WorkQueue, WorkerInfo, open_queue};
+use mxwatch_store::{PgStore, StoreUrl, WatcherLock, try_share_watcher_lock};
 use serde_json::json;
 use std::io::Write;
 use std::sync::Arc;
@@ -100,8 +100,9 @@ async fn inventory_watcher(
             .into());
         }
         Err(e) => {
-            return Err(anyhow::Error::from(EngineError::Store(e))
-                .context(format!("opening {}", args.db)));
+            return Err(
+                anyhow::Error::from(EngineError::Store(e)).context(format!("opening {}", args.db))
+            );
         }
     };
     let store = Arc::new(PgStore::open(url).await.map_err(|e| {
