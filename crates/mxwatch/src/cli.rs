@@ -223,6 +223,11 @@ pub struct ServeArgs {
     /// temporary directory).
     #[arg(long, value_name = "URL|FILE")]
     pub db: Option<StoreUrl>,
+    /// Serve the dashboard and the API only, without running the inventory here: for a
+    /// PostgreSQL database whose inventory `mxwatch worker --config` processes run (or a store
+    /// a separate `mxwatch watch` runs). The watcher lock is not taken.
+    #[arg(long, conflicts_with = "demo")]
+    pub no_watch: bool,
 }
 
 /// Where a token or user command finds the store.

@@ -180,6 +180,40 @@ fn two_workers_share_an_inventory_and_alert_each_change_once() {
         stderr(&second)
     );
 
+    // So does `serve`, unless it only serves (--no-watch): then it runs beside the workers.
+    let serving = run(&[
+        "serve",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(code(&serving), 2, "{}", stderr(&serving));
+    let mut dashboard = Command::new(BIN)
+        .args([
+            "serve",
+            "--no-watch",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(dashboard.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(
+        first.contains("mxwatch serve: http://127.0.0.1:"),
+        "{first}"
+    );
+    dashboard.kill().unwrap();
+    dashboard.wait().unwrap();
+
     // The zone changes; whichever worker sees it first is SIGKILLed while it waits to confirm
     // (holding the domain's lease). The other takes the domain when the lease runs out.
     set_healthy(&lab, &changed());
