@@ -1,4 +1,4 @@
-# Helpers shared by the peers' scenario scripts (watch.sh, workers.sh), sourced after they set
+# Helpers shared by the peers' scenario scripts (watch.sh, workers.sh, watchshare.sh), sourced after they set
 # SCENARIO (the word their lines start with: "ok SCENARIO: …", "FAIL SCENARIO: …") and COUNTS
 # (the file that gets "PASSED FAILED" at the end, or empty).
 # shellcheck shell=bash
@@ -42,4 +42,18 @@ poll() {
         [ $((SECONDS - t0)) -lt "$limit" ] || return 1
         sleep 0.3
     done
+}
+
+# zone_edit "OLD-MX" "NEW-MX": one Knot transaction on $ZONE through the caller's KNOTC array
+# (Knot raises the SOA serial by itself at the commit). In memory only: the zone's storage is
+# the repository and zonefile-sync is -1, so nothing is written.
+# shellcheck disable=SC2086  # $1 and $2 are split into preference and exchange on purpose
+zone_edit() {
+    "${KNOTC[@]}" zone-begin "$ZONE" || return 1
+    if "${KNOTC[@]}" zone-unset "$ZONE" @ MX $1 && "${KNOTC[@]}" zone-set "$ZONE" @ 3600 MX $2 &&
+        "${KNOTC[@]}" zone-commit "$ZONE"; then
+        return 0
+    fi
+    "${KNOTC[@]}" zone-abort "$ZONE" >/dev/null 2>&1 || true
+    return 1
 }

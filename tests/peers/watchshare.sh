@@ -88,17 +88,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# zone_edit "OLD-MX" "NEW-MX": one Knot transaction on $ZONE, in memory only (as watch.sh's).
-# shellcheck disable=SC2086  # $1 and $2 are split into preference and exchange on purpose
-zone_edit() {
-    "${KNOTC[@]}" zone-begin "$ZONE" || return 1
-    if "${KNOTC[@]}" zone-unset "$ZONE" @ MX $1 && "${KNOTC[@]}" zone-set "$ZONE" @ 3600 MX $2 &&
-        "${KNOTC[@]}" zone-commit "$ZONE"; then
-        return 0
-    fi
-    "${KNOTC[@]}" zone-abort "$ZONE" >/dev/null 2>&1 || true
-    return 1
-}
+# zone_edit "OLD-MX" "NEW-MX": tests/peers/scenario.sh.
 
 # The receiver's log, read by one Python helper:
 #   alerts.py count EVENT   2xx requests of that event

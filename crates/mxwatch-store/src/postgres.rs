@@ -82,20 +82,7 @@ pub struct WatcherLock {
 /// Takes the watcher lock of the database `url` names, or answers `None` if another process
 /// holds it.
 pub async fn try_lock_watcher(url: &str) -> Result<Option<WatcherLock>> {
-    let mut connection = options(url)?.connect().await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
-        .bind(WATCHER_LOCK.0)
-        .bind(WATCHER_LOCK.1)
-        .fetch_one(&mut connection)
-        .await?;
-    if locked {
-        Ok(Some(WatcherLock {
-            _connection: connection,
-        }))
-    } else {
-        connection.close().await.ok();
-        Ok(None)
-    }
+    lock_watcher(url, "SELECT pg_try_advisory_lock($1, $2)").await
 }
 
 /// Takes the watcher lock in its shared form: `mxwatch worker --config` processes, any number
@@ -103,8 +90,14 @@ pub async fn try_lock_watcher(url: &str) -> Result<Option<WatcherLock>> {
 /// `serve` (which take it whole) runs the same inventory beside them, and no worker starts
 /// taking it while one of those runs. `None`: a `watch` or `serve` holds it.
 pub async fn try_share_watcher_lock(url: &str) -> Result<Option<WatcherLock>> {
+    lock_watcher(url, "SELECT pg_try_advisory_lock_shared($1, $2)").await
+}
+
+/// Tries `query` (one of PostgreSQL's `pg_try_advisory_lock*` on [`WATCHER_LOCK`]) on a
+/// connection of its own, kept while the lock is held.
+async fn lock_watcher(url: &str, query: &'static str) -> Result<Option<WatcherLock>> {
     let mut connection = options(url)?.connect().await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock_shared($1, $2)")
+    let locked: bool = sqlx::query_scalar(query)
         .bind(WATCHER_LOCK.0)
         .bind(WATCHER_LOCK.1)
         .fetch_one(&mut connection)

@@ -8,6 +8,7 @@ use crate::common::*;
 use crate::watch::{
     Scratch, alerted_changes, changed, changes_in, delivered, healthy, http_receiver, set_healthy,
 };
+use crate::worker::wait_for;
 use mxwatch_store::testing::{TestDatabase, server_or_skip};
 use mxwatch_store::{PgStore, SharedSchedule, Store};
 use serde_json::Value;
@@ -15,7 +16,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The inventory (healthy.test, customer1.test) on database `db`, watched every second, a
 /// change confirmed 2 s after it is seen (long enough to kill a worker in between), alerts to
@@ -83,18 +84,6 @@ impl Worker {
 
     fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
-    }
-}
-
-/// Waits (no time is asserted: the bound only stops a hung test) until `done` says so.
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "waited for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
