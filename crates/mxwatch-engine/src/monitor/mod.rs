@@ -92,8 +92,8 @@ impl StoreLock {
                     }),
                     Ok(None) => Err(EngineError::Settings(format!(
                         "another `mxwatch watch` or `serve`, or `mxwatch worker --config`s, are running the \
-                         inventory of {url} (they hold the database's watcher lock); on PostgreSQL, \
-                         more workers can share it: `mxwatch worker --config`"
+                         inventory of {url} (they hold the database's watcher lock); beside workers, \
+                         `mxwatch serve --no-watch` serves the dashboard"
                     ))),
                     Err(e) => Err(EngineError::Operational(format!("opening {url}: {e}"))),
                 };
