@@ -44,16 +44,16 @@ poll() {
     done
 }
 
-# zone_edit "OLD-MX" "NEW-MX": one Knot transaction on $ZONE through the caller's KNOTC array
-# (Knot raises the SOA serial by itself at the commit). In memory only: the zone's storage is
-# the repository and zonefile-sync is -1, so nothing is written.
-# shellcheck disable=SC2086  # $1 and $2 are split into preference and exchange on purpose
-zone_edit() {
-    "${KNOTC[@]}" zone-begin "$ZONE" || return 1
-    if "${KNOTC[@]}" zone-unset "$ZONE" @ MX $1 && "${KNOTC[@]}" zone-set "$ZONE" @ 3600 MX $2 &&
-        "${KNOTC[@]}" zone-commit "$ZONE"; then
+# knot_mx_swap KNOT-CONF ZONE OLD NEW: in one knotc transaction (in memory only: the zone file is
+# never written), the apex MX record OLD ("20 mx2.healthy.test.") replaced by NEW (TTL 3600).
+knot_mx_swap() {
+    local knotc=(knotc -c "$1" -t 10) zone=$2
+    "${knotc[@]}" zone-begin "$zone" || return 1
+    # shellcheck disable=SC2086  # OLD and NEW are "PREFERENCE EXCHANGE", two words each
+    if "${knotc[@]}" zone-unset "$zone" @ MX $3 && "${knotc[@]}" zone-set "$zone" @ 3600 MX $4 &&
+        "${knotc[@]}" zone-commit "$zone"; then
         return 0
     fi
-    "${KNOTC[@]}" zone-abort "$ZONE" >/dev/null 2>&1 || true
+    "${knotc[@]}" zone-abort "$zone" >/dev/null 2>&1 || true
     return 1
 }

@@ -115,7 +115,11 @@ mx_of() { # server: the MX set of $ZONE, sorted, on one line
     kdig "@$1" -p 53 +timeout=2 +retry=0 "${extra[@]}" +short "$ZONE" MX 2>/dev/null | sort | paste -sd ' ' -
 }
 
-# zone_edit "OLD-MX" "NEW-MX": tests/peers/scenario.sh.
+# zone_edit "OLD-MX" "NEW-MX": one Knot transaction on $ZONE (Knot raises
+# the SOA serial by itself at the commit). In memory only: the zone's
+# storage is the repository and zonefile-sync is -1, so nothing is written.
+# shellcheck disable=SC2086  # $1 and $2 are split into preference and exchange on purpose
+zone_edit() { knot_mx_swap "$WORK/knot.conf" "$ZONE" "$1" "$2"; }
 
 # mx history DOMAIN | mx changes: the JSON, or nothing.
 history_json() { "$MXWATCH" history "$1" --db "$DB" --format json 2>/dev/null || true; }

@@ -88,7 +88,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# zone_edit "OLD-MX" "NEW-MX": tests/peers/scenario.sh.
+# zone_edit "OLD-MX" "NEW-MX": the apex MX swapped in one knotc transaction (scenario.sh).
+zone_edit() { knot_mx_swap "$WORK/knot.conf" "$ZONE" "$1" "$2"; }
 
 # The receiver's log, read by one Python helper:
 #   alerts.py count EVENT   2xx requests of that event
