@@ -1003,6 +1003,11 @@ run_scenario watch MXWATCH="$MXWATCH" RES_ADDR="$RES_ADDR" AUTH_ADDR="$AUTH_ADDR
 # mid-job (tests/peers/workers.sh; its own cluster).
 run_scenario workers MXWATCH="$MXWATCH" RES_ADDR="$RES_ADDR"
 
+# 4b. `mxwatch worker --config`s sharing one watch inventory: a zone edited live with knotc, the
+# worker confirming it SIGKILLed, exactly one alert per change (tests/peers/watchshare.sh; its
+# own cluster).
+run_scenario watchshare MXWATCH="$MXWATCH" RES_ADDR="$RES_ADDR"
+
 # 5. `mxwatch serve --demo` (its own in-process lab, loopback only) against promtool, Chromium
 # over WebDriver and schemathesis (tests/peers/serve.sh).
 run_scenario serve MXWATCH="$MXWATCH" RES_ADDR="$RES_ADDR"

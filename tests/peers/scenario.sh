@@ -1,4 +1,4 @@
-# Helpers shared by the peers' scenario scripts (watch.sh, workers.sh), sourced after they set
+# Helpers shared by the peers' scenario scripts (watch.sh, workers.sh, watchshare.sh), sourced after they set
 # SCENARIO (the word their lines start with: "ok SCENARIO: …", "FAIL SCENARIO: …") and COUNTS
 # (the file that gets "PASSED FAILED" at the end, or empty).
 # shellcheck shell=bash

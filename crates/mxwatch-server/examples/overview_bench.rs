@@ -100,6 +100,7 @@ async fn main() {
                     resolutions: vec![],
                     alerts: vec![],
                     next_due: 100_000 + i as i64,
+                    lease: None,
                 })
                 .await
                 .unwrap();

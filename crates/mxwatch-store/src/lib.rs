@@ -14,12 +14,16 @@ mod postgres;
 pub mod queue;
 mod rows;
 pub mod scan_state;
+pub mod schedule;
 mod sqlite;
 #[doc(hidden)]
 pub mod testing;
 mod url;
 
-pub use postgres::{DEFAULT_POOL_SIZE, PgStore, WatcherLock, try_lock_watcher};
+pub use postgres::{
+    DEFAULT_POOL_SIZE, PgStore, WatcherLock, try_lock_watcher, try_share_watcher_lock,
+};
+pub use schedule::SharedSchedule;
 pub use sqlite::SqliteStore;
 pub use url::StoreUrl;
 
@@ -45,6 +49,10 @@ pub enum StoreError {
     /// where one must exist): the user's to fix.
     #[error("{0}")]
     Url(String),
+    /// A cycle run under a lease on the shared schedule was not written: the worker no longer
+    /// holds the domain's lease (it ran out and another worker took the domain).
+    #[error("the lease on {0} was lost to another worker; this cycle's result is dropped")]
+    LeaseLost(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -265,4 +273,20 @@ pub struct Cycle<'a> {
     pub resolutions: Vec<i64>,
     pub alerts: Vec<NewAlert>,
     pub next_due: i64,
+    /// The worker whose lease on the domain this cycle ran under (the shared schedule,
+    /// [`schedule`]): the cycle is written only while that worker still holds the lease
+    /// ([`StoreError::LeaseLost`] otherwise), and writing it releases the lease. `None` for
+    /// `watch` and `serve`, which hold the whole database's watcher lock instead.
+    pub lease: Option<&'a str>,
+}
+
+/// The delivery key of an alert: its event and the IDs of the changes it announces, sorted.
+/// Unique per domain in the alert queue, so the same change set is queued (and sent) once,
+/// whichever process confirmed it and however many times.
+pub(crate) fn delivery_key(event: AlertKind, change_ids: &[i64]) -> String {
+    let mut ids = change_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!("{}:{}", event.as_str(), ids.join(","))
 }

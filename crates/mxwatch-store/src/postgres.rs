@@ -4,11 +4,12 @@
 
 use crate::codec::compress;
 use crate::rows::{
-    CHANGE_COLUMNS, change_columns_of_c, change_from_row, encode_report, finding_ids, report_json,
+    CHANGE_COLUMNS, alert_change_ids, change_columns_of_c, change_from_row, encode_report,
+    finding_ids, report_json,
 };
 use crate::{
-    AlertKind, AlertSubject, Cycle, FailedDelivery, ObservationSummary, PendingAlert, Result,
-    Store, StoreError, StoredAlert, StoredChange,
+    AlertKind, Cycle, FailedDelivery, ObservationSummary, PendingAlert, Result, Store, StoreError,
+    StoredAlert, StoredChange, delivery_key,
 };
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
@@ -81,8 +82,22 @@ pub struct WatcherLock {
 /// Takes the watcher lock of the database `url` names, or answers `None` if another process
 /// holds it.
 pub async fn try_lock_watcher(url: &str) -> Result<Option<WatcherLock>> {
+    lock_watcher(url, "SELECT pg_try_advisory_lock($1, $2)").await
+}
+
+/// Takes the watcher lock in its shared form: `mxwatch worker --config` processes, any number
+/// of them, hold it while they take the inventory's due domains with leases, so no `watch` or
+/// `serve` (which take it whole) runs the same inventory beside them, and no worker starts
+/// taking it while one of those runs. `None`: a `watch` or `serve` holds it.
+pub async fn try_share_watcher_lock(url: &str) -> Result<Option<WatcherLock>> {
+    lock_watcher(url, "SELECT pg_try_advisory_lock_shared($1, $2)").await
+}
+
+/// Tries `query` (one of PostgreSQL's `pg_try_advisory_lock*` on [`WATCHER_LOCK`]) on a
+/// connection of its own, kept while the lock is held.
+async fn lock_watcher(url: &str, query: &'static str) -> Result<Option<WatcherLock>> {
     let mut connection = options(url)?.connect().await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
+    let locked: bool = sqlx::query_scalar(query)
         .bind(WATCHER_LOCK.0)
         .bind(WATCHER_LOCK.1)
         .fetch_one(&mut connection)
@@ -95,6 +110,46 @@ pub async fn try_lock_watcher(url: &str) -> Result<Option<WatcherLock>> {
         connection.close().await.ok();
         Ok(None)
     }
+}
+
+/// Deliveries (rows of `alert_deliveries` joined with their `alert_events`, as [`Store::due_alerts`]
+/// selects them) with each alert's changes: for the due list and for the claims of the shared
+/// schedule alike.
+pub(crate) async fn pending_alerts(
+    pool: &PgPool,
+    rows: &[sqlx::postgres::PgRow],
+) -> Result<Vec<PendingAlert>> {
+    let sql = format!(
+        "SELECT {} FROM alert_event_changes x JOIN changes c ON c.id = x.change_id \
+         WHERE x.alert_id = $1 ORDER BY x.position",
+        change_columns_of_c()
+    );
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let alert_id: i64 = r.try_get("alert_id")?;
+        let changes = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(alert_id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(change_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        out.push(PendingAlert {
+            id: r.try_get("delivery_id")?,
+            sink: r.try_get("sink")?,
+            attempts: r.try_get("attempts")?,
+            alert: StoredAlert {
+                id: alert_id,
+                event: AlertKind::parse(&r.try_get::<String, _>("event")?)?,
+                domain: r.try_get("domain")?,
+                created_at: r.try_get("created_at")?,
+                mx_before: r.try_get("mx_before")?,
+                mx_after: r.try_get("mx_after")?,
+                changes,
+            },
+        });
+    }
+    Ok(out)
 }
 
 #[async_trait::async_trait]
@@ -149,6 +204,19 @@ impl Store for PgStore {
         // The overview's row of this domain, written in the same transaction (serve).
         let mut summary = crate::dashboard::Summary::of(report, 0, cycle.observed_at, &status);
         let mut tx = self.pool.begin().await?;
+        // One cycle of a domain written at a time: its schedule row stays locked until this
+        // transaction ends, so a second process confirming the same change sees the first's
+        // change rows (and reuses them, below) instead of racing it.
+        let holder: Option<Option<String>> =
+            sqlx::query_scalar("SELECT leased_by FROM domains WHERE name = $1 FOR UPDATE")
+                .bind(&report.domain)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(me) = cycle.lease
+            && holder.flatten().as_deref() != Some(me)
+        {
+            return Err(StoreError::LeaseLost(report.domain.clone()));
+        }
         let obs_id: i64 = sqlx::query_scalar(
             "INSERT INTO observations (domain, observed_at, status, baseline, report) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -165,6 +233,24 @@ impl Store for PgStore {
         let mut ids = Vec::new();
         for new in &cycle.changes {
             let c = &new.change;
+            // The same change still open (another process recorded it first): the same row, so
+            // both alerts carry the same change IDs and the delivery key keeps one of them.
+            let open: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM changes WHERE domain = $1 AND kind = $2 AND subject = $3 \
+                 AND old_value IS NOT DISTINCT FROM $4 AND new_value IS NOT DISTINCT FROM $5 \
+                 AND resolved_at IS NULL ORDER BY id LIMIT 1",
+            )
+            .bind(&report.domain)
+            .bind(c.kind.as_str())
+            .bind(&c.subject)
+            .bind(&c.old)
+            .bind(&c.new)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(id) = open {
+                ids.push(id);
+                continue;
+            }
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO changes (domain, kind, subject, severity, old_value, new_value, first_seen, confirmed_at, \
                  observation_id, expected_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
@@ -194,32 +280,30 @@ impl Store for PgStore {
             .await?;
         }
         for alert in cycle.alerts.iter().filter(|a| !a.sinks.is_empty()) {
-            let alert_id: i64 = sqlx::query_scalar(
-                "INSERT INTO alert_events (domain, event, created_at, mx_before, mx_after) \
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            let change_ids = alert_change_ids(alert, &ids)?;
+            let Some(alert_id) = sqlx::query_scalar::<_, i64>(
+                "INSERT INTO alert_events (domain, event, created_at, mx_before, mx_after, delivery_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (domain, delivery_key) DO NOTHING RETURNING id",
             )
             .bind(&report.domain)
             .bind(alert.event.as_str())
             .bind(cycle.observed_at)
             .bind(&alert.mx_before)
             .bind(&alert.mx_after)
-            .fetch_one(&mut *tx)
-            .await?;
-            for (position, subject) in alert.changes.iter().enumerate() {
-                let change_id = match *subject {
-                    AlertSubject::Existing(id) => id,
-                    AlertSubject::New(index) => *ids.get(index).ok_or_else(|| {
-                        StoreError::Corrupt(format!(
-                            "alert names new change #{index}, which the cycle does not hold"
-                        ))
-                    })?,
-                };
+            .bind(delivery_key(alert.event, &change_ids))
+            .fetch_optional(&mut *tx)
+            .await?
+            else {
+                // Already queued with the same changes: announced once.
+                continue;
+            };
+            for (position, change_id) in change_ids.iter().enumerate() {
                 sqlx::query(
                     "INSERT INTO alert_event_changes (alert_id, change_id, position) VALUES ($1, $2, $3) \
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(alert_id)
-                .bind(change_id)
+                .bind(*change_id)
                 .bind(position as i64)
                 .execute(&mut *tx)
                 .await?;
@@ -238,7 +322,8 @@ impl Store for PgStore {
         }
         sqlx::query(
             "INSERT INTO domains (name, next_due, last_observed) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET next_due = excluded.next_due, last_observed = excluded.last_observed",
+             ON CONFLICT (name) DO UPDATE SET next_due = excluded.next_due, last_observed = excluded.last_observed, \
+             leased_by = NULL, lease_until = 0",
         )
         .bind(&report.domain)
         .bind(cycle.next_due)
@@ -338,42 +423,12 @@ impl Store for PgStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let sql = format!(
-            "SELECT {} FROM alert_event_changes x JOIN changes c ON c.id = x.change_id \
-             WHERE x.alert_id = $1 ORDER BY x.position",
-            change_columns_of_c()
-        );
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let alert_id: i64 = r.try_get("alert_id")?;
-            let changes = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(alert_id)
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(change_from_row)
-                .collect::<Result<Vec<_>>>()?;
-            out.push(PendingAlert {
-                id: r.try_get("delivery_id")?,
-                sink: r.try_get("sink")?,
-                attempts: r.try_get("attempts")?,
-                alert: StoredAlert {
-                    id: alert_id,
-                    event: AlertKind::parse(&r.try_get::<String, _>("event")?)?,
-                    domain: r.try_get("domain")?,
-                    created_at: r.try_get("created_at")?,
-                    mx_before: r.try_get("mx_before")?,
-                    mx_after: r.try_get("mx_after")?,
-                    changes,
-                },
-            });
-        }
-        Ok(out)
+        pending_alerts(&self.pool, &rows).await
     }
 
     async fn alert_delivered(&self, delivery_id: i64, now: i64) -> Result<()> {
         sqlx::query(
-            "UPDATE alert_deliveries SET delivered_at = $1, attempts = attempts + 1, last_error = NULL \
+            "UPDATE alert_deliveries SET claimed_by = NULL, claim_until = 0, delivered_at = $1, attempts = attempts + 1, last_error = NULL \
              WHERE id = $2",
         )
         .bind(now)
@@ -392,13 +447,13 @@ impl Store for PgStore {
     ) -> Result<()> {
         let query = match retry_at {
             Some(at) => sqlx::query(
-                "UPDATE alert_deliveries SET attempts = attempts + 1, last_error = $1, next_attempt = $2 \
+                "UPDATE alert_deliveries SET claimed_by = NULL, claim_until = 0, attempts = attempts + 1, last_error = $1, next_attempt = $2 \
                  WHERE id = $3",
             )
             .bind(error)
             .bind(at),
             None => sqlx::query(
-                "UPDATE alert_deliveries SET attempts = attempts + 1, last_error = $1, gave_up_at = $2 \
+                "UPDATE alert_deliveries SET claimed_by = NULL, claim_until = 0, attempts = attempts + 1, last_error = $1, gave_up_at = $2 \
                  WHERE id = $3",
             )
             .bind(error)

@@ -151,7 +151,7 @@ pub struct WorkerInfo {
     /// Milliseconds since its last heartbeat, by the database's clock.
     pub silent_for_ms: i64,
     pub items_done: i64,
-    /// Lines it holds leases on now (expired leases not counted).
+    /// Scan lines and inventory domains it holds leases on now (expired leases not counted).
     pub leases: i64,
     pub stopped_at_ms: Option<i64>,
 }
@@ -563,7 +563,9 @@ impl WorkQueue for PgWorkQueue {
             "SELECT w.id, w.host, w.pid, w.started_at, w.last_seen, w.items_done, w.stopped_at, \
                  work_now_ms() - w.last_seen AS silent_for, \
                  (SELECT COUNT(*) FROM work_items i \
-                  WHERE i.leased_by = w.id AND i.lease_until > work_now_ms()) AS leases \
+                  WHERE i.leased_by = w.id AND i.lease_until > work_now_ms()) \
+                 + (SELECT COUNT(*) FROM domains d \
+                  WHERE d.leased_by = w.id AND d.lease_until > work_now_ms()) AS leases \
              FROM workers w ORDER BY w.started_at, w.id",
         )
         .fetch_all(&self.pool)

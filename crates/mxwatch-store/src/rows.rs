@@ -79,3 +79,20 @@ pub(crate) fn finding_ids(report: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The change IDs an alert of a cycle announces, in its order: a new change's ID is the one
+/// the cycle's write gave it (`new_ids`, by index), an existing one's its own.
+pub(crate) fn alert_change_ids(alert: &crate::NewAlert, new_ids: &[i64]) -> Result<Vec<i64>> {
+    alert
+        .changes
+        .iter()
+        .map(|subject| match *subject {
+            crate::AlertSubject::Existing(id) => Ok(id),
+            crate::AlertSubject::New(index) => new_ids.get(index).copied().ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "alert names new change #{index}, which the cycle does not hold"
+                ))
+            }),
+        })
+        .collect()
+}

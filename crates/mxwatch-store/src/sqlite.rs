@@ -2,11 +2,12 @@
 
 use crate::codec::compress;
 use crate::rows::{
-    CHANGE_COLUMNS, change_columns_of_c, change_from_row, encode_report, finding_ids, report_json,
+    CHANGE_COLUMNS, alert_change_ids, change_columns_of_c, change_from_row, encode_report,
+    finding_ids, report_json,
 };
 use crate::{
-    AlertKind, AlertSubject, Cycle, FailedDelivery, ObservationSummary, PendingAlert, Result,
-    Store, StoreError, StoredAlert, StoredChange,
+    AlertKind, Cycle, FailedDelivery, ObservationSummary, PendingAlert, Result, Store, StoreError,
+    StoredAlert, StoredChange, delivery_key,
 };
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -139,6 +140,18 @@ impl Store for SqliteStore {
         // The overview's row of this domain, written in the same transaction (serve).
         let mut summary = crate::dashboard::Summary::of(report, 0, cycle.observed_at, &status);
         let mut tx = self.pool.begin().await?;
+        if let Some(me) = cycle.lease {
+            // Nothing takes leases on SQLite (workers need PostgreSQL), but the trait's promise
+            // holds here too: a cycle run under a lease is written only while it is held.
+            let holder: Option<Option<String>> =
+                sqlx::query_scalar("SELECT leased_by FROM domains WHERE name = ?")
+                    .bind(&report.domain)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if holder.flatten().as_deref() != Some(me) {
+                return Err(StoreError::LeaseLost(report.domain.clone()));
+            }
+        }
         let obs_id: i64 = sqlx::query(
             "INSERT INTO observations (domain, observed_at, status, baseline, report) VALUES (?, ?, ?, ?, ?) RETURNING id",
         )
@@ -155,6 +168,22 @@ impl Store for SqliteStore {
         let mut ids = Vec::new();
         for new in &cycle.changes {
             let c = &new.change;
+            // The same change still open: the same row (see the PostgreSQL store).
+            let open: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM changes WHERE domain = ? AND kind = ? AND subject = ? \
+                 AND old_value IS ? AND new_value IS ? AND resolved_at IS NULL ORDER BY id LIMIT 1",
+            )
+            .bind(&report.domain)
+            .bind(c.kind.as_str())
+            .bind(&c.subject)
+            .bind(&c.old)
+            .bind(&c.new)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(id) = open {
+                ids.push(id);
+                continue;
+            }
             let id: i64 = sqlx::query(
                 "INSERT INTO changes (domain, kind, subject, severity, old_value, new_value, first_seen, confirmed_at, \
                  observation_id, expected_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -183,29 +212,27 @@ impl Store for SqliteStore {
                 .await?;
         }
         for alert in cycle.alerts.iter().filter(|a| !a.sinks.is_empty()) {
-            let alert_id: i64 = sqlx::query(
-                "INSERT INTO alert_events (domain, event, created_at, mx_before, mx_after) VALUES (?, ?, ?, ?, ?) RETURNING id",
+            let change_ids = alert_change_ids(alert, &ids)?;
+            let Some(alert_id) = sqlx::query_scalar::<_, i64>(
+                "INSERT INTO alert_events (domain, event, created_at, mx_before, mx_after, delivery_key) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (domain, delivery_key) DO NOTHING RETURNING id",
             )
             .bind(&report.domain)
             .bind(alert.event.as_str())
             .bind(cycle.observed_at)
             .bind(&alert.mx_before)
             .bind(&alert.mx_after)
-            .fetch_one(&mut *tx)
+            .bind(delivery_key(alert.event, &change_ids))
+            .fetch_optional(&mut *tx)
             .await?
-            .try_get("id")?;
-            for (position, subject) in alert.changes.iter().enumerate() {
-                let change_id = match *subject {
-                    AlertSubject::Existing(id) => id,
-                    AlertSubject::New(index) => *ids.get(index).ok_or_else(|| {
-                        StoreError::Corrupt(format!(
-                            "alert names new change #{index}, which the cycle does not hold"
-                        ))
-                    })?,
-                };
+            else {
+                // Already queued with the same changes: announced once.
+                continue;
+            };
+            for (position, change_id) in change_ids.iter().enumerate() {
                 sqlx::query("INSERT OR IGNORE INTO alert_event_changes (alert_id, change_id, position) VALUES (?, ?, ?)")
                     .bind(alert_id)
-                    .bind(change_id)
+                    .bind(*change_id)
                     .bind(position as i64)
                     .execute(&mut *tx)
                     .await?;
@@ -221,7 +248,8 @@ impl Store for SqliteStore {
         }
         sqlx::query(
             "INSERT INTO domains (name, next_due, last_observed) VALUES (?, ?, ?) \
-             ON CONFLICT (name) DO UPDATE SET next_due = excluded.next_due, last_observed = excluded.last_observed",
+             ON CONFLICT (name) DO UPDATE SET next_due = excluded.next_due, last_observed = excluded.last_observed, \
+             leased_by = NULL, lease_until = 0",
         )
         .bind(&report.domain)
         .bind(cycle.next_due)
@@ -355,7 +383,7 @@ impl Store for SqliteStore {
     }
 
     async fn alert_delivered(&self, delivery_id: i64, now: i64) -> Result<()> {
-        sqlx::query("UPDATE alert_deliveries SET delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?")
+        sqlx::query("UPDATE alert_deliveries SET claimed_by = NULL, claim_until = 0, delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?")
             .bind(now)
             .bind(delivery_id)
             .execute(&self.pool)
@@ -372,12 +400,12 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let query = match retry_at {
             Some(at) => sqlx::query(
-                "UPDATE alert_deliveries SET attempts = attempts + 1, last_error = ?, next_attempt = ? WHERE id = ?",
+                "UPDATE alert_deliveries SET claimed_by = NULL, claim_until = 0, attempts = attempts + 1, last_error = ?, next_attempt = ? WHERE id = ?",
             )
             .bind(error)
             .bind(at),
             None => sqlx::query(
-                "UPDATE alert_deliveries SET attempts = attempts + 1, last_error = ?, gave_up_at = ? WHERE id = ?",
+                "UPDATE alert_deliveries SET claimed_by = NULL, claim_until = 0, attempts = attempts + 1, last_error = ?, gave_up_at = ? WHERE id = ?",
             )
             .bind(error)
             .bind(now),

@@ -192,6 +192,7 @@ async fn dashboard(store: &dyn Store) {
             resolutions: vec![],
             alerts: vec![],
             next_due: 5000,
+            lease: None,
         })
         .await
         .unwrap();

@@ -55,6 +55,7 @@ async fn story(store: &dyn Store) {
             resolutions: vec![],
             alerts: vec![],
             next_due: 700,
+            lease: None,
         })
         .await
         .unwrap();
@@ -92,6 +93,7 @@ async fn story(store: &dyn Store) {
                 sinks: vec!["hook".into(), "log".into()],
             }],
             next_due: 1300,
+            lease: None,
         })
         .await
         .unwrap();
@@ -166,6 +168,7 @@ async fn story(store: &dyn Store) {
                 sinks: vec!["hook".into()],
             }],
             next_due: 1900,
+            lease: None,
         })
         .await
         .unwrap();

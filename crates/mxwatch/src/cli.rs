@@ -40,8 +40,9 @@ pub enum Command {
     Approve(ApproveArgs),
     /// Ask several resolvers for a domain's MX: who still serves the old set, and for how long.
     Propagation(PropagationArgs),
-    /// Audit lines of scan jobs queued in a PostgreSQL database (`scan --enqueue`), alongside any
-    /// number of other workers; each result is written once.
+    /// Audit lines of scan jobs queued in a PostgreSQL database (`scan --enqueue`) and, with
+    /// --config, the watch inventory's due domains, alongside any number of other workers; each
+    /// result is written once and each alert sent once.
     Worker(WorkerArgs),
     /// The workers of a PostgreSQL database: heartbeat, throughput, leases held; and its scan jobs.
     Workers(WorkersArgs),
@@ -222,6 +223,11 @@ pub struct ServeArgs {
     /// temporary directory).
     #[arg(long, value_name = "URL|FILE")]
     pub db: Option<StoreUrl>,
+    /// Serve the dashboard and the API only, without running the inventory here: for a
+    /// PostgreSQL database whose inventory `mxwatch worker --config` processes run (or a store
+    /// a separate `mxwatch watch` runs). The watcher lock is not taken.
+    #[arg(long, conflicts_with = "demo")]
+    pub no_watch: bool,
 }
 
 /// Where a token or user command finds the store.
@@ -492,14 +498,23 @@ pub struct WorkerArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub concurrency: u16,
 
-    /// How long a line stays leased without a heartbeat (the heartbeat renews it every third of
-    /// that): after a worker dies, its lines go to another worker this long later.
+    /// How long a line (or, with --config, a due domain or a claimed alert) stays leased without
+    /// a heartbeat (the heartbeat renews it every third of that): after a worker dies, what it
+    /// held goes to another worker this long later.
     #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_lease)]
     pub lease: std::time::Duration,
 
     /// Exit when no queued job has a line left, instead of waiting for more work.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     pub exit_when_idle: bool,
+
+    /// Also run the watch inventory this configuration file describes (its [[domain]]s, with the
+    /// domains added in `serve`; its [defaults] and [[alert]] sinks), sharing it with the other
+    /// workers given the same file: each due domain is taken with a lease (--lease) and each
+    /// alert is sent once. Its `db` is not used: --db names the database. Refused while a
+    /// `mxwatch watch` or `serve` runs on the database.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
 
     #[command(flatten)]
     pub settings: AuditSettings,

@@ -264,6 +264,7 @@ impl Watcher {
                 resolutions,
                 alerts,
                 next_due: self.next_due(entry),
+                lease: self.lease_holder(),
             })
             .await?;
         Ok(outcome)
@@ -294,6 +295,7 @@ impl Watcher {
                 resolutions: vec![],
                 alerts: vec![],
                 next_due: self.next_due(entry),
+                lease: self.lease_holder(),
             })
             .await?;
         Ok(())

@@ -6,6 +6,7 @@
 //! next start the domain is simply due again.
 
 mod cycle;
+mod shared;
 
 pub use cycle::{CycleOutcome, Entry};
 
@@ -14,7 +15,7 @@ use crate::audit::{Auditor, Target, now_unix};
 use crate::config::{Config, DomainConfig, Maintenance};
 use crate::error::EngineError;
 use futures_util::StreamExt;
-use mxwatch_store::{Store, StoreUrl};
+use mxwatch_store::{SharedSchedule, Store, StoreUrl};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,18 @@ pub struct Watcher {
     pub heartbeat: std::sync::atomic::AtomicI64,
     /// The schedule has been given the inventory once.
     scheduled: std::sync::atomic::AtomicBool,
+    /// Set for a worker on the shared schedule ([`Watcher::sharing`]): due domains are taken
+    /// with leases and alerts with claims, beside other workers.
+    shared: Option<Participant>,
+}
+
+/// A worker's part in the shared schedule (`mxwatch worker --config`, PostgreSQL).
+pub struct Participant {
+    pub schedule: Arc<dyn SharedSchedule>,
+    /// The worker's ID (the workers table's, [`crate::worker::identity`]).
+    pub worker: String,
+    /// How long a lease or a claim lasts without a heartbeat.
+    pub lease: Duration,
 }
 
 /// The domains a watcher runs now and the maintenance windows that apply to them.
@@ -78,7 +91,9 @@ impl StoreLock {
                         _postgres: Some(lock),
                     }),
                     Ok(None) => Err(EngineError::Settings(format!(
-                        "another `mxwatch watch` is using {url} (it holds the database's watcher lock)"
+                        "another `mxwatch watch` or `serve`, or `mxwatch worker --config`s, are running the \
+                         inventory of {url} (they hold the database's watcher lock); beside workers, \
+                         `mxwatch serve --no-watch` serves the dashboard"
                     ))),
                     Err(e) => Err(EngineError::Operational(format!("opening {url}: {e}"))),
                 };
@@ -146,7 +161,20 @@ impl Watcher {
             delivery: tokio::sync::Mutex::new(()),
             heartbeat: std::sync::atomic::AtomicI64::new(0),
             scheduled: std::sync::atomic::AtomicBool::new(false),
+            shared: None,
         })
+    }
+
+    /// This watcher as a worker on the shared schedule: [`Watcher::run_shared`] takes due
+    /// domains with leases beside other workers, and alerts are sent by whoever claims them.
+    pub fn sharing(mut self, participant: Participant) -> Watcher {
+        self.shared = Some(participant);
+        self
+    }
+
+    /// The lease a cycle is written under (a worker's), or none (`watch`, `serve`).
+    fn lease_holder(&self) -> Option<&str> {
+        self.shared.as_ref().map(|p| p.worker.as_str())
     }
 
     /// The inventory as it is now (the file's merged with the store's).
@@ -198,6 +226,18 @@ impl Watcher {
         Ok(fresh)
     }
 
+    /// The inventory re-read from the store; on a store error (waited out, not fatal: the
+    /// daemon keeps its place) the last one.
+    async fn inventory_now(&self) -> Arc<Inventory> {
+        match self.refresh_inventory().await {
+            Ok(inventory) => inventory,
+            Err(e) => {
+                tracing::error!("reading the inventory: {e}; keeping the last one");
+                self.inventory()
+            }
+        }
+    }
+
     /// Runs until SIGTERM/SIGINT (or, with `once`, after one cycle of every domain).
     pub async fn run(&self, once: bool) -> Result<(), EngineError> {
         self.run_until(once, shutdown_signal()).await
@@ -218,14 +258,7 @@ impl Watcher {
             self.heartbeat
                 .store(now_unix(), std::sync::atomic::Ordering::Relaxed);
             let now = now_unix();
-            // A store error is waited out, not fatal: the daemon keeps its place.
-            let inventory = match self.refresh_inventory().await {
-                Ok(inventory) => inventory,
-                Err(e) => {
-                    tracing::error!("reading the inventory: {e}; keeping the last one");
-                    self.inventory()
-                }
-            };
+            let inventory = self.inventory_now().await;
             let due: Vec<&Entry> = if once {
                 inventory.entries.iter().collect()
             } else {
@@ -244,29 +277,8 @@ impl Watcher {
                     .collect()
             };
             if !due.is_empty() {
-                tracing::info!(domains = due.len(), "checking");
-                // One collector per batch: a provider shared by many domains is asked once.
-                let shared = self.auditor.collector();
-                let shared = &shared;
-                let batch = futures_util::stream::iter(due).for_each_concurrent(
-                    self.config.defaults.monitor.concurrency.max(1),
-                    |entry| async move {
-                        if let Err(e) = self.cycle(entry, shared).await {
-                            tracing::error!(domain = %entry.domain.ascii, "cycle failed: {e:#}");
-                            // Back off instead of retrying every second.
-                            let later = now_unix() + entry.every.as_secs().clamp(60, 3600) as i64;
-                            if let Err(e) = self.store.postpone(&entry.domain.ascii, later).await {
-                                tracing::error!(domain = %entry.domain.ascii, "postponing: {e}");
-                            }
-                        }
-                        // Alerts go out as cycles finish, not when the whole batch is done.
-                        if let Err(e) = self.deliver_due().await {
-                            tracing::error!("delivering alerts: {e}");
-                        }
-                    },
-                );
                 tokio::select! {
-                    () = batch => {}
+                    () = self.run_cycles(due) => {}
                     () = &mut shutdown => {
                         tracing::info!("shutting down: cycles in flight are abandoned, nothing half-written");
                         return Ok(());
@@ -276,30 +288,11 @@ impl Watcher {
             if let Err(e) = self.deliver_due().await {
                 tracing::error!("delivering alerts: {e:#}");
             }
-            if now - last_prune >= PRUNE_EVERY {
-                match self
-                    .store
-                    .prune(now - self.config.defaults.monitor.retention.as_secs() as i64)
-                    .await
-                {
-                    Ok(0) => {}
-                    Ok(pruned) => tracing::info!(pruned, "old observations pruned"),
-                    Err(e) => tracing::error!("pruning: {e}"),
-                }
-                last_prune = now;
-            }
+            self.prune_if_due(now, &mut last_prune).await;
             if once {
                 return Ok(());
             }
-            let next = self
-                .store
-                .next_due()
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or(now + 60);
-            let wait = Duration::from_secs(u64::try_from((next - now_unix()).max(1)).unwrap_or(1))
-                .min(TICK);
+            let wait = self.until_next_due(now).await;
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = &mut shutdown => {
@@ -310,6 +303,82 @@ impl Watcher {
         }
     }
 
+    /// How long to sleep before the schedule's next due domain (at least 1 s, at most [`TICK`]).
+    async fn until_next_due(&self, now: i64) -> Duration {
+        let next = self
+            .store
+            .next_due()
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(now + 60);
+        Duration::from_secs(u64::try_from((next - now_unix()).max(1)).unwrap_or(1)).min(TICK)
+    }
+
+    /// Runs the cycles of `due` a few at a time, with one collector for the batch (a provider
+    /// shared by many domains is asked once); alerts go out as cycles finish.
+    async fn run_cycles(&self, due: Vec<&Entry>) {
+        tracing::info!(domains = due.len(), "checking");
+        let shared = self.auditor.collector();
+        let shared = &shared;
+        futures_util::stream::iter(due)
+            .for_each_concurrent(
+                self.config.defaults.monitor.concurrency.max(1),
+                |entry| async move {
+                    if let Err(e) = self.cycle(entry, shared).await {
+                        self.cycle_failed(entry, e).await;
+                    }
+                    // Alerts go out as cycles finish, not when the whole batch is done.
+                    if let Err(e) = self.deliver_due().await {
+                        tracing::error!("delivering alerts: {e}");
+                    }
+                },
+            )
+            .await;
+    }
+
+    /// A cycle that failed is tried again later (a backoff, not every second); on the shared
+    /// schedule its lease is given back with it. One whose lease ran out was taken over by
+    /// another worker: nothing of it was written, and nothing is left to do.
+    async fn cycle_failed(&self, entry: &Entry, error: EngineError) {
+        let name = &entry.domain.ascii;
+        if let EngineError::Store(mxwatch_store::StoreError::LeaseLost(_)) = error {
+            tracing::warn!(domain = %name, "{error}");
+            return;
+        }
+        tracing::error!(domain = %name, "cycle failed: {error:#}");
+        let later = now_unix() + entry.every.as_secs().clamp(60, 3600) as i64;
+        let postponed = match &self.shared {
+            Some(shared) => {
+                shared
+                    .schedule
+                    .release(&shared.worker, name, Some(later))
+                    .await
+            }
+            None => self.store.postpone(name, later).await,
+        };
+        if let Err(e) = postponed {
+            tracing::error!(domain = %name, "postponing: {e}");
+        }
+    }
+
+    /// Prunes old observations once per [`PRUNE_EVERY`].
+    async fn prune_if_due(&self, now: i64, last_prune: &mut i64) {
+        if now - *last_prune < PRUNE_EVERY {
+            return;
+        }
+        match self
+            .store
+            .prune(now - self.config.defaults.monitor.retention.as_secs() as i64)
+            .await
+        {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "old observations pruned"),
+            Err(e) => tracing::error!("pruning: {e}"),
+        }
+        *last_prune = now;
+    }
+
     /// Sends every queued alert that is due. A transient failure stays queued with backoff; a
     /// permanent one is given up, with its reason kept in the store and logged as an error.
     /// One delivery round at a time, so two finishing cycles never send the same alert twice.
@@ -317,7 +386,18 @@ impl Watcher {
         let _round = self.delivery.lock().await;
         let mut round = DeliveryRound::default();
         let now = now_unix();
-        for pending in self.store.due_alerts(now, 1000).await? {
+        // On the shared schedule a worker sends only the deliveries it claimed, so two workers
+        // never send the same one; `watch` holds the whole database and sends what is due.
+        let due = match &self.shared {
+            Some(shared) => {
+                shared
+                    .schedule
+                    .claim_alerts(&shared.worker, now, 100, shared.lease)
+                    .await?
+            }
+            None => self.store.due_alerts(now, 1000).await?,
+        };
+        for pending in due {
             let Some(sink) = self
                 .config
                 .alerts

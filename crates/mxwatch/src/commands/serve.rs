@@ -34,7 +34,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<Code> {
             (config, Some(target))
         }
     };
-    let lock = StoreLock::acquire(&config.db).await?;
+    // --no-watch: the inventory is run elsewhere (workers, or a `watch`), so no lock is held.
+    let lock = match args.no_watch {
+        true => None,
+        false => Some(StoreLock::acquire(&config.db).await?),
+    };
     let store = mxwatch_store::open(&config.db).await.map_err(|e| {
         anyhow::Error::from(EngineError::Store(e)).context(format!("opening {}", config.db))
     })?;
@@ -88,7 +92,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<Code> {
     let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let watching = {
+    let watching = (!args.no_watch).then(|| {
         let watcher = watcher.clone();
         let stopped = stopped.clone();
         tokio::spawn(async move {
@@ -99,15 +103,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<Code> {
             }
             result
         })
-    };
+    });
     mxwatch_server::serve(listener, app(state), until(stopped))
         .await
         .context("serving HTTP")?;
     // The watcher got the same signal; give its shutdown a moment, then leave regardless.
-    match tokio::time::timeout(Duration::from_secs(10), watching).await {
-        Ok(Ok(result)) => result?,
-        Ok(Err(e)) => return Err(anyhow::anyhow!("the watcher task: {e}")),
-        Err(_) => tracing::warn!("the watcher did not stop within 10 s; leaving"),
+    if let Some(watching) = watching {
+        match tokio::time::timeout(Duration::from_secs(10), watching).await {
+            Ok(Ok(result)) => result?,
+            Ok(Err(e)) => return Err(anyhow::anyhow!("the watcher task: {e}")),
+            Err(_) => tracing::warn!("the watcher did not stop within 10 s; leaving"),
+        }
     }
     drop(lock);
     Ok(Code::Clean)

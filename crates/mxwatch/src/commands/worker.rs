@@ -1,14 +1,17 @@
-//! `mxwatch worker --db postgres://…` (audit queued scan jobs, alongside other workers) and
-//! `mxwatch workers --db …` (who works on this database, how fast, holding what).
+//! `mxwatch worker --db postgres://…` (audit queued scan jobs and, with `--config`, the watch
+//! inventory's due domains, alongside other workers) and `mxwatch workers --db …` (who works
+//! on this database, how fast, holding what).
 
 use crate::cli::{RecordFormat, WorkerArgs, WorkersArgs};
 use crate::exit::Code;
 use comfy_table::Table;
 use mxwatch_core::sanitize::for_terminal;
+use mxwatch_engine::config::Config;
+use mxwatch_engine::monitor::{Participant, Watcher};
 use mxwatch_engine::worker::{self, WorkerOptions};
 use mxwatch_engine::{Auditor, EngineError, resolver};
-use mxwatch_store::StoreUrl;
 use mxwatch_store::queue::{PgWorkQueue, WorkQueue, WorkerInfo, open_queue};
+use mxwatch_store::{PgStore, StoreUrl, WatcherLock, try_share_watcher_lock};
 use serde_json::json;
 use std::io::Write;
 use std::sync::Arc;
@@ -21,28 +24,96 @@ async fn open(db: &StoreUrl) -> anyhow::Result<PgWorkQueue> {
 
 pub async fn run(args: WorkerArgs) -> anyhow::Result<Code> {
     let target = resolver::target(&args.resolvers, args.lab)?;
-    let auditor = Auditor::new(target, args.settings)?;
     let queue = Arc::new(open(&args.db).await?);
+    let identity = worker::identity();
+    // With --config: this worker's part of the shared schedule, and the lock that keeps a
+    // `watch` or `serve` off the inventory while workers run it (held until the end).
+    let inventory = match &args.config {
+        Some(path) => Some(inventory_watcher(path, &args, &identity.id).await?),
+        None => None,
+    };
+    let auditor = Auditor::new(target, args.settings)?;
     let options = WorkerOptions {
         concurrency: usize::from(args.concurrency),
         lease: args.lease,
         exit_when_idle: args.exit_when_idle,
         ..WorkerOptions::default()
     };
-    let stats = worker::run(
-        queue,
-        auditor,
-        worker::identity(),
-        options,
-        worker::shutdown_signal(),
-    )
-    .await?;
+
+    // One signal stops both halves; the inventory's failing to start stops the scan half too.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop = Arc::new(stop);
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            worker::shutdown_signal().await;
+            let _ = stop.send(true);
+        }
+    });
+    let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let scans = worker::run(queue, auditor, identity, options, until(stopped.clone()));
+    let watching = async {
+        let Some((watcher, _lock)) = &inventory else {
+            return Ok(());
+        };
+        let result = watcher.run_shared(until(stopped.clone())).await;
+        if result.is_err() {
+            let _ = stop.send(true);
+        }
+        result
+    };
+    let (stats, watched) = tokio::join!(scans, watching);
+    watched?;
+    let stats = stats?;
     anstream::eprintln!(
         "worker: {} line(s) finished, {} result(s) written",
         stats.finished,
         stats.written
     );
     Ok(Code::Clean)
+}
+
+/// The watcher of `--config`'s inventory as worker `me` on the shared schedule, with the shared
+/// form of the database's watcher lock.
+async fn inventory_watcher(
+    path: &std::path::Path,
+    args: &WorkerArgs,
+    me: &str,
+) -> anyhow::Result<(Watcher, WatcherLock)> {
+    let StoreUrl::Postgres(url) = &args.db else {
+        // `open` above already refused a non-PostgreSQL --db.
+        unreachable!("the queue opened, so --db is PostgreSQL");
+    };
+    let mut config = Config::load(path)?;
+    config.db = args.db.clone();
+    let lock = match try_share_watcher_lock(url).await {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            return Err(EngineError::Settings(format!(
+                "a `mxwatch watch` or `mxwatch serve` is running the inventory of {} (it holds \
+                 the database's watcher lock): stop it first, or run this worker without \
+                 --config (scan jobs only)",
+                args.db
+            ))
+            .into());
+        }
+        Err(e) => {
+            return Err(
+                anyhow::Error::from(EngineError::Store(e)).context(format!("opening {}", args.db))
+            );
+        }
+    };
+    let store = Arc::new(PgStore::open(url).await.map_err(|e| {
+        anyhow::Error::from(EngineError::Store(e)).context(format!("opening {}", args.db))
+    })?);
+    let watcher = Watcher::new(config, store.clone())?.sharing(Participant {
+        schedule: store,
+        worker: me.to_string(),
+        lease: args.lease,
+    });
+    Ok((watcher, lock))
 }
 
 /// Lines per second over the worker's life (to its last heartbeat).

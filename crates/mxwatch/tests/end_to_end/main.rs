@@ -10,4 +10,5 @@ mod rdap;
 mod scan;
 mod serve;
 mod watch;
+mod watchshare;
 mod worker;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// healthy.test as the lab builds it.
-fn healthy() -> String {
+pub(crate) fn healthy() -> String {
     mxwatch_lab::LabZones::builtin_zone_text("healthy.test.zone")
         .expect("healthy.test.zone")
         .to_string()
@@ -28,11 +28,11 @@ fn healthy_without_dmarc() -> String {
 }
 
 /// healthy.test with its backup MX moved to the provider.
-fn changed() -> String {
+pub(crate) fn changed() -> String {
     mxwatch_lab::LabZones::healthy_with_backup_moved()
 }
 
-fn set_healthy(lab: &Lab, text: &str) {
+pub(crate) fn set_healthy(lab: &Lab, text: &str) {
     lab.dns
         .zones
         .write()
@@ -42,16 +42,16 @@ fn set_healthy(lab: &Lab, text: &str) {
 }
 
 /// A scratch directory removed at the end.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new(name: &str) -> Scratch {
+    pub(crate) fn new(name: &str) -> Scratch {
         let dir = std::env::temp_dir().join(format!("mxwatch-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
     }
-    fn path(&self, file: &str) -> PathBuf {
+    pub(crate) fn path(&self, file: &str) -> PathBuf {
         self.0.join(file)
     }
 }
@@ -63,10 +63,10 @@ impl Drop for Scratch {
 }
 
 /// A request a receiver got.
-type Request = HttpRequest;
+pub(crate) type Request = HttpRequest;
 
 /// An HTTP receiver on 127.0.0.1: answers 500 to the first `fail_first` requests, 200 after.
-fn http_receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<Request>>>) {
+pub(crate) fn http_receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<Request>>>) {
     let receiver = HttpReceiver::start(Replies::FailFirst(fail_first)).unwrap();
     (receiver.url, receiver.got)
 }
@@ -113,7 +113,7 @@ fn changes(dir: &Scratch) -> Vec<Value> {
 }
 
 /// `mxwatch changes` of the last hour in the database `db` (a path or a URL).
-fn changes_in(db: &str) -> Vec<Value> {
+pub(crate) fn changes_in(db: &str) -> Vec<Value> {
     let output = run(&["changes", "--since", "1h", "--format", "json", "--db", db]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     serde_json::from_slice::<Value>(&output.stdout)
@@ -162,7 +162,7 @@ fn assert_backup_moved(recorded: &[Value]) {
     assert!(consequence("CHANGE-SPF-MX-PROVIDER healthy.test").contains("provider.test"));
 }
 
-fn delivered(got: &Arc<Mutex<Vec<Request>>>) -> Vec<Value> {
+pub(crate) fn delivered(got: &Arc<Mutex<Vec<Request>>>) -> Vec<Value> {
     got.lock()
         .unwrap()
         .iter()
@@ -172,7 +172,7 @@ fn delivered(got: &Arc<Mutex<Vec<Request>>>) -> Vec<Value> {
 }
 
 /// Every typed change inside the delivered alerts (one alert holds a whole change set).
-fn alerted_changes(alerts: &[Value]) -> Vec<Value> {
+pub(crate) fn alerted_changes(alerts: &[Value]) -> Vec<Value> {
     alerts
         .iter()
         .flat_map(|a| a["changes"].as_array().cloned().unwrap_or_default())

@@ -47,7 +47,7 @@ fn workers_json(db: &str) -> Value {
 }
 
 /// Waits (no time is asserted: the bound only stops a hung test) until `done` says so.
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
         assert!(
