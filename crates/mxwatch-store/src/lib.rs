@@ -14,6 +14,7 @@ mod postgres;
 pub mod queue;
 mod rows;
 pub mod scan_state;
+pub mod smtp_turns;
 mod sqlite;
 #[doc(hidden)]
 pub mod testing;

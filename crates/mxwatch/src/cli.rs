@@ -501,6 +501,12 @@ pub struct WorkerArgs {
     #[arg(long)]
     pub exit_when_idle: bool,
 
+    /// Hold SMTP connections to each MX address to this worker's own limits only. By default
+    /// `--smtp-per-address` and `--smtp-per-minute` also hold for all the workers of the
+    /// database together (counted in the database), so N workers do not hammer one provider.
+    #[arg(long)]
+    pub no_shared_smtp_budget: bool,
+
     #[command(flatten)]
     pub settings: AuditSettings,
 }
