@@ -5,10 +5,12 @@ use crate::cli::{RecordFormat, WorkerArgs, WorkersArgs};
 use crate::exit::Code;
 use comfy_table::Table;
 use mxwatch_core::sanitize::for_terminal;
+use mxwatch_engine::smtp_budget::WorkerBudget;
 use mxwatch_engine::worker::{self, WorkerOptions};
 use mxwatch_engine::{Auditor, EngineError, resolver};
 use mxwatch_store::StoreUrl;
 use mxwatch_store::queue::{PgWorkQueue, WorkQueue, WorkerInfo, open_queue};
+use mxwatch_store::smtp_turns::PgTurnLedger;
 use serde_json::json;
 use std::io::Write;
 use std::sync::Arc;
@@ -21,8 +23,16 @@ async fn open(db: &StoreUrl) -> anyhow::Result<PgWorkQueue> {
 
 pub async fn run(args: WorkerArgs) -> anyhow::Result<Code> {
     let target = resolver::target(&args.resolvers, args.lab)?;
-    let auditor = Auditor::new(target, args.settings)?;
+    let mut auditor = Auditor::new(target, args.settings)?;
     let queue = Arc::new(open(&args.db).await?);
+    let identity = worker::identity();
+    if auditor.settings().probe && !args.no_shared_smtp_budget {
+        let ledger = PgTurnLedger::open(&args.db).await.map_err(|e| {
+            anyhow::Error::from(EngineError::Store(e)).context(format!("opening {}", args.db))
+        })?;
+        let budget = WorkerBudget::for_worker(Arc::new(ledger), &identity.id, &auditor.politeness());
+        auditor = auditor.with_smtp_budget(Arc::new(budget));
+    }
     let options = WorkerOptions {
         concurrency: usize::from(args.concurrency),
         lease: args.lease,
@@ -32,7 +42,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<Code> {
     let stats = worker::run(
         queue,
         auditor,
-        worker::identity(),
+        identity,
         options,
         worker::shutdown_signal(),
     )
@@ -43,16 +53,6 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<Code> {
         stats.written
     );
     Ok(Code::Clean)
-}
-
-/// Lines per second over the worker's life (to its last heartbeat).
-fn throughput(worker: &WorkerInfo) -> f64 {
-    let seconds = (worker.last_seen_ms - worker.started_at_ms) as f64 / 1000.0;
-    if seconds > 0.0 {
-        worker.items_done as f64 / seconds
-    } else {
-        0.0
-    }
 }
 
 fn state(worker: &WorkerInfo) -> String {
@@ -74,7 +74,7 @@ pub async fn list(args: WorkersArgs) -> anyhow::Result<Code> {
                 .iter()
                 .map(|w| {
                     let mut value = serde_json::to_value(w).unwrap_or_default();
-                    value["lines_per_second"] = json!(throughput(w));
+                    value["lines_per_second"] = json!(w.lines_per_second());
                     value
                 })
                 .collect();
@@ -96,7 +96,7 @@ pub async fn list(args: WorkersArgs) -> anyhow::Result<Code> {
                     w.pid.to_string(),
                     state(w),
                     w.items_done.to_string(),
-                    format!("{:.1}", throughput(w)),
+                    format!("{:.1}", w.lines_per_second()),
                     w.leases.to_string(),
                 ]);
             }
@@ -104,13 +104,6 @@ pub async fn list(args: WorkersArgs) -> anyhow::Result<Code> {
             let mut table = Table::new();
             table.set_header(["job", "name", "lines", "results", "open", "leased", "state"]);
             for j in &jobs {
-                let state = if j.finished() {
-                    "finished"
-                } else if j.sealed {
-                    "working"
-                } else {
-                    "queueing"
-                };
                 table.add_row([
                     j.id.to_string(),
                     for_terminal(&j.name),
@@ -118,7 +111,7 @@ pub async fn list(args: WorkersArgs) -> anyhow::Result<Code> {
                     j.results.to_string(),
                     j.open.to_string(),
                     j.leased.to_string(),
-                    state.to_string(),
+                    j.state().to_string(),
                 ]);
             }
             writeln!(out, "{table}")?;
