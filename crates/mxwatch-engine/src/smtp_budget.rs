@@ -101,7 +101,11 @@ impl SharedBudget {
             if self.resting() {
                 return Admission::Go(Turn::new(started.elapsed(), Box::new(())));
             }
-            let answer = match self.ledger.begin(&address, &self.holder, &self.limits).await {
+            let answer = match self
+                .ledger
+                .begin(&address, &self.holder, &self.limits)
+                .await
+            {
                 Ok(answer) => {
                     self.answered();
                     answer

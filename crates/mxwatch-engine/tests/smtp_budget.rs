@@ -152,7 +152,10 @@ async fn two_workers_together_begin_no_more_connections_a_minute_than_allowed() 
             Some(reason) => assert!(reason.contains("a minute"), "{reason}"),
         }
     }
-    assert_eq!(admitted, 5, "connections begun within the minute by both workers");
+    assert_eq!(
+        admitted, 5,
+        "connections begun within the minute by both workers"
+    );
     let usage = ledger(&db).await.usage("192.0.2.25", WINDOW).await.unwrap();
     assert_eq!(usage.begun_in_window, 5);
     assert_eq!(usage.open, 0, "every turn ended when its probe was done");

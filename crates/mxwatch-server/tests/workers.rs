@@ -24,10 +24,18 @@ async fn on_sqlite_the_workers_page_says_workers_need_postgresql() {
     assert_eq!(view["workers"].as_array().unwrap().len(), 0);
     let page = server.get("/workers", &server.viewer).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(page.body.contains("Workers need a PostgreSQL database"), "{}", page.body);
+    assert!(
+        page.body.contains("Workers need a PostgreSQL database"),
+        "{}",
+        page.body
+    );
     // Linked from every page's navigation.
     let overview = server.get("/", &server.viewer).await;
-    assert!(overview.body.contains(r#"href="/workers""#), "{}", overview.body);
+    assert!(
+        overview.body.contains(r#"href="/workers""#),
+        "{}",
+        overview.body
+    );
 }
 
 #[tokio::test]
@@ -78,7 +86,11 @@ async fn on_postgresql_the_workers_and_their_leases_are_listed() {
     let page = server.get("/workers", &server.viewer).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(!page.body.contains(hostile), "unescaped: {}", page.body);
-    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{}", page.body);
+    assert!(
+        page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("nightly &lt;b&gt;"), "{}", page.body);
 
     // A stopped worker is shown as stopped, its leases freed.

@@ -30,7 +30,8 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<Code> {
         let ledger = PgTurnLedger::open(&args.db).await.map_err(|e| {
             anyhow::Error::from(EngineError::Store(e)).context(format!("opening {}", args.db))
         })?;
-        let budget = WorkerBudget::for_worker(Arc::new(ledger), &identity.id, &auditor.politeness());
+        let budget =
+            WorkerBudget::for_worker(Arc::new(ledger), &identity.id, &auditor.politeness());
         auditor = auditor.with_smtp_budget(Arc::new(budget));
     }
     let options = WorkerOptions {
@@ -39,14 +40,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<Code> {
         exit_when_idle: args.exit_when_idle,
         ..WorkerOptions::default()
     };
-    let stats = worker::run(
-        queue,
-        auditor,
-        identity,
-        options,
-        worker::shutdown_signal(),
-    )
-    .await?;
+    let stats = worker::run(queue, auditor, identity, options, worker::shutdown_signal()).await?;
     anstream::eprintln!(
         "worker: {} line(s) finished, {} result(s) written",
         stats.finished,

@@ -9,5 +9,6 @@ mod preflight;
 mod rdap;
 mod scan;
 mod serve;
+mod smtp_budget;
 mod watch;
 mod worker;
