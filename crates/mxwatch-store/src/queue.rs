@@ -270,7 +270,8 @@ fn decode(blob: &[u8]) -> Result<ItemResult> {
         .map_err(|e| StoreError::Corrupt(format!("a stored result does not decode: {e}")))
 }
 
-fn millis(duration: Duration) -> i64 {
+/// A duration as the milliseconds the database's clock counts in (saturating).
+pub(crate) fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 

@@ -8,6 +8,7 @@
 //! renewing and what a database outage means are the budget's (mxwatch-engine's
 //! `smtp_budget`); this file only asks and answers, one statement each.
 
+use crate::queue::millis;
 use crate::{Result, StoreError, StoreUrl};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
@@ -85,10 +86,6 @@ pub const LEDGER_POOL_SIZE: u32 = 2;
 /// worker's own limits when the database does not answer, and a probe should not wait out a
 /// long timeout first.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
 
 fn duration(ms: Option<i64>) -> Option<Duration> {
     ms.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or_default()))
