@@ -309,6 +309,7 @@ mod tests {
         answers: Mutex<VecDeque<Result<TurnAnswer, String>>>,
         begun: AtomicUsize,
         ended: Mutex<Vec<i64>>,
+        renewed: Mutex<Vec<Vec<i64>>>,
     }
 
     #[async_trait::async_trait]
@@ -327,6 +328,7 @@ mod tests {
             }
         }
         async fn renew(&self, turns: &[i64], _: Duration) -> mxwatch_store::Result<u64> {
+            self.renewed.lock().unwrap().push(turns.to_vec());
             Ok(turns.len() as u64)
         }
         async fn end(&self, turn: i64) -> mxwatch_store::Result<()> {
@@ -385,6 +387,32 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(1)).await;
         assert_eq!(budget.shared().held(), 0);
         assert_eq!(*script.ended.lock().unwrap(), vec![101]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_turn_is_renewed_until_its_connection_closes() {
+        let script = Arc::new(Script::default());
+        let budget = budget(&script, &limits(2, 6, 120));
+        let Admission::Go(turn) = budget.admit(IP).await else {
+            panic!("skipped");
+        };
+        // Held for two leases: renewed every third of one, so never allowed to run out.
+        tokio::time::sleep(LEASE * 2).await;
+        let renewals = script
+            .renewed
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|turns| turns.as_slice() == [100])
+            .count();
+        assert!(renewals >= 5, "renewed {renewals} times in two leases");
+        drop(turn);
+        tokio::time::sleep(LEASE).await;
+        let renewed = script.renewed.lock().unwrap();
+        assert!(
+            renewed.last().is_some_and(|turns| turns.is_empty()),
+            "a closed turn is still renewed: {renewed:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
