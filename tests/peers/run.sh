@@ -1005,7 +1005,7 @@ run_scenario workers MXWATCH="$MXWATCH" RES_ADDR="$RES_ADDR"
 
 # 5. `mxwatch serve --demo` (its own in-process lab, loopback only) against promtool, Chromium
 # over WebDriver and schemathesis (tests/peers/serve.sh).
-run_scenario serve MXWATCH="$MXWATCH"
+run_scenario serve MXWATCH="$MXWATCH" RES_ADDR="$RES_ADDR"
 
 status_ok=1
 echo "peers: $total_pass passed, $total_fail failed"

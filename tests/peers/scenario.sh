@@ -43,3 +43,17 @@ poll() {
         sleep 0.3
     done
 }
+
+# knot_mx_swap KNOT-CONF ZONE OLD NEW: in one knotc transaction (in memory only: the zone file is
+# never written), the apex MX record OLD ("20 mx2.healthy.test.") replaced by NEW (TTL 3600).
+knot_mx_swap() {
+    local knotc=(knotc -c "$1" -t 10) zone=$2
+    "${knotc[@]}" zone-begin "$zone" || return 1
+    # shellcheck disable=SC2086  # OLD and NEW are "PREFERENCE EXCHANGE", two words each
+    if "${knotc[@]}" zone-unset "$zone" @ MX $3 && "${knotc[@]}" zone-set "$zone" @ 3600 MX $4 &&
+        "${knotc[@]}" zone-commit "$zone"; then
+        return 0
+    fi
+    "${knotc[@]}" zone-abort "$zone" >/dev/null 2>&1 || true
+    return 1
+}

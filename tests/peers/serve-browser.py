@@ -1,6 +1,12 @@
-"""Chromium over WebDriver against `mxwatch serve --demo` (tests/peers/serve.sh).
+"""Chromium over WebDriver against `mxwatch serve` (tests/peers/serve.sh).
 
-    python serve-browser.py BASE-URL USER PASSWORD SCREENSHOT-DIR
+    python serve-browser.py demo BASE-URL USER PASSWORD SCREENSHOT-DIR
+    python serve-browser.py live BASE-URL USER PASSWORD SCREENSHOT-DIR
+
+`demo`: against `serve --demo` (the in-process lab): the overview, a broken domain, an inventory
+edit checked and approved, stranger data inert. `live`: against `serve --config` on the Knot and
+Unbound peers, after serve.sh changed healthy.test's MX set in Knot with knotc: "check now" finds
+the change, which is approved.
 
 Uses Debian's chromium and chromium-driver (selenium is told where the driver is, so it never
 downloads a browser). Prints one "ok ..." line per check; exits non-zero at the first failure.
@@ -14,7 +20,7 @@ from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-base, user, password, shots = sys.argv[1:5]
+mode, base, user, password, shots = sys.argv[1:6]
 
 
 driver = None
@@ -45,7 +51,9 @@ for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--wind
     options.add_argument(arg)
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 driver.set_page_load_timeout(60)
-try:
+
+
+def log_in(least_domains):
     driver.get(f"{base}/")
     check("Log in" in driver.page_source, "unauthenticated overview offers the login form")
     driver.get(f"{base}/login")
@@ -53,7 +61,47 @@ try:
     driver.find_element(By.NAME, "password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "form.login button").click()
     rows = driver.find_elements(By.CSS_SELECTOR, "table.overview tbody tr")
-    check(driver.current_url.rstrip("/") == base and len(rows) >= 20, f"logged in; the overview lists {len(rows)} domains")
+    check(driver.current_url.rstrip("/") == base and len(rows) >= least_domains,
+          f"logged in (the login form's CSRF token and cookie accepted); the overview lists {len(rows)} domains")
+
+
+def wait_for_unexpected_change(domain, seconds=120):
+    """The approve form of the first open unexpected change of DOMAIN in the feed, or None."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        driver.get(f"{base}/changes?domain={domain}&unexpected=true")
+        forms = driver.find_elements(By.CSS_SELECTOR, "tr.unexpected form[action$='/approve']")
+        if forms:
+            return forms[0]
+        time.sleep(2)
+    return None
+
+
+def live():
+    """healthy.test's MX set was changed in Knot after serve recorded its baseline."""
+    log_in(1)
+    driver.get(f"{base}/domains/healthy.test")
+    check("mx2.healthy.test" in driver.page_source and "mx1.provider.test" not in driver.page_source,
+          "healthy.test shows its recorded MX set (before the edit)")
+    driver.find_element(By.XPATH, "//button[text()='Check now']").click()
+    row = wait_for_unexpected_change("healthy.test")
+    check(row is not None, "the MX change made in Knot shows in the feed, unexpected")
+    changes = driver.find_element(By.CSS_SELECTOR, "table.changes").text
+    check("mx-added" in changes and "mx1.provider.test" in changes
+          and "mx-removed" in changes and "mx2.healthy.test" in changes,
+          "the feed says which exchange was added and which removed")
+    row.find_element(By.NAME, "note").send_keys("moved to the provider (peers)")
+    row.find_element(By.NAME, "approve").click()
+    time.sleep(1)
+    check("approved by user:" in driver.page_source and "moved to the provider (peers)" in driver.page_source,
+          "the live change is approved, with its note, by the logged-in user")
+    driver.get(f"{base}/domains/healthy.test")
+    check("mx1.provider.test" in driver.page_source, "the domain page shows the new MX set")
+    driver.save_screenshot(f"{shots}/live-change.png")
+
+
+def demo():
+    log_in(20)
     cookie = driver.get_cookie("mxwatch_session")
     check(cookie and cookie["httpOnly"] and cookie["secure"] and cookie.get("sameSite") == "Strict",
           "the session cookie is HttpOnly, Secure, SameSite=Strict")
@@ -80,14 +128,7 @@ try:
     check("mx.elsewhere.test" in driver.page_source, "the inventory edit is saved")
     driver.get(f"{base}/domains/healthy.test")
     driver.find_element(By.XPATH, "//button[text()='Check now']").click()
-    deadline = time.time() + 120
-    row = None
-    while time.time() < deadline and row is None:
-        driver.get(f"{base}/changes?domain=healthy.test&unexpected=true")
-        forms = driver.find_elements(By.CSS_SELECTOR, "tr.unexpected form[action$='/approve']")
-        row = forms[0] if forms else None
-        if row is None:
-            time.sleep(2)
+    row = wait_for_unexpected_change("healthy.test")
     check(row is not None, "the live change shows in the feed, unexpected")
     hostile = '<img src=x onerror=alert(1)><script>alert(2)</script>javascript:alert(3)'
     row.find_element(By.NAME, "note").send_keys(hostile)
@@ -113,5 +154,9 @@ try:
     check(no_dialog(driver) and len(driver.find_elements(By.TAG_NAME, "script")) == 1,
           "smtp-escape.test: no dialog, no script element but our own")
     driver.save_screenshot(f"{shots}/domain-escape.png")
+
+
+try:
+    {"demo": demo, "live": live}[mode]()
 finally:
     driver.quit()

@@ -119,15 +119,7 @@ mx_of() { # server: the MX set of $ZONE, sorted, on one line
 # the SOA serial by itself at the commit). In memory only: the zone's
 # storage is the repository and zonefile-sync is -1, so nothing is written.
 # shellcheck disable=SC2086  # $1 and $2 are split into preference and exchange on purpose
-zone_edit() {
-    "${KNOTC[@]}" zone-begin "$ZONE" || return 1
-    if "${KNOTC[@]}" zone-unset "$ZONE" @ MX $1 && "${KNOTC[@]}" zone-set "$ZONE" @ 3600 MX $2 &&
-        "${KNOTC[@]}" zone-commit "$ZONE"; then
-        return 0
-    fi
-    "${KNOTC[@]}" zone-abort "$ZONE" >/dev/null 2>&1 || true
-    return 1
-}
+zone_edit() { knot_mx_swap "$WORK/knot.conf" "$ZONE" "$1" "$2"; }
 
 # mx history DOMAIN | mx changes: the JSON, or nothing.
 history_json() { "$MXWATCH" history "$1" --db "$DB" --format json 2>/dev/null || true; }

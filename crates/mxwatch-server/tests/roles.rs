@@ -43,11 +43,12 @@ async fn walk(
     let mut walked = 0;
     let anonymous = server.call(method, path, None, body.clone()).await;
     match needs {
-        // A wrong password is the one 401 a public route gives.
+        // A login post that did not come with our form's CSRF cookie is the one 403 a public
+        // route gives (the whole login flow: `logging_in_takes_the_forms_csrf_token_and_a_password`).
         None if path == "/login" && method == "POST" => {
-            assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+            assert_eq!(anonymous.status, StatusCode::FORBIDDEN);
             assert!(
-                anonymous.body.contains("Wrong name or password"),
+                anonymous.body.contains("login form has expired"),
                 "{}",
                 anonymous.body
             );
@@ -211,5 +212,173 @@ async fn a_revoked_or_unknown_token_is_refused() {
     assert_eq!(
         server.get("/api/v1/domains", &token).await.status,
         StatusCode::UNAUTHORIZED
+    );
+}
+
+/// The `mxwatch_login_csrf` cookie a reply sets, and the form's hidden `csrf` field.
+fn login_form_token(reply: &common::Reply) -> (String, String) {
+    let cookie = reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("mxwatch_login_csrf="))
+        .and_then(|v| v.split(';').next())
+        .expect("the login form sets its CSRF cookie")
+        .to_string();
+    let field = reply
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the login form has a csrf field")
+        .to_string();
+    (cookie, field)
+}
+
+async fn post_login(server: &common::Server, cookie: Option<&str>, form: &str) -> common::Reply {
+    let mut request = axum::http::Request::builder()
+        .method("POST")
+        .uri("/login")
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        request = request.header("cookie", format!("mxwatch_login_csrf={c}"));
+    }
+    server
+        .send(
+            request
+                .body(axum::body::Body::from(form.to_string()))
+                .unwrap(),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn logging_in_takes_the_forms_csrf_token_and_a_password() {
+    let server = common::server(common::config("127.0.0.1:9".parse().unwrap(), &["a.test"])).await;
+    let hash = mxwatch_server::credentials::hash_password("a long enough password").unwrap();
+    server
+        .store
+        .add_user("alice", &hash, Role::Viewer, 0)
+        .await
+        .unwrap();
+    let form = server.call("GET", "/login", None, None).await;
+    assert_eq!(form.status, StatusCode::OK);
+    let (cookie, field) = login_form_token(&form);
+    assert_eq!(
+        cookie, field,
+        "double submit: the cookie and the field agree"
+    );
+    assert!(cookie.len() >= 32, "{cookie}");
+    let set_cookie = form.headers.get("set-cookie").unwrap().to_str().unwrap();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
+        "{set_cookie}"
+    );
+
+    // A page elsewhere can post the field it guessed, but not set our cookie: refused, even
+    // with the right password, and no session is made.
+    let good = format!("name=alice&password=a+long+enough+password&csrf={field}");
+    for (cookie, form) in [
+        (None, good.clone()),
+        (Some("0123456789abcdef0123456789abcdef"), good.clone()),
+        (
+            Some(cookie.as_str()),
+            "name=alice&password=a+long+enough+password".to_string(),
+        ),
+    ] {
+        let refused = post_login(&server, cookie, &form).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+        assert!(
+            !refused
+                .headers
+                .get_all("set-cookie")
+                .iter()
+                .any(|v| v.to_str().unwrap().starts_with("mxwatch_session=")),
+            "no session without the form's token"
+        );
+    }
+
+    let wrong = post_login(
+        &server,
+        Some(&cookie),
+        &format!("name=alice&password=wrong&csrf={field}"),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        wrong.body.contains("Wrong name or password"),
+        "{}",
+        wrong.body
+    );
+    let (again, _) = login_form_token(&wrong);
+    assert_ne!(again, cookie, "each form gets a fresh token");
+
+    let ok = post_login(&server, Some(&cookie), &good).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let session = ok
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("mxwatch_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let overview = server
+        .send(
+            axum::http::Request::builder()
+                .uri("/")
+                .header("cookie", format!("mxwatch_session={session}"))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(overview.status, StatusCode::OK);
+    assert!(overview.body.contains("alice"), "{}", overview.body);
+}
+
+#[tokio::test]
+async fn the_audit_log_page_is_for_admins_and_shows_what_was_done() {
+    let server = common::server(common::config("127.0.0.1:9".parse().unwrap(), &["a.test"])).await;
+    server
+        .store
+        .audit(&mxwatch_store::AuditEntry {
+            id: 0,
+            at: 1_795_392_000,
+            actor: "user:<b>mallory</b>".into(),
+            action: "inventory.remove".into(),
+            target: "a.test".into(),
+            detail: Some("<script>alert(1)</script>".into()),
+            source: "127.0.0.1".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        server.get("/audit", &server.operator).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let page = server.get("/audit", &server.admin).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("inventory.remove") && page.body.contains("2026-11-23 00:00 UTC"));
+    assert!(
+        page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("<script>alert") && !page.body.contains("<b>mallory"));
+    assert!(
+        server
+            .get("/", &server.admin)
+            .await
+            .body
+            .contains("href=\"/audit\"")
+    );
+    assert!(
+        !server
+            .get("/", &server.operator)
+            .await
+            .body
+            .contains("href=\"/audit\"")
     );
 }

@@ -1,9 +1,16 @@
 //! Logging in and out: argon2-checked passwords, a rate limit per client address, a session
 //! in a Secure, HttpOnly, SameSite=Strict cookie.
+//!
+//! The login form carries a CSRF token too, although no session exists yet: without one, a
+//! page elsewhere could log the browser in as the attacker's user (login CSRF) and read what
+//! the victim then types into "their" dashboard. There is no session to tie the token to, so
+//! it is a double submit: the form's hidden field must equal a cookie set with the form
+//! (HttpOnly, SameSite=Strict, scoped to `/login`), which another site can neither read nor
+//! set.
 
 use super::{PageError, PageResult, layout};
 use crate::auth::{SESSION_COOKIE, SESSION_SECONDS, client_address, cookie};
-use crate::credentials::{digest, random_secret, verify_password};
+use crate::credentials::{digest, random_secret, same_secret, verify_password};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Form;
@@ -16,7 +23,14 @@ use mxwatch_engine::now_unix;
 use mxwatch_store::AuditEntry;
 use serde::Deserialize;
 
-fn login_page(status: StatusCode, message: Option<&str>) -> Response {
+/// The cookie holding the login form's CSRF token (see the module's comment).
+const LOGIN_CSRF_COOKIE: &str = "mxwatch_login_csrf";
+/// How long a login form stays usable.
+const LOGIN_FORM_SECONDS: i64 = 3600;
+
+/// The login form with a fresh CSRF token, in its field and in its cookie.
+fn login_page(state: &AppState, status: StatusCode, message: Option<&str>) -> Response {
+    let token = random_secret();
     let body = layout(
         "Log in",
         None,
@@ -24,23 +38,35 @@ fn login_page(status: StatusCode, message: Option<&str>) -> Response {
             h1 { "Log in" }
             @if let Some(m) = message { p.error role="alert" { (m) } }
             form.login method="post" action="/login" {
+                input type="hidden" name="csrf" value=(token);
                 label { "Name" input type="text" name="name" autocomplete="username" required autofocus; }
                 label { "Password" input type="password" name="password" autocomplete="current-password" required; }
                 button type="submit" { "Log in" }
             }
         },
     );
-    (status, body).into_response()
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    let cookie = format!(
+        "{LOGIN_CSRF_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age={LOGIN_FORM_SECONDS}{secure}"
+    );
+    let mut response = (status, body).into_response();
+    // The token is hex from our own generator: always a valid header value.
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
 }
 
-pub async fn form() -> Response {
-    login_page(StatusCode::OK, None)
+pub async fn form(State(state): State<AppState>) -> Response {
+    login_page(&state, StatusCode::OK, None)
 }
 
 #[derive(Deserialize)]
 pub struct LoginForm {
     name: String,
     password: String,
+    #[serde(default)]
+    csrf: String,
 }
 
 pub async fn submit(
@@ -48,6 +74,15 @@ pub async fn submit(
     mut parts: Parts,
     Form(form): Form<LoginForm>,
 ) -> PageResult {
+    let from_our_form = cookie(&parts, LOGIN_CSRF_COOKIE)
+        .is_some_and(|expected| !form.csrf.is_empty() && same_secret(&expected, &form.csrf));
+    if !from_our_form {
+        return Ok(login_page(
+            &state,
+            StatusCode::FORBIDDEN,
+            Some("This login form has expired or did not come from this server; try again."),
+        ));
+    }
     let address = client_address(&mut parts).await;
     let source = address
         .map(|a| a.ip().to_string())
@@ -56,6 +91,7 @@ pub async fn submit(
         && state.login_limiter.check_key(&ip).is_err()
     {
         return Ok(login_page(
+            &state,
             StatusCode::TOO_MANY_REQUESTS,
             Some("Too many attempts from your address; wait a minute."),
         ));
@@ -74,6 +110,7 @@ pub async fn submit(
     let Some(user) = user.filter(|_| ok) else {
         tracing::warn!(source = %source, "failed login");
         return Ok(login_page(
+            &state,
             StatusCode::UNAUTHORIZED,
             Some("Wrong name or password."),
         ));

@@ -10,6 +10,7 @@
 //! Every page is in [`page_routes`] with the least role it needs; the router is built from that
 //! table, and the role walk test reads it, so a page cannot be added without being walked.
 
+mod audit;
 mod changes;
 mod domain;
 mod infrastructure;
@@ -99,6 +100,7 @@ pub fn page_routes() -> Vec<PageRoute> {
             Some(Admin),
             post(inventory::remove),
         ),
+        route("GET", "/audit", Some(Admin), get(audit::page)),
     ]
 }
 
@@ -258,6 +260,7 @@ pub fn layout(title: &str, caller: Option<&Caller>, body: Markup) -> Markup {
                             a href="/infrastructure" { "Shared infrastructure" }
                             a href="/inventory" { "Inventory" }
                             a href="/workers" { "Workers" }
+                            @if c.role >= Role::Admin { a href="/audit" { "Audit log" } }
                         }
                         form.logout method="post" action="/logout" {
                             (csrf_field(c))
