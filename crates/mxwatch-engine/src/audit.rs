@@ -13,7 +13,9 @@ use mxwatch_probe::mail_auth::MailAuthOptions;
 use mxwatch_probe::mta_sts::MtaStsOptions;
 use mxwatch_probe::rdap::RdapOptions;
 use mxwatch_probe::rdap::bootstrap::Bootstrap;
-use mxwatch_probe::smtp::{PolitenessLimits, SmtpOptions, SmtpProber, TrustRoots};
+use mxwatch_probe::smtp::{
+    AddressBudget, DEFAULT_RESULTS_KEPT, PolitenessLimits, SmtpOptions, SmtpProber, TrustRoots,
+};
 use mxwatch_probe::{Collector, CollectorOptions, Dns, DnsOptions};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -108,6 +110,10 @@ pub struct Auditor {
     validator: Option<Arc<Validator>>,
     /// Where RDAP is asked; `None`: not asked.
     rdap: Option<Arc<Bootstrap>>,
+    /// Who decides when an MX address may be connected to, for every collector of this
+    /// auditor (a worker's, shared through the database); `None`: each collector's prober
+    /// keeps its own budget from the settings.
+    smtp_budget: Option<Arc<dyn AddressBudget>>,
 }
 
 impl Auditor {
@@ -151,7 +157,26 @@ impl Auditor {
             roots,
             validator,
             rdap,
+            smtp_budget: None,
         })
+    }
+
+    /// The same auditor, whose collectors all ask `budget` for each SMTP connection's turn
+    /// (instead of a budget of their own from the settings' politeness limits).
+    pub fn with_smtp_budget(mut self, budget: Arc<dyn AddressBudget>) -> Auditor {
+        self.smtp_budget = Some(budget);
+        self
+    }
+
+    /// The per-MX-address limits the settings ask for (`--smtp-per-address`,
+    /// `--smtp-per-minute`, `--smtp-max-wait`).
+    pub fn politeness(&self) -> PolitenessLimits {
+        let s = &self.settings;
+        PolitenessLimits {
+            concurrent: usize::from(s.smtp_per_address),
+            per_minute: s.smtp_per_minute,
+            max_wait: s.smtp_max_wait,
+        }
     }
 
     pub fn settings(&self) -> &AuditSettings {
@@ -216,14 +241,18 @@ impl Auditor {
                 reply_timeout: s.smtp_timeout.min(Duration::from_secs(15)),
                 helo: s.helo.clone(),
                 probe_relay: s.probe_relay,
-                politeness: PolitenessLimits {
-                    concurrent: usize::from(s.smtp_per_address),
-                    per_minute: s.smtp_per_minute,
-                    max_wait: s.smtp_max_wait,
-                },
+                politeness: self.politeness(),
                 ..SmtpOptions::default()
             };
-            Arc::new(SmtpProber::new(options, self.roots.clone()))
+            Arc::new(match &self.smtp_budget {
+                Some(budget) => SmtpProber::with_budget(
+                    options,
+                    self.roots.clone(),
+                    budget.clone(),
+                    DEFAULT_RESULTS_KEPT,
+                ),
+                None => SmtpProber::new(options, self.roots.clone()),
+            })
         });
         Collector::new(
             Arc::new(dns),

@@ -10,7 +10,8 @@
 //! - [`alert`]: the alert sinks, one file each, behind one tagged configuration enum;
 //! - [`inventory`]: the configuration's domains merged with the store-held inventory;
 //! - [`scan`]: a list of any length as a stream: its input lines, its summary;
-//! - [`worker`]: `mxwatch worker`, auditing lines of queued scan jobs from the shared queue.
+//! - [`worker`]: `mxwatch worker`, auditing lines of queued scan jobs from the shared queue;
+//! - [`smtp_budget`]: a worker's SMTP politeness, its own limits and those its database shares.
 //!
 //! `mxwatch check`, `watch`, `scan`, `worker`, and the coming `serve` are front ends on
 //! this crate: they parse their input, call it, and format what it returns.
@@ -26,6 +27,7 @@ pub mod propagation;
 pub mod resolver;
 pub mod scan;
 pub mod settings;
+pub mod smtp_budget;
 pub mod worker;
 
 pub use audit::{Auditor, LabOverrides, Target, now_unix};

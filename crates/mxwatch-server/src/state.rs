@@ -4,6 +4,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use metrics_exporter_prometheus::PrometheusHandle;
 use mxwatch_engine::monitor::Watcher;
 use mxwatch_store::Store;
+use mxwatch_store::queue::WorkQueue;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -24,6 +25,8 @@ pub struct Inner {
     /// Mark the session cookie `Secure` (always, except in tests that speak plain HTTP to a
     /// non-loopback name; browsers accept Secure cookies from http://127.0.0.1 and localhost).
     pub secure_cookies: bool,
+    /// The `mxwatch worker`s' queue, on PostgreSQL (`/workers`); `None` on SQLite.
+    pub work_queue: Option<Arc<dyn WorkQueue>>,
 }
 
 /// Login attempts allowed per client address: a burst of 5, then one every 12 seconds.
@@ -45,7 +48,17 @@ impl AppState {
             metrics,
             login_limiter: RateLimiter::keyed(login_quota()),
             secure_cookies: true,
+            work_queue: None,
         }))
+    }
+
+    /// The same state with the workers' queue of a PostgreSQL database (`/workers` lists its
+    /// workers). Call while building the state, before it is shared.
+    pub fn with_work_queue(mut self, queue: Arc<dyn WorkQueue>) -> AppState {
+        Arc::get_mut(&mut self.0)
+            .expect("the work queue is set before the state is shared")
+            .work_queue = Some(queue);
+        self
     }
 
     pub fn watcher_alive(&self) -> bool {

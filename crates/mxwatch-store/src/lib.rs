@@ -15,6 +15,7 @@ pub mod queue;
 mod rows;
 pub mod scan_state;
 pub mod schedule;
+pub mod smtp_turns;
 mod sqlite;
 #[doc(hidden)]
 pub mod testing;

@@ -138,6 +138,17 @@ impl JobStatus {
     pub fn finished(&self) -> bool {
         self.sealed && self.open == 0
     }
+
+    /// `finished`, `working` (the whole list is queued), or `queueing`.
+    pub fn state(&self) -> &'static str {
+        if self.finished() {
+            "finished"
+        } else if self.sealed {
+            "working"
+        } else {
+            "queueing"
+        }
+    }
 }
 
 /// A worker as `mxwatch workers` shows it.
@@ -154,6 +165,18 @@ pub struct WorkerInfo {
     /// Scan lines and inventory domains it holds leases on now (expired leases not counted).
     pub leases: i64,
     pub stopped_at_ms: Option<i64>,
+}
+
+impl WorkerInfo {
+    /// Results per second over the worker's life (to its last heartbeat).
+    pub fn lines_per_second(&self) -> f64 {
+        let seconds = (self.last_seen_ms - self.started_at_ms) as f64 / 1000.0;
+        if seconds > 0.0 {
+            self.items_done as f64 / seconds
+        } else {
+            0.0
+        }
+    }
 }
 
 /// Who a worker is, for the workers table.
@@ -247,7 +270,8 @@ fn decode(blob: &[u8]) -> Result<ItemResult> {
         .map_err(|e| StoreError::Corrupt(format!("a stored result does not decode: {e}")))
 }
 
-fn millis(duration: Duration) -> i64 {
+/// A duration as the milliseconds the database's clock counts in (saturating).
+pub(crate) fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 

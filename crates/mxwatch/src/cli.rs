@@ -515,6 +515,11 @@ pub struct WorkerArgs {
     /// `mxwatch watch` or `serve` runs on the database.
     #[arg(long, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
+    /// Hold SMTP connections to each MX address to this worker's own limits only. By default
+    /// `--smtp-per-address` and `--smtp-per-minute` also hold for all the workers of the
+    /// database together (counted in the database), so N workers do not hammer one provider.
+    #[arg(long)]
+    pub no_shared_smtp_budget: bool,
 
     #[command(flatten)]
     pub settings: AuditSettings,

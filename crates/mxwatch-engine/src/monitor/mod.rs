@@ -167,6 +167,16 @@ impl Watcher {
 
     /// This watcher as a worker on the shared schedule: [`Watcher::run_shared`] takes due
     /// domains with leases beside other workers, and alerts are sent by whoever claims them.
+    /// The same watcher, its audits asking `budget` for each SMTP connection's turn (a worker's
+    /// budget, shared with its other audits and, through the database, with the other workers).
+    pub fn with_smtp_budget(
+        mut self,
+        budget: Arc<dyn mxwatch_probe::smtp::AddressBudget>,
+    ) -> Watcher {
+        self.auditor = self.auditor.with_smtp_budget(budget);
+        self
+    }
+
     pub fn sharing(mut self, participant: Participant) -> Watcher {
         self.shared = Some(participant);
         self

@@ -10,6 +10,7 @@ pub mod domains;
 pub mod infrastructure;
 pub mod inventory;
 pub mod ops;
+pub mod workers;
 
 use crate::state::AppState;
 use utoipa::Modify;
@@ -78,4 +79,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(access::tokens, access::add_token))
         .routes(routes!(access::revoke_token))
         .routes(routes!(access::audit_log))
+        .routes(routes!(workers::list))
 }

@@ -17,6 +17,7 @@ mod infrastructure;
 mod inventory;
 mod login;
 mod overview;
+mod workers;
 
 use crate::auth::{Authorized, Caller, Needs};
 use crate::error::ApiError;
@@ -91,6 +92,7 @@ pub fn page_routes() -> Vec<PageRoute> {
             get(infrastructure::page),
         ),
         route("GET", "/inventory", Some(Viewer), get(inventory::page)),
+        route("GET", "/workers", Some(Viewer), get(workers::page)),
         route("POST", "/inventory", Some(Admin), post(inventory::save)),
         route(
             "POST",
@@ -257,6 +259,7 @@ pub fn layout(title: &str, caller: Option<&Caller>, body: Markup) -> Markup {
                             a href="/changes" { "Changes" }
                             a href="/infrastructure" { "Shared infrastructure" }
                             a href="/inventory" { "Inventory" }
+                            a href="/workers" { "Workers" }
                             @if c.role >= Role::Admin { a href="/audit" { "Audit log" } }
                         }
                         form.logout method="post" action="/logout" {

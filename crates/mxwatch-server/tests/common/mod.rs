@@ -11,6 +11,7 @@ use http_body_util::BodyExt;
 use mxwatch_engine::config::Config;
 use mxwatch_engine::monitor::Watcher;
 use mxwatch_server::AppState;
+use mxwatch_store::queue::WorkQueue;
 use mxwatch_store::{Role, SqliteStore, Store};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,15 +42,23 @@ pub fn config(resolver: SocketAddr, domains: &[&str]) -> Config {
 }
 
 pub async fn server(config: Config) -> Server {
+    server_with_queue(config, None).await
+}
+
+/// A server whose `/workers` reads `queue` (a PostgreSQL database's work queue).
+pub async fn server_with_queue(config: Config, queue: Option<Arc<dyn WorkQueue>>) -> Server {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::memory().await.unwrap());
     let watcher = Arc::new(Watcher::new(config, store.clone()).unwrap());
     watcher.refresh_inventory().await.unwrap();
-    let state = AppState::new(
+    let mut state = AppState::new(
         store.clone(),
         watcher.clone(),
         Arc::new(AtomicBool::new(true)),
         mxwatch_server::metrics_handle(),
     );
+    if let Some(queue) = queue {
+        state = state.with_work_queue(queue);
+    }
     let app = mxwatch_server::app(state.clone())
         .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
     let token = |role: Role| {

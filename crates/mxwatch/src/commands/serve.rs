@@ -69,7 +69,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<Code> {
     // from the start (unchecked until the watcher gets to it).
     watcher.refresh_inventory().await?;
     let running = Arc::new(AtomicBool::new(true));
-    let state = AppState::new(store, watcher.clone(), running.clone(), metrics_handle());
+    let mut state = AppState::new(store, watcher.clone(), running.clone(), metrics_handle());
+    // `/workers` lists the `mxwatch worker`s of a PostgreSQL database (SQLite has none).
+    if let StoreUrl::Postgres(_) = &db {
+        let queue = mxwatch_store::queue::open_queue(&db).await.map_err(|e| {
+            anyhow::Error::from(EngineError::Store(e)).context(format!("opening {db}"))
+        })?;
+        state = state.with_work_queue(Arc::new(queue));
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

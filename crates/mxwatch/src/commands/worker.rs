@@ -8,9 +8,12 @@ use comfy_table::Table;
 use mxwatch_core::sanitize::for_terminal;
 use mxwatch_engine::config::Config;
 use mxwatch_engine::monitor::{Participant, Watcher};
+use mxwatch_engine::smtp_budget::WorkerBudget;
 use mxwatch_engine::worker::{self, WorkerOptions};
 use mxwatch_engine::{Auditor, EngineError, resolver};
+use mxwatch_probe::smtp::AddressBudget;
 use mxwatch_store::queue::{PgWorkQueue, WorkQueue, WorkerInfo, open_queue};
+use mxwatch_store::smtp_turns::PgTurnLedger;
 use mxwatch_store::{PgStore, StoreUrl, WatcherLock, try_share_watcher_lock};
 use serde_json::json;
 use std::io::Write;
@@ -24,15 +27,30 @@ async fn open(db: &StoreUrl) -> anyhow::Result<PgWorkQueue> {
 
 pub async fn run(args: WorkerArgs) -> anyhow::Result<Code> {
     let target = resolver::target(&args.resolvers, args.lab)?;
+    let mut auditor = Auditor::new(target, args.settings.clone())?;
     let queue = Arc::new(open(&args.db).await?);
     let identity = worker::identity();
+    // One budget for both halves of this worker (queued scans and the inventory): its own
+    // limits from these flags, and the database's count across workers.
+    let mut budget: Option<Arc<dyn AddressBudget>> = None;
+    if (auditor.settings().probe || args.config.is_some()) && !args.no_shared_smtp_budget {
+        let ledger = PgTurnLedger::open(&args.db).await.map_err(|e| {
+            anyhow::Error::from(EngineError::Store(e)).context(format!("opening {}", args.db))
+        })?;
+        let shared: Arc<dyn AddressBudget> = Arc::new(WorkerBudget::for_worker(
+            Arc::new(ledger),
+            &identity.id,
+            &auditor.politeness(),
+        ));
+        auditor = auditor.with_smtp_budget(shared.clone());
+        budget = Some(shared);
+    }
     // With --config: this worker's part of the shared schedule, and the lock that keeps a
     // `watch` or `serve` off the inventory while workers run it (held until the end).
     let inventory = match &args.config {
-        Some(path) => Some(inventory_watcher(path, &args, &identity.id).await?),
+        Some(path) => Some(inventory_watcher(path, &args, &identity.id, budget).await?),
         None => None,
     };
-    let auditor = Auditor::new(target, args.settings)?;
     let options = WorkerOptions {
         concurrency: usize::from(args.concurrency),
         lease: args.lease,
@@ -81,6 +99,7 @@ async fn inventory_watcher(
     path: &std::path::Path,
     args: &WorkerArgs,
     me: &str,
+    budget: Option<Arc<dyn AddressBudget>>,
 ) -> anyhow::Result<(Watcher, WatcherLock)> {
     let StoreUrl::Postgres(url) = &args.db else {
         // `open` above already refused a non-PostgreSQL --db.
@@ -108,22 +127,15 @@ async fn inventory_watcher(
     let store = Arc::new(PgStore::open(url).await.map_err(|e| {
         anyhow::Error::from(EngineError::Store(e)).context(format!("opening {}", args.db))
     })?);
-    let watcher = Watcher::new(config, store.clone())?.sharing(Participant {
+    let mut watcher = Watcher::new(config, store.clone())?.sharing(Participant {
         schedule: store,
         worker: me.to_string(),
         lease: args.lease,
     });
-    Ok((watcher, lock))
-}
-
-/// Lines per second over the worker's life (to its last heartbeat).
-fn throughput(worker: &WorkerInfo) -> f64 {
-    let seconds = (worker.last_seen_ms - worker.started_at_ms) as f64 / 1000.0;
-    if seconds > 0.0 {
-        worker.items_done as f64 / seconds
-    } else {
-        0.0
+    if let Some(budget) = budget {
+        watcher = watcher.with_smtp_budget(budget);
     }
+    Ok((watcher, lock))
 }
 
 fn state(worker: &WorkerInfo) -> String {
@@ -145,7 +157,7 @@ pub async fn list(args: WorkersArgs) -> anyhow::Result<Code> {
                 .iter()
                 .map(|w| {
                     let mut value = serde_json::to_value(w).unwrap_or_default();
-                    value["lines_per_second"] = json!(throughput(w));
+                    value["lines_per_second"] = json!(w.lines_per_second());
                     value
                 })
                 .collect();
@@ -167,7 +179,7 @@ pub async fn list(args: WorkersArgs) -> anyhow::Result<Code> {
                     w.pid.to_string(),
                     state(w),
                     w.items_done.to_string(),
-                    format!("{:.1}", throughput(w)),
+                    format!("{:.1}", w.lines_per_second()),
                     w.leases.to_string(),
                 ]);
             }
@@ -175,13 +187,6 @@ pub async fn list(args: WorkersArgs) -> anyhow::Result<Code> {
             let mut table = Table::new();
             table.set_header(["job", "name", "lines", "results", "open", "leased", "state"]);
             for j in &jobs {
-                let state = if j.finished() {
-                    "finished"
-                } else if j.sealed {
-                    "working"
-                } else {
-                    "queueing"
-                };
                 table.add_row([
                     j.id.to_string(),
                     for_terminal(&j.name),
@@ -189,7 +194,7 @@ pub async fn list(args: WorkersArgs) -> anyhow::Result<Code> {
                     j.results.to_string(),
                     j.open.to_string(),
                     j.leased.to_string(),
-                    state.to_string(),
+                    j.state().to_string(),
                 ]);
             }
             writeln!(out, "{table}")?;

@@ -9,6 +9,7 @@ mod preflight;
 mod rdap;
 mod scan;
 mod serve;
+mod smtp_budget;
 mod watch;
 mod watchshare;
 mod worker;
