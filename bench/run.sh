@@ -129,6 +129,11 @@ mxwatch_scan() { # LIST RESOLVER...
 
 measure() { python3 "$ROOT/bench/measure.py" "$@"; }
 
+# The first N lines of a perf report, without its comments and its padding.
+top_lines() { # N FILE
+    awk -v n="$1" '!/^#/ && NF { sub(/ {20,}.*$/, ""); print; if (++k == n) exit }' "$2"
+}
+
 # One measured round, then the same scan under perf (the harness's flags, pinned to CPU 1).
 profile_mxwatch() { # N DIR
     local n=$1 dir=$2 before after m
@@ -136,15 +141,21 @@ profile_mxwatch() { # N DIR
     m=$(measure mxwatch -- bash -c "$(declare -f mxwatch_scan); BIN=$BIN CONCURRENCY=$CONCURRENCY MAX_QUERIES=$MAX_QUERIES mxwatch_scan $dir/domains.txt 127.0.0.1:53")
     after=$(knot_questions "$dir")
     record "{\"size\": $n, \"run\": 1, \"tool\": \"mxwatch\", \"domains\": $n, \"knot_questions\": $((after - before)), \"m\": $m}"
-    perf record -q -F 2000 --call-graph dwarf,16384 -o "$dir/perf.data" -- \
-        bash -c "$(declare -f mxwatch_scan); BIN=$BIN CONCURRENCY=$CONCURRENCY MAX_QUERIES=$MAX_QUERIES mxwatch_scan $dir/domains.txt 127.0.0.1:53" > /dev/null
+    perf record -q -F 1000 --call-graph dwarf -o "$dir/perf.data" -- \
+        bash -c "$(declare -f mxwatch_scan); BIN=$BIN CONCURRENCY=$CONCURRENCY MAX_QUERIES=$MAX_QUERIES mxwatch_scan $dir/domains.txt 127.0.0.1:53" > /dev/null || true  # exit 1: findings
+    # Each view whole to a file first: `head` on a pipe would stop perf with SIGPIPE (pipefail).
+    local view
+    for view in "dso --no-children" "symbol --no-children" "symbol --children"; do
+        # shellcheck disable=SC2086
+        perf report -i "$dir/perf.data" --sort $view --stdio -g none > "$dir/perf-${view// /}.txt" 2>/dev/null || true
+    done
     {
         echo "# self time by shared object"
-        perf report -i "$dir/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15
+        top_lines 15 "$dir/perf-dso--no-children.txt"
         echo "# self time by symbol"
-        perf report -i "$dir/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60
-        echo "# inclusive time by symbol (mxwatch's own and its libraries' functions)"
-        perf report -i "$dir/perf.data" --children --sort symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -80
+        top_lines 60 "$dir/perf-symbol--no-children.txt"
+        echo "# inclusive time by symbol (callers included)"
+        top_lines 100 "$dir/perf-symbol--children.txt"
     } > "$dir/profile.txt"
     note "profile: $dir/profile.txt"
 }
