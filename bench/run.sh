@@ -131,7 +131,7 @@ measure() { python3 "$ROOT/bench/measure.py" "$@"; }
 
 # The first N lines of a perf report, without its comments and its padding.
 top_lines() { # N FILE
-    awk -v n="$1" '!/^#/ && NF { sub(/ {20,}.*$/, ""); print; if (++k == n) exit }' "$2"
+    awk -v n="$1" '!/^#/ && NF { sub(/ +- +- *$/, ""); sub(/ +$/, ""); print; if (++k == n) exit }' "$2"
 }
 
 # One measured round, then the same scan under perf (the harness's flags, pinned to CPU 1).
