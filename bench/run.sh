@@ -13,8 +13,11 @@
 # (cold cache, restarted each round): one resolver against two.
 #
 # Environment: RUNS, CONCURRENCY (domains at once, default 256), MAX_QUERIES (questions in
-# flight, default 256), BENCH_OUT (results directory, default target/bench), SKIP_UNBOUND=1,
-# SKIP_CHECKDMARC=1, SMTP=1 (also the SMTP-at-scale round: see bench/smtp_scale.sh).
+# flight, default 256), BENCH_OUT (results directory, default target/bench), MXWATCH_BIN (a
+# binary to measure instead of building target/release/mxwatch), SKIP_UNBOUND=1,
+# SKIP_CHECKDMARC=1, SMTP=1 (also the SMTP-at-scale round: see bench/smtp_scale.sh),
+# PROFILE=1 (instead of the rounds: one measured mxwatch round, then one under `perf record`
+# with DWARF call graphs; the report goes to OUT/nSIZE/profile.txt; needs linux-perf).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NETNS=mxwatch-bench
@@ -33,7 +36,7 @@ if [ "${MXWATCH_BENCH_IN_NETNS:-}" != 1 ]; then
     if [ -z "${SKIP_CHECKDMARC:-}" ] && [ ! -x "$venv/bin/checkdmarc" ]; then
         python3 -m venv "$venv" && "$venv/bin/pip" install -q checkdmarc
     fi
-    (cd "$ROOT" && cargo build --release -q -p mxwatch)
+    [ -n "${MXWATCH_BIN:-}" ] || (cd "$ROOT" && cargo build --release -q -p mxwatch)
     ip netns del "$NETNS" 2>/dev/null || true
     ip netns add "$NETNS"
     trap 'ip netns del "$NETNS"' EXIT
@@ -51,7 +54,7 @@ RUNS=${RUNS:-3}
 CONCURRENCY=${CONCURRENCY:-256}
 MAX_QUERIES=${MAX_QUERIES:-256}
 OUT=${BENCH_OUT:-$ROOT/target/bench}
-BIN=$ROOT/target/release/mxwatch
+BIN=${MXWATCH_BIN:-$ROOT/target/release/mxwatch}
 VENV=${BENCH_VENV:-$ROOT/target/bench-venv}
 mkdir -p "$OUT"
 RESULTS=$OUT/results.jsonl
@@ -126,12 +129,48 @@ mxwatch_scan() { # LIST RESOLVER...
 
 measure() { python3 "$ROOT/bench/measure.py" "$@"; }
 
+# The first N lines of a perf report, without its comments and its padding.
+top_lines() { # N FILE
+    awk -v n="$1" '!/^#/ && NF { sub(/ +- +- *$/, ""); sub(/ +$/, ""); print; if (++k == n) exit }' "$2"
+}
+
+# One measured round, then the same scan under perf (the harness's flags, pinned to CPU 1).
+profile_mxwatch() { # N DIR
+    local n=$1 dir=$2 before after m
+    before=$(knot_questions "$dir")
+    m=$(measure mxwatch -- bash -c "$(declare -f mxwatch_scan); BIN=$BIN CONCURRENCY=$CONCURRENCY MAX_QUERIES=$MAX_QUERIES mxwatch_scan $dir/domains.txt 127.0.0.1:53")
+    after=$(knot_questions "$dir")
+    record "{\"size\": $n, \"run\": 1, \"tool\": \"mxwatch\", \"domains\": $n, \"knot_questions\": $((after - before)), \"m\": $m}"
+    perf record -q -F 1000 --call-graph dwarf -o "$dir/perf.data" -- \
+        bash -c "$(declare -f mxwatch_scan); BIN=$BIN CONCURRENCY=$CONCURRENCY MAX_QUERIES=$MAX_QUERIES mxwatch_scan $dir/domains.txt 127.0.0.1:53" > /dev/null || true  # exit 1: findings
+    # Each view whole to a file first: `head` on a pipe would stop perf with SIGPIPE (pipefail).
+    local view
+    for view in "dso --no-children" "symbol --no-children" "symbol --children"; do
+        # shellcheck disable=SC2086
+        perf report -i "$dir/perf.data" --sort $view --stdio -g none > "$dir/perf-${view// /}.txt" 2>/dev/null || true
+    done
+    {
+        echo "# self time by shared object"
+        top_lines 15 "$dir/perf-dso--no-children.txt"
+        echo "# self time by symbol"
+        top_lines 60 "$dir/perf-symbol--no-children.txt"
+        echo "# inclusive time by symbol (callers included)"
+        top_lines 100 "$dir/perf-symbol--children.txt"
+    } > "$dir/profile.txt"
+    note "profile: $dir/profile.txt"
+}
+
 run_size() { # N
     local n=$1 dir=$OUT/n$n
     rm -rf "$dir"; mkdir -p "$dir"
     python3 "$ROOT/bench/gen_zones.py" "$n" "$dir"
     start_knot "$dir"
     local knot_pid=${pids[-1]}
+    if [ -n "${PROFILE:-}" ]; then
+        profile_mxwatch "$n" "$dir"
+        kill "$knot_pid"; wait "$knot_pid" 2>/dev/null || true
+        return
+    fi
     # 1. The questions mxwatch asks, recorded on their way to Knot: dnsperf's query file.
     python3 "$ROOT/bench/record_questions.py" 127.0.0.2 53 127.0.0.1 53 "$dir/queries.txt" 2> "$dir/recorder.log" &
     local recorder=$!

@@ -10,16 +10,18 @@ mod output;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc instead of the C library's malloc: an audit allocates and frees per DNS record and
+/// per finding, and the allocator was about a fifth of a bulk scan's CPU (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     // One crypto provider for the whole process (our own code passes it explicitly;
     // this covers any library that asks rustls for the process default).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     init_tracing(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -36,6 +38,19 @@ fn main() -> ExitCode {
             exit::code_for_error(&err).into()
         }
     }
+}
+
+/// On one CPU (a pinned client, a one-core container) every task runs on the main thread: a
+/// worker thread beside it could only add hand-offs between two threads sharing that CPU (every
+/// DNS reply woke the other thread). On more CPUs, one worker per CPU.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let mut builder = if one_cpu {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder.enable_all().build()
 }
 
 fn init_tracing(verbose: u8) {

@@ -14,15 +14,20 @@
 //! they are the ones every next domain needs (evicting them by expiry cost 0.4 % of repeated
 //! questions at 100,000 domains).
 
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::rr::{Name, RData, RecordType};
 use mxwatch_core::Lookup;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 
-pub type Key = (String, RecordType);
-pub type Entry = (Lookup<Vec<RData>>, Instant);
+/// A question: hickory's `Name` compares and hashes without regard to case, as DNS names do, so
+/// the name is its own key (formatting it as text for every lookup was a few per cent of a scan).
+pub type Key = (Name, RecordType);
+/// The records of one answer, shared: every domain that needs a cached answer reads the same
+/// records instead of a deep copy of them (a copy per hit was a large part of the allocations).
+pub type Records = Arc<[RData]>;
+pub type Entry = (Lookup<Records>, Instant);
 
 /// How long a failure is remembered.
 pub const FAILURE_TTL: Duration = Duration::from_secs(30);
@@ -103,7 +108,7 @@ fn shrink(cells: &mut HashMap<Key, Slot>, now: Instant) {
 }
 
 /// When a lookup result stops being fresh.
-pub fn expiry(lookup: &Lookup<Vec<RData>>, now: Instant) -> Instant {
+pub fn expiry<T>(lookup: &Lookup<T>, now: Instant) -> Instant {
     let ttl = match lookup {
         Lookup::Observed { ttl, .. } => Duration::from_secs(u64::from(*ttl)),
         Lookup::Absent { negative_ttl, .. } => negative_ttl
@@ -118,10 +123,14 @@ pub fn expiry(lookup: &Lookup<Vec<RData>>, now: Instant) -> Instant {
 mod tests {
     use super::*;
 
+    fn key(name: &str) -> Name {
+        Name::from_ascii(name).unwrap()
+    }
+
     fn answered(cache: &Cache, name: &str, ttl: u64) -> Arc<OnceCell<Entry>> {
-        let cell = cache.cell((name.to_string(), RecordType::A));
+        let cell = cache.cell((key(name), RecordType::A));
         let lookup = Lookup::Observed {
-            value: vec![],
+            value: Records::from([]),
             ttl: ttl as u32,
             cname_chain: vec![],
             elapsed_ms: 0,
@@ -132,16 +141,26 @@ mod tests {
     }
 
     #[test]
+    fn a_name_in_another_case_is_the_same_question() {
+        let cache = Cache::with_capacity(100);
+        let first = answered(&cache, "Shared.Example.TEST", 60);
+        let again = cache.cell((key("shared.example.test"), RecordType::A));
+        assert!(Arc::ptr_eq(&first, &again));
+        let other_type = cache.cell((key("shared.example.test"), RecordType::AAAA));
+        assert!(!Arc::ptr_eq(&first, &other_type));
+    }
+
+    #[test]
     fn a_full_cache_stays_bounded_and_keeps_the_shared_and_the_in_flight() {
         let cache = Cache::with_capacity(100);
-        let waiting = cache.cell(("in-flight.test".into(), RecordType::A));
+        let waiting = cache.cell((key("in-flight.test"), RecordType::A));
         // A provider's answer: asked first, expiring first, and needed by every domain.
         answered(&cache, "shared.test", 60);
         for i in 0..1_000 {
             answered(&cache, &format!("n{i}.test"), 3_600 + i);
             assert!(
                 cache
-                    .cell(("shared.test".into(), RecordType::A))
+                    .cell((key("shared.test"), RecordType::A))
                     .get()
                     .is_some(),
                 "the shared answer was dropped after {i} others"
@@ -151,20 +170,15 @@ mod tests {
         // The question in flight is the same cell for the next asker.
         assert!(Arc::ptr_eq(
             &waiting,
-            &cache.cell(("in-flight.test".into(), RecordType::A))
+            &cache.cell((key("in-flight.test"), RecordType::A))
         ));
         // The most recent answers are there; the least recently used went.
         assert!(
             cache
-                .cell(("n999.test".into(), RecordType::A))
+                .cell((key("n999.test"), RecordType::A))
                 .get()
                 .is_some()
         );
-        assert!(
-            cache
-                .cell(("n0.test".into(), RecordType::A))
-                .get()
-                .is_none()
-        );
+        assert!(cache.cell((key("n0.test"), RecordType::A)).get().is_none());
     }
 }

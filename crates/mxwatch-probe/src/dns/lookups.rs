@@ -1,12 +1,11 @@
 //! Typed DNS lookups with the CNAME chain followed, each an [`mxwatch_core::Lookup`].
 
-use super::cache::{self, Cache};
+use super::cache::{self, Cache, Records};
 use super::transport::{DnsOptions, Reply, Transport};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use mxwatch_core::observation::AuthAnswer;
 use mxwatch_core::{Absence, Failure, Lookup, MxRecord, Soa};
-use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -75,6 +74,14 @@ impl Dns {
 
     /// `name rtype`, with any CNAME chain followed: the records of `rtype` at the end of the chain.
     pub async fn lookup(&self, name: &str, rtype: RecordType) -> Lookup<Vec<RData>> {
+        self.lookup_shared(name, rtype)
+            .await
+            .map(|records| records.to_vec())
+    }
+
+    /// [`Self::lookup`] with the records as the cache holds them (shared, not copied): the
+    /// typed lookups only read them.
+    async fn lookup_shared(&self, name: &str, rtype: RecordType) -> Lookup<Records> {
         let Some(mut current) = question_name(name) else {
             return Lookup::Failed {
                 failure: Failure::Malformed,
@@ -84,11 +91,11 @@ impl Dns {
             };
         };
         let mut chain: Vec<String> = Vec::new();
-        let mut seen = HashSet::new();
+        // Names compare without regard to case; a chain is at most MAX_CNAME_CHAIN long.
+        let mut seen: Vec<Name> = Vec::new();
         let mut elapsed = 0u64;
         let mut min_ttl = u32::MAX;
         loop {
-            seen.insert(key_name(&current));
             let step = self.cached_step(&current, rtype).await;
             elapsed += step.elapsed_ms();
             // The cached step holds the records of one question; a CNAME in it sends us on.
@@ -105,7 +112,8 @@ impl Dns {
                         Some(RData::CNAME(target)) if rtype != RecordType::CNAME => {
                             let next = target.0.clone();
                             chain.push(display(&next));
-                            if seen.contains(&key_name(&next)) {
+                            seen.push(current);
+                            if seen.contains(&next) {
                                 return failed(
                                     Failure::CnameLoop,
                                     format!("{} loops", chain.join(" → ")),
@@ -143,15 +151,15 @@ impl Dns {
 
     /// One question through the cache. Its value is either the records of `rtype`
     /// or, when the name is an alias the reply did not follow to the end, the one CNAME.
-    async fn cached_step(&self, name: &Name, rtype: RecordType) -> Lookup<Vec<RData>> {
+    async fn cached_step(&self, name: &Name, rtype: RecordType) -> Lookup<Records> {
         if let Some(answer) = self.overlay.as_ref().and_then(|o| o.answer(name, rtype)) {
-            return answer;
+            return answer.map(Records::from);
         }
-        let cell = self.cache.cell((key_name(name), rtype));
+        let cell = self.cache.cell((name.clone(), rtype));
         let (lookup, _) = cell
             .get_or_init(|| async {
                 let (reply, took) = self.transport.ask(name, rtype).await;
-                let lookup = interpret(name, rtype, reply, took);
+                let lookup = interpret(name, rtype, reply, took).map(Records::from);
                 let expires = cache::expiry(&lookup, Instant::now());
                 (lookup, expires)
             })
@@ -160,7 +168,7 @@ impl Dns {
     }
 
     pub async fn mx(&self, name: &str) -> Lookup<Vec<MxRecord>> {
-        self.lookup(name, RecordType::MX).await.map(|rdata| {
+        self.lookup_shared(name, RecordType::MX).await.map(|rdata| {
             let mut records: Vec<MxRecord> = rdata
                 .iter()
                 .filter_map(|r| match r {
@@ -183,7 +191,7 @@ impl Dns {
     /// A (`v6 == false`) or AAAA addresses.
     pub async fn addresses(&self, name: &str, v6: bool) -> Lookup<Vec<IpAddr>> {
         let rtype = if v6 { RecordType::AAAA } else { RecordType::A };
-        self.lookup(name, rtype).await.map(|rdata| {
+        self.lookup_shared(name, rtype).await.map(|rdata| {
             let mut ips: Vec<IpAddr> = rdata
                 .iter()
                 .filter_map(|r| match r {
@@ -200,7 +208,7 @@ impl Dns {
 
     /// NS or PTR names.
     pub async fn names(&self, name: &str, rtype: RecordType) -> Lookup<Vec<String>> {
-        self.lookup(name, rtype).await.map(|rdata| {
+        self.lookup_shared(name, rtype).await.map(|rdata| {
             let mut names: Vec<String> = rdata
                 .iter()
                 .filter_map(|r| match r {
@@ -217,9 +225,9 @@ impl Dns {
 
     /// TXT records whose text starts with `prefix` (case-insensitive), character-strings joined.
     pub async fn txt_with_prefix(&self, name: &str, prefix: &str) -> Lookup<Vec<String>> {
-        let lookup = self.lookup(name, RecordType::TXT).await;
+        let lookup = self.lookup_shared(name, RecordType::TXT).await;
         let prefix = prefix.to_ascii_lowercase();
-        let absent = |l: &Lookup<Vec<RData>>| Lookup::Absent {
+        let absent = |l: &Lookup<Records>| Lookup::Absent {
             absence: Absence::NoData,
             negative_ttl: l.ttl(),
             cname_chain: l.cname_chain().to_vec(),
@@ -300,15 +308,11 @@ impl Dns {
         let authoritative = message.metadata.authoritative;
         let result = match message.metadata.response_code {
             ResponseCode::NoError | ResponseCode::NXDomain => {
-                let owner = qname.to_ascii();
                 let data = presented(
                     message
                         .answers
                         .iter()
-                        .filter(|r| {
-                            r.record_type() == rtype
-                                && r.name.to_ascii().eq_ignore_ascii_case(&owner)
-                        })
+                        .filter(|r| r.record_type() == rtype && r.name == qname)
                         .map(|r| &r.data),
                     rtype,
                 );
@@ -350,7 +354,7 @@ impl Dns {
     }
 
     pub async fn soa(&self, name: &str) -> Lookup<Soa> {
-        let lookup = self.lookup(name, RecordType::SOA).await;
+        let lookup = self.lookup_shared(name, RecordType::SOA).await;
         // An SOA answer always holds exactly one record; anything else is malformed.
         let soa = lookup.value().and_then(|v| {
             v.iter().find_map(|r| match r {
@@ -422,10 +426,6 @@ fn fqdn(name: &str) -> String {
     }
 }
 
-fn key_name(name: &Name) -> String {
-    name.to_ascii().to_ascii_lowercase()
-}
-
 /// A name as the observation stores it: lower case, no trailing dot, "." for the root.
 pub fn host(name: &Name) -> String {
     if name.is_root() {
@@ -481,7 +481,7 @@ fn with_chain<T>(lookup: Lookup<T>, chain: Vec<String>, elapsed: u64) -> Lookup<
 /// or the last CNAME when the chain leaves the reply, or an absence, or a failure.
 fn interpret(qname: &Name, rtype: RecordType, reply: Reply, took: Duration) -> Lookup<Vec<RData>> {
     let elapsed_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-    let message = match reply {
+    let mut message = match reply {
         Reply::Failed { failure, detail } => return failed(failure, detail, vec![], elapsed_ms),
         Reply::Message { message, .. } => message,
     };
@@ -528,22 +528,18 @@ fn interpret(qname: &Name, rtype: RecordType, reply: Reply, took: Duration) -> L
             elapsed_ms,
         );
     }
-    let records: Vec<RData> = message
-        .answers
-        .iter()
-        .filter(|r| {
-            r.record_type() == rtype && r.name.to_ascii().eq_ignore_ascii_case(&owner.to_ascii())
+    // The records are moved out of the reply, not copied; names compare without regard to case
+    // (hickory's `Name` equality).
+    let answered = !message.answers.is_empty();
+    let mut min_ttl = None;
+    let records: Vec<RData> = std::mem::take(&mut message.answers)
+        .into_iter()
+        .filter(|r| r.record_type() == rtype && r.name == owner)
+        .map(|r| {
+            min_ttl = Some(min_ttl.map_or(r.ttl, |t: u32| t.min(r.ttl)));
+            r.data
         })
-        .map(|r| r.data.clone())
         .collect();
-    let min_ttl = message
-        .answers
-        .iter()
-        .filter(|r| {
-            r.record_type() == rtype && r.name.to_ascii().eq_ignore_ascii_case(&owner.to_ascii())
-        })
-        .map(|r| r.ttl)
-        .min();
     if !records.is_empty() {
         return Lookup::Observed {
             value: records,
@@ -553,7 +549,7 @@ fn interpret(qname: &Name, rtype: RecordType, reply: Reply, took: Duration) -> L
         };
     }
     // Answers, but none for the name and type asked (nor a CNAME leading on): not a valid reply.
-    if chain.is_empty() && !message.answers.is_empty() {
+    if chain.is_empty() && answered {
         return failed(
             Failure::Malformed,
             "the answer section holds no record for the name and type asked".into(),
@@ -596,12 +592,10 @@ fn follow_in_reply(message: &Message, qname: &Name) -> (Vec<String>, Name, u32) 
     let mut owner = qname.clone();
     let mut chain = Vec::new();
     let mut ttl = u32::MAX;
-    let mut seen = HashSet::new();
-    while seen.insert(key_name(&owner)) && chain.len() <= MAX_CNAME_CHAIN {
+    let mut seen: Vec<Name> = Vec::new();
+    while !seen.contains(&owner) && chain.len() <= MAX_CNAME_CHAIN {
         let next = message.answers.iter().find_map(|r| match &r.data {
-            RData::CNAME(target) if r.name.to_ascii().eq_ignore_ascii_case(&owner.to_ascii()) => {
-                Some((target.0.clone(), r.ttl))
-            }
+            RData::CNAME(target) if r.name == owner => Some((target.0.clone(), r.ttl)),
             _ => None,
         });
         let Some((target, cname_ttl)) = next else {
@@ -609,7 +603,7 @@ fn follow_in_reply(message: &Message, qname: &Name) -> (Vec<String>, Name, u32) 
         };
         ttl = ttl.min(cname_ttl);
         chain.push(display(&target));
-        owner = target;
+        seen.push(std::mem::replace(&mut owner, target));
     }
     (chain, owner, ttl)
 }

@@ -394,10 +394,51 @@ fn check_reply(query: &Message, id: u16, bytes: &[u8]) -> Result<Message, Reply>
     Ok(message)
 }
 
-/// Names compare without regard to case (resolvers may echo 0x20-randomised case) or the root dot.
+/// Names compare without regard to case (resolvers may echo 0x20-randomised case) or the root
+/// dot: label by label, without formatting either as text (this runs for every reply).
 fn same_name(a: &Name, b: &Name) -> bool {
-    let a = a.to_ascii();
-    let b = b.to_ascii();
-    a.trim_end_matches('.')
-        .eq_ignore_ascii_case(b.trim_end_matches('.'))
+    let (mut a, mut b) = (a.iter(), b.iter());
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => {}
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod same_name_tests {
+    use super::same_name;
+    use hickory_proto::rr::Name;
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).unwrap()
+    }
+
+    #[test]
+    fn names_match_whatever_the_case_and_the_root_dot() {
+        assert!(same_name(
+            &name("Mail.Example.TEST."),
+            &name("mail.example.test")
+        ));
+        assert!(same_name(
+            &name("*.example.test."),
+            &name("*.EXAMPLE.test.")
+        ));
+        assert!(same_name(&Name::root(), &Name::root()));
+        assert!(!same_name(
+            &name("mail.example.test."),
+            &name("example.test.")
+        ));
+        assert!(!same_name(
+            &name("example.test."),
+            &name("mail.example.test.")
+        ));
+        assert!(!same_name(
+            &name("a.example.test."),
+            &name("b.example.test.")
+        ));
+        assert!(!same_name(&name("ab.test."), &name("a.btest.")));
+    }
 }
