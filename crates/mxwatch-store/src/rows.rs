@@ -2,7 +2,7 @@
 //! the SQL dialect and the driver's row type differ.
 
 use crate::codec::decompress;
-use crate::{Result, StoreError, StoredChange};
+use crate::{AlertKind, PendingAlert, Result, StoreError, StoredAlert, StoredChange};
 use mxwatch_core::monitor::diff::ChangeKind;
 use serde_json::Value;
 use sqlx::{ColumnIndex, Decode, Row, Type};
@@ -49,6 +49,36 @@ where
         expected: row.try_get("expected_reason")?,
         approved_by: row.try_get("approved_by")?,
         resolved_at: row.try_get("resolved_at")?,
+    })
+}
+
+/// A row of `alert_deliveries` joined with its `alert_events` (columns `delivery_id`, `sink`,
+/// `attempts`, `alert_id`, `event`, `domain`, `created_at`, `mx_before`, `mx_after`) and the
+/// alert's `changes`, read separately: the due list of either backend and the shared
+/// schedule's claims.
+pub(crate) fn pending_alert_from_row<'r, R>(
+    row: &'r R,
+    changes: Vec<StoredChange>,
+) -> Result<PendingAlert>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(PendingAlert {
+        id: row.try_get("delivery_id")?,
+        sink: row.try_get("sink")?,
+        attempts: row.try_get("attempts")?,
+        alert: StoredAlert {
+            id: row.try_get("alert_id")?,
+            event: AlertKind::parse(&row.try_get::<String, _>("event")?)?,
+            domain: row.try_get("domain")?,
+            created_at: row.try_get("created_at")?,
+            mx_before: row.try_get("mx_before")?,
+            mx_after: row.try_get("mx_after")?,
+            changes,
+        },
     })
 }
 

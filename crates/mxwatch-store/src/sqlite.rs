@@ -3,11 +3,11 @@
 use crate::codec::compress;
 use crate::rows::{
     CHANGE_COLUMNS, alert_change_ids, change_columns_of_c, change_from_row, encode_report,
-    finding_ids, report_json,
+    finding_ids, pending_alert_from_row, report_json,
 };
 use crate::{
-    AlertKind, Cycle, FailedDelivery, ObservationSummary, PendingAlert, Result, Store, StoreError,
-    StoredAlert, StoredChange, delivery_key,
+    Cycle, FailedDelivery, ObservationSummary, PendingAlert, Result, Store, StoreError,
+    StoredChange, delivery_key,
 };
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -364,20 +364,7 @@ impl Store for SqliteStore {
                 .iter()
                 .map(change_from_row)
                 .collect::<Result<Vec<_>>>()?;
-            out.push(PendingAlert {
-                id: r.try_get("delivery_id")?,
-                sink: r.try_get("sink")?,
-                attempts: r.try_get("attempts")?,
-                alert: StoredAlert {
-                    id: alert_id,
-                    event: AlertKind::parse(&r.try_get::<String, _>("event")?)?,
-                    domain: r.try_get("domain")?,
-                    created_at: r.try_get("created_at")?,
-                    mx_before: r.try_get("mx_before")?,
-                    mx_after: r.try_get("mx_after")?,
-                    changes,
-                },
-            });
+            out.push(pending_alert_from_row(r, changes)?);
         }
         Ok(out)
     }
