@@ -57,3 +57,38 @@ knot_mx_swap() {
     "${knotc[@]}" zone-abort "$zone" >/dev/null 2>&1 || true
     return 1
 }
+
+# watch_config FILE DB CONFIRM-AFTER HOOK-PORT: the watch configuration the watch scenarios share
+# (watch.sh, watchshare.sh): $ZONE and $OTHER every 2 s through Unbound at $RES_ADDR, DNS only
+# (Knot serves the zones unsigned there), every change to the webhook receiver on
+# 127.0.0.1:HOOK-PORT signed with $SECRET.
+watch_config() {
+    cat >"$1" <<EOF
+# Written by tests/peers/$SCENARIO.sh
+db = "$2"
+
+[defaults]
+every = "2s"
+jitter = 0.0
+confirm_after = "$3"
+resolver = "$RES_ADDR"
+lab = true
+probe = false
+dnssec = false          # Knot serves the zones unsigned in this scenario
+dns_timeout = "500ms"
+retry_after = "1s"
+
+[[domain]]
+name = "$ZONE"
+
+[[domain]]
+name = "$OTHER"
+
+[[alert]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:$4/hook"
+secret = "$SECRET"
+min_severity = "info"
+EOF
+}

@@ -364,34 +364,7 @@ else
 fi
 
 # --------------------------------------------------------------- 2. watch --
-cat >"$CONF" <<EOF
-# Written by tests/peers/watch.sh
-db = "$DB"
-
-[defaults]
-every = "2s"
-jitter = 0.0
-confirm_after = "1s"
-resolver = "$RES_ADDR"
-lab = true
-probe = false
-dnssec = false          # Knot serves the zones unsigned in this scenario
-dns_timeout = "500ms"
-retry_after = "1s"
-
-[[domain]]
-name = "$ZONE"
-
-[[domain]]
-name = "$OTHER"
-
-[[alert]]
-name = "hook"
-kind = "webhook"
-url = "http://127.0.0.1:$port/hook"
-secret = "$SECRET"
-min_severity = "info"
-EOF
+watch_config "$CONF" "$DB" 1s "$port"
 
 # Both lab names as Unbound serves them now (the check runs are over).
 before=$(mx_of "$RES_ADDR")

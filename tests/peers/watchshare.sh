@@ -171,34 +171,7 @@ else
 fi
 
 # 2. Two workers on one inventory.
-cat >"$CONF" <<EOF
-# Written by tests/peers/watchshare.sh
-db = "$URL"
-
-[defaults]
-every = "2s"
-jitter = 0.0
-confirm_after = "3s"
-resolver = "$RES_ADDR"
-lab = true
-probe = false
-dnssec = false          # Knot serves the zones unsigned in this scenario
-dns_timeout = "500ms"
-retry_after = "1s"
-
-[[domain]]
-name = "$ZONE"
-
-[[domain]]
-name = "$OTHER"
-
-[[alert]]
-name = "hook"
-kind = "webhook"
-url = "http://127.0.0.1:$port/hook"
-secret = "$SECRET"
-min_severity = "info"
-EOF
+watch_config "$CONF" "$URL" 3s "$port"
 
 worker() { # NAME: a worker on the inventory, logging to NAME.log; its PID in $last_pid
     MXWATCH_LOG=info "$MXWATCH" worker --db "$URL" --config "$CONF" --resolver "$RES_ADDR" --lab \
