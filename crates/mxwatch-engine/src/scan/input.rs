@@ -1,7 +1,7 @@
 //! A scan's input, line by line.
 
+use super::seen::SeenDomains;
 use mxwatch_core::{ParsedInput, parse_domain_input, sanitize::for_terminal};
-use std::collections::HashMap;
 
 /// What one line of the list is.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,10 +33,11 @@ impl ScanItem {
 }
 
 /// Turns lines into [`ScanItem`]s. It remembers each domain's first line (to report
-/// duplicates): memory grows with the number of distinct domains, a few dozen bytes each.
+/// duplicates): memory grows with the number of distinct domains, 24 bytes each
+/// ([`SeenDomains`]).
 #[derive(Default)]
 pub struct InputReader {
-    first_seen: HashMap<String, u64>,
+    seen: SeenDomains,
 }
 
 /// The longest line read as a domain: anything longer is malformed (a name is at most 253
@@ -63,20 +64,14 @@ impl InputReader {
                 text: for_terminal(text),
                 error: e.to_string(),
             }),
-            Ok(input) => {
-                let domain = input.domain.ascii.clone();
-                match self.first_seen.get(&domain) {
-                    Some(&first_line) => Some(ScanItem::Duplicate {
-                        line,
-                        domain,
-                        first_line,
-                    }),
-                    None => {
-                        self.first_seen.insert(domain, line);
-                        Some(ScanItem::Domain { line, input })
-                    }
-                }
-            }
+            Ok(input) => match self.seen.first_line_or_insert(&input.domain.ascii, line) {
+                Some(first_line) => Some(ScanItem::Duplicate {
+                    line,
+                    domain: input.domain.ascii,
+                    first_line,
+                }),
+                None => Some(ScanItem::Domain { line, input }),
+            },
         }
     }
 }

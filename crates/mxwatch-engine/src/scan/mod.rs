@@ -12,6 +12,7 @@
 //! domain completes.
 
 pub mod input;
+mod seen;
 pub mod summary;
 
 pub use input::{InputReader, ScanItem};
