@@ -31,6 +31,9 @@ pub enum Behaviour {
     ServFail,
     /// Answer every query with REFUSED.
     Refused,
+    /// Answer like `Resolver`, but lose the first UDP datagram of each question (name, type):
+    /// a lossy path, or a server whose socket overflowed.
+    LosesFirst,
     /// Over UDP, always set TC with an empty answer; over TCP, close the connection.
     TruncatedOnly,
     /// Answer with a reply whose ID does not match the query (a spoofing attempt).
@@ -168,6 +171,7 @@ impl LabDns {
             zones: zones.clone(),
             log: log.clone(),
             behaviour: behaviour.clone(),
+            lost: Mutex::default(),
         });
         let udp_task = tokio::spawn(serve_udp(udp, server.clone()));
         let tcp_task = tokio::spawn(serve_tcp(tcp, server));
@@ -199,6 +203,8 @@ struct Server {
     zones: Arc<RwLock<LabZones>>,
     log: Arc<QueryLog>,
     behaviour: Arc<RwLock<Behaviour>>,
+    /// The questions whose first datagram `LosesFirst` has lost.
+    lost: Mutex<std::collections::HashSet<(String, RecordType)>>,
 }
 
 /// The classic UDP payload limit, for clients that send no EDNS.
@@ -229,10 +235,14 @@ impl Server {
             response.metadata.response_code = ResponseCode::FormErr;
             return response.to_vec().ok();
         };
-        self.log.record(
+        let asked = (
             question.name().to_ascii().to_ascii_lowercase(),
             question.query_type(),
         );
+        self.log.record(asked.0.clone(), asked.1);
+        if behaviour == Behaviour::LosesFirst && udp && self.lost.lock().unwrap().insert(asked) {
+            return None;
+        }
         if behaviour == Behaviour::Validating
             && !query.metadata.checking_disabled
             && self

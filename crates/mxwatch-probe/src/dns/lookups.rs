@@ -62,6 +62,12 @@ impl Dns {
             .join(", ")
     }
 
+    /// How long each resolver has to answer a try before the next goes out, judged by its
+    /// recent reply times.
+    pub fn overdue_after(&self) -> Vec<(std::net::SocketAddr, std::time::Duration)> {
+        self.transport.overdue_after()
+    }
+
     /// Questions put on the wire so far.
     pub fn queries_sent(&self) -> u64 {
         self.transport.queries_sent()

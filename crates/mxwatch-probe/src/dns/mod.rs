@@ -4,6 +4,7 @@
 mod cache;
 pub mod dnssec;
 mod lookups;
+mod rtt;
 mod transport;
 mod udp;
 

@@ -10,6 +10,7 @@
 //! one that times out or answers SERVFAIL or REFUSED is asked of the next before it becomes
 //! "could not determine"; `qps_per_resolver` paces each resolver (governor's GCRA limiter).
 
+use super::rtt::RoundTrips;
 use super::udp::UdpPool;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hickory_proto::op::{Edns, Message, Query, ResponseCode};
@@ -30,7 +31,9 @@ pub struct DnsOptions {
     pub resolver: SocketAddr,
     /// Time limit for one try over UDP, and for the whole TCP exchange.
     pub timeout: Duration,
-    /// Tries over UDP before giving up.
+    /// Tries over UDP before giving up. To a recursive resolver, the next try goes out as soon
+    /// as the last is overdue by the resolver's recent reply times ([`RoundTrips`]); the
+    /// question gives up `attempts × timeout` after its first try either way.
     pub attempts: u32,
     /// Questions in flight at once, across every domain of the run.
     pub max_in_flight: usize,
@@ -80,6 +83,8 @@ pub struct Transport {
     pacers: Vec<DefaultDirectRateLimiter>,
     /// Which resolver the next question starts with.
     turn: AtomicUsize,
+    /// Each resolver's reply times, in the same order: when a try to it is overdue.
+    round_trips: Vec<RoundTrips>,
     /// The UDP sockets every question shares.
     udp: UdpPool,
 }
@@ -100,6 +105,7 @@ impl Transport {
                 .collect(),
             None => vec![],
         };
+        let round_trips = resolvers.iter().map(|_| RoundTrips::default()).collect();
         Transport {
             options,
             in_flight: Semaphore::new(permits),
@@ -107,6 +113,7 @@ impl Transport {
             resolvers,
             pacers,
             turn: AtomicUsize::new(0),
+            round_trips,
             udp: UdpPool::default(),
         }
     }
@@ -129,7 +136,14 @@ impl Transport {
                 pacer.until_ready().await;
             }
             let this = self
-                .ask_flags(self.resolvers[index], name, rtype, true, dnssec)
+                .ask_flags(
+                    self.resolvers[index],
+                    name,
+                    rtype,
+                    true,
+                    dnssec,
+                    Some(&self.round_trips[index]),
+                )
                 .await;
             let retry = match &this {
                 Reply::Failed { .. } => true,
@@ -145,6 +159,15 @@ impl Transport {
             }
         }
         reply.expect("at least one resolver")
+    }
+
+    /// How long each resolver has to answer a try before the next goes out.
+    pub fn overdue_after(&self) -> Vec<(SocketAddr, Duration)> {
+        self.resolvers
+            .iter()
+            .zip(&self.round_trips)
+            .map(|(resolver, rtt)| (*resolver, rtt.overdue_after(self.options.timeout)))
+            .collect()
     }
 
     pub fn options(&self) -> &DnsOptions {
@@ -209,7 +232,9 @@ impl Transport {
         rtype: RecordType,
         recursion_desired: bool,
     ) -> Reply {
-        self.ask_flags(server, name, rtype, recursion_desired, false)
+        // Authoritative servers are many and asked a few times each: no reply times are kept
+        // for them, so a try is overdue only after the whole timeout.
+        self.ask_flags(server, name, rtype, recursion_desired, false, None)
             .await
     }
 
@@ -222,9 +247,10 @@ impl Transport {
         rtype: RecordType,
         recursion_desired: bool,
         dnssec: bool,
+        round_trips: Option<&RoundTrips>,
     ) -> Reply {
         let reply = self
-            .ask_flags_uncounted(server, name, rtype, recursion_desired, dnssec)
+            .ask_flags_uncounted(server, name, rtype, recursion_desired, dnssec, round_trips)
             .await;
         metrics::counter!("mxwatch_dns_questions_total").increment(1);
         let failure = match &reply {
@@ -248,6 +274,7 @@ impl Transport {
         rtype: RecordType,
         recursion_desired: bool,
         dnssec: bool,
+        round_trips: Option<&RoundTrips>,
     ) -> Reply {
         let mut query = Message::query();
         query.metadata.recursion_desired = recursion_desired;
@@ -270,50 +297,78 @@ impl Transport {
             failure: Failure::Timeout,
             detail: "no try was made".into(),
         };
+        // A failure to send is tried again, as a lost datagram would be.
         for _ in 0..self.options.attempts.max(1) {
-            last = self.try_udp(server, &query, &bytes).await;
+            last = self.try_udp(server, &query, &bytes, round_trips).await;
             match &last {
                 Reply::Message { message, .. } if message.metadata.truncation => {
                     return self.try_tcp(server, &query, &bytes).await;
                 }
-                Reply::Message { .. } => return last,
-                // Every failure is tried again (a malformed reply may have been a spoofing attempt).
-                Reply::Failed { .. } => continue,
+                Reply::Failed {
+                    failure: Failure::Network,
+                    ..
+                } => continue,
+                _ => return last,
             }
         }
         last
     }
 
-    async fn try_udp(&self, resolver: SocketAddr, query: &Message, bytes: &[u8]) -> Reply {
+    /// Every try of the question over UDP: the same datagram (same ID, same socket) sent again
+    /// when the last try is overdue, so a late reply to any of them answers it. A reply that
+    /// does not match is kept as the result only if the real one never comes (RFC 5452 §9.1).
+    async fn try_udp(
+        &self,
+        resolver: SocketAddr,
+        query: &Message,
+        bytes: &[u8],
+        round_trips: Option<&RoundTrips>,
+    ) -> Reply {
+        let timeout = self.options.timeout;
+        let tries = self.options.attempts.max(1);
         let mut bytes = bytes.to_vec();
         self.sent.fetch_add(1, Ordering::Relaxed);
         let mut sent = match self.udp.send(resolver, &mut bytes).await {
             Ok(sent) => sent,
             Err(e) => return network_failure("cannot send the question", e),
         };
-        let deadline = Instant::now() + self.options.timeout;
+        // tokio's clock, which tests may pause.
+        let started = tokio::time::Instant::now();
+        let give_up = started + timeout * tries;
+        let mut tried = 1;
+        let mut next_try = started + round_trips.map_or(timeout, |rtt| rtt.overdue_after(timeout));
         let mut mismatched = None;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match timeout(left, sent.replies.recv()).await {
+            let wake = if tried < tries { next_try } else { give_up };
+            match tokio::time::timeout_at(wake, sent.replies.recv()).await {
+                Err(_) if tried < tries => {
+                    self.sent.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = sent.send_again(&bytes).await {
+                        return network_failure("cannot send the question again", e);
+                    }
+                    tried += 1;
+                    next_try = tokio::time::Instant::now() + timeout;
+                }
                 Err(_) | Ok(None) => {
                     return mismatched.unwrap_or(Reply::Failed {
                         failure: Failure::Timeout,
                         detail: format!(
-                            "no reply from {resolver} within {:?}",
-                            self.options.timeout
+                            "no reply from {resolver} to {tried} tries within {:?}",
+                            started.elapsed()
                         ),
                     });
                 }
                 // The pool may have re-drawn the ID (one in flight to the same server had it).
                 Ok(Some(datagram)) => match check_reply(query, sent.id, &datagram) {
                     Ok(message) => {
+                        if let (Some(rtt), 1) = (round_trips, tried) {
+                            rtt.sample(started.elapsed());
+                        }
                         return Reply::Message {
                             message: Box::new(message),
                             via_tcp: false,
                         };
                     }
-                    // Keep listening: the real reply may still come (RFC 5452 §9.1).
                     Err(failed) => mismatched = Some(failed),
                 },
             }

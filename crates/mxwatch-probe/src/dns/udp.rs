@@ -125,6 +125,15 @@ pub struct Sent {
     socket: Arc<PooledSocket>,
 }
 
+impl Sent {
+    /// Sends the question again, with the ID it was given, from the same socket.
+    pub async fn send_again(&self, bytes: &[u8]) -> io::Result<()> {
+        debug_assert_eq!(bytes[..2], self.id.to_be_bytes());
+        self.socket.socket.send_to(bytes, self.key.0).await?;
+        Ok(())
+    }
+}
+
 impl Drop for Sent {
     fn drop(&mut self) {
         self.socket.waiting.lock().unwrap().remove(&self.key);

@@ -1,6 +1,7 @@
 //! Several recursive resolvers: questions spread over them, and a resolver that fails (silent,
 //! SERVFAIL) is covered by the next before anything becomes "could not determine".
 
+use hickory_proto::rr::RecordType;
 use mxwatch_lab::{Behaviour, LabDns, LabZones};
 use mxwatch_probe::{Dns, DnsOptions};
 use std::time::Duration;
@@ -80,4 +81,34 @@ async fn a_rate_limit_still_gets_every_answer() {
         assert!(!dns.mx(name).await.is_failed());
     }
     assert_eq!(resolver.log.total(), 3);
+}
+
+#[tokio::test]
+async fn a_lost_datagram_is_sent_again_once_the_resolvers_reply_times_say_it_is_overdue() {
+    let resolver = lab(Behaviour::Resolver).await;
+    let mut options = DnsOptions::new(resolver.addr);
+    let timeout = Duration::from_secs(30);
+    options.timeout = timeout;
+    let dns = Dns::new(options);
+    assert_eq!(
+        dns.overdue_after(),
+        vec![(resolver.addr, timeout)],
+        "before any reply, only the whole timeout"
+    );
+    for i in 0..20 {
+        assert!(!dns.mx(&format!("n{i}.healthy.test")).await.is_failed());
+    }
+    let [(_, overdue)] = dns.overdue_after()[..] else {
+        panic!("one resolver")
+    };
+    assert!(
+        overdue < timeout,
+        "fast replies make a try overdue sooner: {overdue:?}"
+    );
+    // The path now loses each question's first datagram: the second try (the same question
+    // again) is answered, and the server saw the question exactly twice.
+    resolver.set_behaviour(Behaviour::LosesFirst);
+    let mx = dns.mx("customer1.test").await;
+    assert!(!mx.is_failed(), "{mx:?}");
+    assert_eq!(resolver.log.count("customer1.test.", RecordType::MX), 2);
 }
