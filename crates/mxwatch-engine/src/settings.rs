@@ -23,7 +23,8 @@ pub const TIMEOUT_RANGE: (Duration, Duration) =
 #[serde(deny_unknown_fields, default)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct AuditSettings {
-    /// Time limit for one DNS question, in seconds (each question is tried twice over UDP).
+    /// Time limit for one DNS question, in seconds (each question is tried twice over UDP; the
+    /// second try goes out as soon as the first is overdue by the resolver's recent reply times).
     /// Config: `dns_timeout = "3s"`.
     #[cfg_attr(feature = "clap", arg(long = "timeout", value_name = "SECS", default_value = "3", value_parser = parse_timeout))]
     #[serde(deserialize_with = "timeout_field")]

@@ -57,12 +57,9 @@ impl SeenDomains {
     }
 
     /// Distinct domains seen so far.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.recent.len() + self.settled.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn fingerprint(&self, domain: &str) -> Fingerprint {

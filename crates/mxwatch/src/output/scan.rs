@@ -8,7 +8,7 @@ use mxwatch_core::sanitize::for_terminal;
 use mxwatch_core::{Report, Severity};
 use mxwatch_engine::scan::{Outcome, ScanItem};
 use mxwatch_store::scan_state::Offsets;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -55,29 +55,37 @@ fn provider(report: &Report) -> String {
         .unwrap_or_default()
 }
 
-/// One JSON line: the report with its input `line`, or what was wrong with the line.
+/// One JSON line: the report with its input `line` first, or what was wrong with the line.
+///
+/// The report is written straight from its structure, in the order `check --format json`
+/// uses: building a `serde_json::Value` of it first (to insert `line`) cost a tree of maps
+/// and strings per domain, 7 % of a bulk scan's CPU.
 pub fn jsonl(outcome: &Outcome) -> io::Result<Vec<u8>> {
-    let value = match outcome {
-        Outcome::Audited { line, report } => {
-            let mut value = serde_json::to_value(report.as_ref())?;
-            if let Value::Object(map) = &mut value {
-                map.insert("line".into(), json!(line));
-            }
-            value
-        }
+    #[derive(serde::Serialize)]
+    struct Audited<'a> {
+        line: u64,
+        #[serde(flatten)]
+        report: &'a Report,
+    }
+    let mut bytes = match outcome {
+        Outcome::Audited { line, report } => serde_json::to_vec(&Audited {
+            line: *line,
+            report,
+        })?,
         Outcome::Skipped(ScanItem::Malformed { line, text, error }) => {
-            json!({ "line": line, "input": text, "error": error })
+            serde_json::to_vec(&json!({ "line": line, "input": text, "error": error }))?
         }
         Outcome::Skipped(ScanItem::Duplicate {
             line,
             domain,
             first_line,
-        }) => json!({ "line": line, "domain": domain, "duplicate_of_line": first_line }),
-        Outcome::Skipped(ScanItem::Domain { line, input }) => {
-            json!({ "line": line, "domain": input.domain.ascii, "error": "not audited" })
-        }
+        }) => serde_json::to_vec(
+            &json!({ "line": line, "domain": domain, "duplicate_of_line": first_line }),
+        )?,
+        Outcome::Skipped(ScanItem::Domain { line, input }) => serde_json::to_vec(
+            &json!({ "line": line, "domain": input.domain.ascii, "error": "not audited" }),
+        )?,
     };
-    let mut bytes = serde_json::to_vec(&value)?;
     bytes.push(b'\n');
     Ok(bytes)
 }
