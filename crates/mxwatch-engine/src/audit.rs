@@ -227,6 +227,7 @@ impl Auditor {
         dns.qps_per_resolver = s.qps;
         dns.timeout = s.dns_timeout;
         dns.max_in_flight = usize::from(s.max_queries);
+        dns.cache_entries = s.dns_cache_entries as usize;
         dns
     }
 

@@ -34,6 +34,11 @@ pub struct AuditSettings {
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=8192)))]
     pub max_queries: u16,
 
+    /// DNS answers kept at most (the run-wide cache, least recently used dropped first): a
+    /// list's memory is bounded by this, not by its length. Config: `dns_cache_entries`.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N", default_value_t = mxwatch_probe::DEFAULT_CACHE_ENTRIES, value_parser = clap::value_parser!(u32).range(1_000..)))]
+    pub dns_cache_entries: u32,
+
     /// At most this many DNS questions a second to each resolver (polite to a shared resolver).
     /// Default: no limit.
     #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
@@ -171,6 +176,7 @@ impl AuditSettings {
     pub const KEYS: &'static [&'static str] = &[
         "dns_timeout",
         "max_queries",
+        "dns_cache_entries",
         "qps",
         "probe",
         "smtp_port",
@@ -205,6 +211,7 @@ impl Default for AuditSettings {
         AuditSettings {
             dns_timeout: Duration::from_secs(3),
             max_queries: 256,
+            dns_cache_entries: mxwatch_probe::DEFAULT_CACHE_ENTRIES,
             qps: None,
             probe: true,
             smtp_port: 25,
@@ -377,6 +384,7 @@ mod tests {
                 | "rdap" => "true",
                 "max_queries"
                 | "qps"
+                | "dns_cache_entries"
                 | "smtp_port"
                 | "https_port"
                 | "ns_port"

@@ -16,4 +16,4 @@ pub mod trace;
 pub mod zone;
 
 pub use collect::{Collector, CollectorOptions};
-pub use dns::{Dns, DnsOptions};
+pub use dns::{DEFAULT_CACHE_ENTRIES, Dns, DnsOptions};

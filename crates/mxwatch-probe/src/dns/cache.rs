@@ -35,8 +35,11 @@ pub const FAILURE_TTL: Duration = Duration::from_secs(30);
 pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(60);
 /// Sweep expired entries every this many insertions.
 const SWEEP_EVERY: u64 = 10_000;
-/// The default bound: about 200 bytes an entry, so some 40 MB at most.
-pub const DEFAULT_CAPACITY: usize = 200_000;
+/// The default bound (`--dns-cache-entries`). An entry costs about 500 bytes with its key,
+/// records and cell, so this is some 25 MB. It is far more than a scan has in use at once
+/// (256 domains in flight ask a few thousand questions) and holds the answers many domains
+/// share (a provider's hosts, addresses, SPF include), which are used again and so stay.
+pub const DEFAULT_CAPACITY: u32 = 50_000;
 
 /// A cached question and when it was last asked for (a counter of `cell` calls).
 type Slot = crate::evict::Used<Entry>;
@@ -50,7 +53,7 @@ pub struct Cache {
 
 impl Default for Cache {
     fn default() -> Self {
-        Cache::with_capacity(DEFAULT_CAPACITY)
+        Cache::with_capacity(DEFAULT_CAPACITY as usize)
     }
 }
 

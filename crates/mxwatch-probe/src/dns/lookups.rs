@@ -23,8 +23,8 @@ pub struct Dns {
 impl Dns {
     pub fn new(options: DnsOptions) -> Self {
         Dns {
+            cache: Cache::with_capacity(options.cache_entries),
             transport: Transport::new(options),
-            cache: Cache::default(),
             overlay: None,
         }
     }

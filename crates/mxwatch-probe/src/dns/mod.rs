@@ -8,5 +8,6 @@ mod rtt;
 mod transport;
 mod udp;
 
+pub use cache::DEFAULT_CAPACITY as DEFAULT_CACHE_ENTRIES;
 pub use lookups::Dns;
 pub use transport::{DnsOptions, Reply, Transport};

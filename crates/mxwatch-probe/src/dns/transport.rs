@@ -42,6 +42,8 @@ pub struct DnsOptions {
     pub more_resolvers: Vec<SocketAddr>,
     /// At most this many questions a second to each resolver. Default: no limit.
     pub qps_per_resolver: Option<NonZeroU32>,
+    /// Answers the run-wide cache keeps at most.
+    pub cache_entries: usize,
 }
 
 impl DnsOptions {
@@ -53,6 +55,7 @@ impl DnsOptions {
             max_in_flight: 256,
             more_resolvers: vec![],
             qps_per_resolver: None,
+            cache_entries: super::cache::DEFAULT_CAPACITY as usize,
         }
     }
 }
