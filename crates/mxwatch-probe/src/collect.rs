@@ -181,7 +181,7 @@ impl Collector {
         let nameservers = async {
             match (self.options.nameservers, ns.value()) {
                 (Some(port), Some(names)) => {
-                    self.nameservers(name, names, &exchange_names, port).await
+                    Box::pin(self.nameservers(name, names, &exchange_names, port)).await
                 }
                 _ => vec![],
             }
@@ -216,8 +216,13 @@ impl Collector {
         let dnssec = async {
             match &self.options.dnssec {
                 Some(validator) if crate::collect_dnssec::worth_proving(&mx) => Some(
-                    crate::collect_dnssec::observe(&self.dns, validator, name, &exchange_names)
-                        .await,
+                    Box::pin(crate::collect_dnssec::observe(
+                        &self.dns,
+                        validator,
+                        name,
+                        &exchange_names,
+                    ))
+                    .await,
                 ),
                 _ => None,
             }
@@ -227,7 +232,7 @@ impl Collector {
             let (policy, mail_auth) = policy.await;
             let fetch = match (&self.mta_sts, policy.mta_sts.value()) {
                 (Some(fetcher), Some(records)) if !records.is_empty() => {
-                    Some(fetch_policy(fetcher, name).await)
+                    Some(Box::pin(fetch_policy(fetcher, name)).await)
                 }
                 _ => None,
             };
@@ -235,10 +240,13 @@ impl Collector {
         };
         let rdap = async {
             match &self.rdap {
-                Some(client) => Some(registrations(client, name, &exchange_names).await),
+                Some(client) => Some(Box::pin(registrations(client, name, &exchange_names)).await),
                 None => None,
             }
         };
+        // The optional parts (nameservers, DNSSEC, the MTA-STS fetch, RDAP) are boxed where they
+        // run: their futures are large, and inline they would make every domain's future (moved
+        // into place by each join and by the task that runs it) as large, used or not.
         let (exchanges, nameservers, (policy, mut mail_auth, mta_sts_policy), dnssec, rdap) =
             tokio::join!(exchanges, nameservers, policy, dnssec, rdap);
         let mx_addresses: Vec<IpAddr> = exchanges

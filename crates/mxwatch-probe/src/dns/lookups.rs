@@ -163,11 +163,17 @@ impl Dns {
         }
         let cell = self.cache.cell((name.clone(), rtype));
         let (lookup, _) = cell
-            .get_or_init(|| async {
-                let (reply, took) = self.transport.ask(name, rtype).await;
-                let lookup = interpret(name, rtype, reply, took).map(Records::from);
-                let expires = cache::expiry(&lookup, Instant::now());
-                (lookup, expires)
+            .get_or_init(|| {
+                // Boxed: the transport's future is large (a message, its bytes, the tries), and
+                // held inline it made every lookup's future that large, and every join of
+                // lookups, whose futures are moved into place: copying them was 7 % of a bulk
+                // scan's CPU, though most lookups are answered by the cache and never ask.
+                Box::pin(async {
+                    let (reply, took) = self.transport.ask(name, rtype).await;
+                    let lookup = interpret(name, rtype, reply, took).map(Records::from);
+                    let expires = cache::expiry(&lookup, Instant::now());
+                    (lookup, expires)
+                })
             })
             .await;
         lookup.clone()

@@ -352,7 +352,7 @@ impl Transport {
                     tried += 1;
                     next_try = tokio::time::Instant::now() + timeout;
                 }
-                Err(_) | Ok(None) => {
+                Err(_) => {
                     return mismatched.unwrap_or(Reply::Failed {
                         failure: Failure::Timeout,
                         detail: format!(
@@ -362,7 +362,7 @@ impl Transport {
                     });
                 }
                 // The pool may have re-drawn the ID (one in flight to the same server had it).
-                Ok(Some(datagram)) => match check_reply(query, sent.id, &datagram) {
+                Ok(datagram) => match check_reply(query, sent.id, &datagram) {
                     Ok(message) => {
                         if let (Some(rtt), 1) = (round_trips, tried) {
                             rtt.sample(started.elapsed());

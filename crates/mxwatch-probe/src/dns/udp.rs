@@ -17,13 +17,13 @@
 //! another address than the one asked is ignored, and one with an unknown ID is shown to every
 //! question waiting on that server (each records it as malformed only if its own never comes).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// Sockets per address family.
@@ -35,7 +35,38 @@ const MAX_DATAGRAM: usize = 65_535;
 /// Replies buffered for one waiting question (more would be a flood of forgeries).
 const REPLIES_PER_QUESTION: usize = 4;
 
-type Waiting = Arc<Mutex<HashMap<(SocketAddr, u16), mpsc::Sender<Vec<u8>>>>>;
+type Waiting = Arc<Mutex<HashMap<(SocketAddr, u16), Arc<Inbox>>>>;
+
+/// Where the datagrams for one question wait to be read: a few at most, and a wake-up. (A tokio
+/// channel per question allocated a block of 32 slots for the one reply that usually comes.)
+#[derive(Default)]
+pub struct Inbox {
+    datagrams: Mutex<VecDeque<Vec<u8>>>,
+    arrived: Notify,
+}
+
+impl Inbox {
+    /// Keeps `datagram` unless [`REPLIES_PER_QUESTION`] already wait (a flood of forgeries).
+    fn deliver(&self, datagram: &[u8]) {
+        let mut datagrams = self.datagrams.lock().unwrap();
+        if datagrams.len() < REPLIES_PER_QUESTION {
+            datagrams.push_back(datagram.to_vec());
+            drop(datagrams);
+            // A wake-up given while nobody waits is kept for the next `recv`.
+            self.arrived.notify_one();
+        }
+    }
+
+    /// The next datagram for the question, when it comes.
+    pub async fn recv(&self) -> Vec<u8> {
+        loop {
+            if let Some(datagram) = self.datagrams.lock().unwrap().pop_front() {
+                return datagram;
+            }
+            self.arrived.notified().await;
+        }
+    }
+}
 
 /// One socket, its reader task and the questions waiting on it.
 struct PooledSocket {
@@ -86,16 +117,14 @@ async fn read_replies(socket: Arc<UdpSocket>, waiting: Waiting) {
             .then(|| waiting.get(&(from, u16::from_be_bytes([buf[0], buf[1]]))))
             .flatten();
         match exact {
-            Some(sender) => {
-                let _ = sender.try_send(datagram.to_vec());
-            }
+            Some(inbox) => inbox.deliver(datagram),
             // No question has this ID: garbage, a wrong ID, an echo. Each question waiting on
             // that server sees it (as a connected socket would have shown it) and records it as
             // a malformed reply if its own never comes. Rare, so the walk does not matter.
             None => {
-                for ((server, _), sender) in waiting.iter() {
+                for ((server, _), inbox) in waiting.iter() {
                     if *server == from {
-                        let _ = sender.try_send(datagram.to_vec());
+                        inbox.deliver(datagram);
                     }
                 }
             }
@@ -118,7 +147,7 @@ struct Family {
 
 /// A question on the wire: its replies arrive here until it is dropped.
 pub struct Sent {
-    pub replies: mpsc::Receiver<Vec<u8>>,
+    pub replies: Arc<Inbox>,
     /// The ID actually used (re-drawn when it clashed with one in flight).
     pub id: u16,
     key: (SocketAddr, u16),
@@ -145,7 +174,7 @@ impl UdpPool {
     /// changed in `bytes` when the one given is already waiting for a reply from that server.
     pub async fn send(&self, server: SocketAddr, bytes: &mut [u8]) -> io::Result<Sent> {
         let socket = self.socket(server.is_ipv6()).await?;
-        let (sender, replies) = mpsc::channel(REPLIES_PER_QUESTION);
+        let replies = Arc::new(Inbox::default());
         let mut id = u16::from_be_bytes([bytes[0], bytes[1]]);
         {
             let mut waiting = socket.waiting.lock().unwrap();
@@ -153,7 +182,7 @@ impl UdpPool {
             while waiting.contains_key(&(server, id)) {
                 id = id.wrapping_add(0x9E37);
             }
-            waiting.insert((server, id), sender);
+            waiting.insert((server, id), replies.clone());
         }
         bytes[..2].copy_from_slice(&id.to_be_bytes());
         let sent = Sent {
@@ -210,7 +239,7 @@ mod tests {
             server.send_to(&buf[..len], from).await.unwrap();
         }
         for (n, question) in questions.iter_mut().enumerate() {
-            assert_eq!(question.replies.recv().await.unwrap()[2], n as u8);
+            assert_eq!(question.replies.recv().await[2], n as u8);
         }
         // A question that is gone no longer holds its ID: the next on that socket may have it.
         drop(questions.remove(0));
