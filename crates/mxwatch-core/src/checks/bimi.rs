@@ -2,7 +2,7 @@
 //! Nothing is fetched: the logo and certificate URLs are only checked for form.
 
 use super::mail_common::{governing_dmarc, records};
-use super::{Check, CheckContext, Hit};
+use super::{Check, CheckContext, Hit, Subject};
 use crate::finding::Severity;
 use crate::observation::Observation;
 use crate::records::bimi;
@@ -24,7 +24,7 @@ pub static BIMI_SYNTAX: Check = Check {
     run: bimi_syntax,
 };
 
-fn bimi_syntax(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn bimi_syntax(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(list) = bimi_records(obs) else {
         return vec![];
     };
@@ -49,7 +49,7 @@ pub static BIMI_DMARC_NOT_ENFORCED: Check = Check {
     run: bimi_dmarc_not_enforced,
 };
 
-fn bimi_dmarc_not_enforced(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn bimi_dmarc_not_enforced(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some([one]) = bimi_records(obs) else {
         return vec![];
     };

@@ -2,9 +2,8 @@
 //! they are sent?
 
 use super::mail_common::{governing_dmarc, null_mx};
-use super::{Check, CheckContext, Hit};
+use super::{Check, CheckContext, Hit, Subject};
 use crate::finding::Severity;
-use crate::observation::Observation;
 use crate::records::dmarc::Policy;
 
 pub static DMARC_MISSING: Check = Check {
@@ -20,7 +19,7 @@ pub static DMARC_MISSING: Check = Check {
     run: dmarc_missing,
 };
 
-fn dmarc_missing(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dmarc_missing(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     // A null-MX domain is judged by NULLMX-DMARC instead.
     if null_mx(obs) {
         return vec![];
@@ -54,7 +53,7 @@ pub static DMARC_SYNTAX: Check = Check {
     run: dmarc_syntax,
 };
 
-fn dmarc_syntax(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dmarc_syntax(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Ok(Some(governing)) = governing_dmarc(obs) else {
         return vec![];
     };
@@ -81,7 +80,7 @@ pub static DMARC_NONE: Check = Check {
     run: dmarc_none,
 };
 
-fn dmarc_none(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dmarc_none(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     // A null-MX domain is judged by NULLMX-DMARC instead.
     if null_mx(obs) {
         return vec![];
@@ -132,7 +131,7 @@ pub static DMARC_EXTERNAL_UNAUTHORISED: Check = Check {
     run: dmarc_external_unauthorised,
 };
 
-fn dmarc_external_unauthorised(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dmarc_external_unauthorised(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(mail_auth) = &obs.mail_auth else {
         return vec![];
     };

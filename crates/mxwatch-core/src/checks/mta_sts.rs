@@ -6,7 +6,7 @@
 //! "could not determine" (reported by `DNS-INDETERMINATE`), never "no policy".
 
 use super::smtp::probes;
-use super::{Check, CheckContext, Hit, exchange_label};
+use super::{Check, CheckContext, Hit, Subject, exchange_label};
 use crate::finding::Severity;
 use crate::observation::Observation;
 use crate::observation::mta_sts::FetchOutcome;
@@ -72,7 +72,7 @@ pub static MTASTS_TXT_SYNTAX: Check = Check {
     run: mtasts_txt_syntax,
 };
 
-fn mtasts_txt_syntax(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mtasts_txt_syntax(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(records) = sts_records(obs) else {
         return vec![];
     };
@@ -111,7 +111,7 @@ pub static MTASTS_POLICY_FETCH: Check = Check {
     run: mtasts_policy_fetch,
 };
 
-fn mtasts_policy_fetch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mtasts_policy_fetch(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     if sts_records(obs).is_none() {
         return vec![];
     }
@@ -148,7 +148,7 @@ pub static MTASTS_POLICY_SYNTAX: Check = Check {
     run: mtasts_policy_syntax,
 };
 
-fn mtasts_policy_syntax(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mtasts_policy_syntax(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(body) = fetched_body(obs) else {
         return vec![];
     };
@@ -186,7 +186,7 @@ pub static MTASTS_MX_MISMATCH: Check = Check {
     run: mtasts_mx_mismatch,
 };
 
-fn mtasts_mx_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mtasts_mx_mismatch(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(policy) = policy(obs) else {
         return vec![];
     };
@@ -228,7 +228,7 @@ pub static MTASTS_TESTING: Check = Check {
     run: mtasts_testing,
 };
 
-fn mtasts_testing(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mtasts_testing(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(policy) = policy(obs) else {
         return vec![];
     };
@@ -259,7 +259,7 @@ pub static MTASTS_CERT: Check = Check {
     run: mtasts_cert,
 };
 
-fn mtasts_cert(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
+fn mtasts_cert(obs: &Subject, ctx: &CheckContext) -> Vec<Hit> {
     let Some(policy) = policy(obs) else {
         return vec![];
     };

@@ -1,0 +1,71 @@
+//! The observation under check, with what several checks derive from it computed once per report.
+//!
+//! Ten SPF checks (and NULLMX-SPF) read the domain's own SPF record, six read the audit walk of
+//! its include tree, and three evaluate `check_host()` for addresses. Each used to parse the record
+//! and walk the tree again: in a bulk scan that was most of the checks' CPU. [`run_all`] builds one
+//! `Subject` per report; the derived values are computed the first time a check asks (so an
+//! observation without SPF costs nothing) and shared by every check after it. The checks stay pure
+//! functions of the observation: a `Subject` holds nothing else.
+//!
+//! [`run_all`]: super::run_all
+
+use crate::observation::Observation;
+use crate::records::spf::SpfRecord;
+use crate::records::spf::eval::{Audit, SpfAnswers};
+use std::cell::OnceCell;
+use std::ops::Deref;
+
+pub struct Subject<'a> {
+    observation: &'a Observation,
+    /// The SPF answers the collector recorded, with each record parsed at most once.
+    spf_answers: Option<SpfAnswers<'a>>,
+    own_spf: OnceCell<Option<SpfRecord>>,
+    spf_audit: OnceCell<Option<Audit>>,
+}
+
+impl<'a> Subject<'a> {
+    pub fn new(observation: &'a Observation) -> Self {
+        Subject {
+            observation,
+            spf_answers: observation
+                .mail_auth
+                .as_ref()
+                .map(|m| SpfAnswers::new(&m.spf_answers)),
+            own_spf: OnceCell::new(),
+            spf_audit: OnceCell::new(),
+        }
+    }
+
+    /// The domain's one SPF record, parsed ([`super::spf::own_record`]).
+    pub fn own_spf(&self) -> Option<&SpfRecord> {
+        self.own_spf
+            .get_or_init(|| super::spf::own_record(self.observation))
+            .as_ref()
+    }
+
+    /// The recorded SPF answers, for `check_host()`; `None` when they were not collected.
+    pub fn spf_answers(&self) -> Option<&SpfAnswers<'a>> {
+        self.spf_answers.as_ref()
+    }
+
+    /// The audit of the whole include tree; `None` when the domain has no one valid SPF record or
+    /// the answers were not collected.
+    pub fn spf_audit(&self) -> Option<&Audit> {
+        self.spf_audit
+            .get_or_init(|| {
+                self.own_spf()?;
+                Some(self.spf_answers()?.audit(&self.observation.domain.ascii))
+            })
+            .as_ref()
+    }
+}
+
+/// Checks read the observation's fields directly (`obs.exchanges`, `obs.domain` …), as they did
+/// when they were given the observation itself.
+impl Deref for Subject<'_> {
+    type Target = Observation;
+
+    fn deref(&self) -> &Observation {
+        self.observation
+    }
+}
