@@ -1,7 +1,7 @@
 //! BIMI (brand logos in mailbox providers): the record's syntax and the DMARC policy it needs.
 //! Nothing is fetched: the logo and certificate URLs are only checked for form.
 
-use super::mail_common::{governing_dmarc, records};
+use super::mail_common::records;
 use super::{Check, CheckContext, Hit, Subject};
 use crate::finding::Severity;
 use crate::observation::Observation;
@@ -56,13 +56,13 @@ fn bimi_dmarc_not_enforced(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     if !bimi::parse(one).is_ok_and(|r| r.logo.is_some()) {
         return vec![];
     }
-    let detail = match governing_dmarc(obs) {
+    let detail = match obs.governing_dmarc() {
         Err(()) => return vec![],
         Ok(None) => "there is no DMARC policy".to_string(),
         Ok(Some(governing)) => match governing.parsed() {
             Err(_) => "the DMARC record is unusable".to_string(),
             Ok(record) => {
-                let policy = governing.policy(&record);
+                let policy = governing.policy(record);
                 if policy >= Policy::Quarantine && record.pct == 100 {
                     return vec![];
                 }

@@ -1,7 +1,7 @@
 //! DMARC: is there a policy, does it parse, does it ask for anything, may its reports go where
 //! they are sent?
 
-use super::mail_common::{governing_dmarc, null_mx};
+use super::mail_common::null_mx;
 use super::{Check, CheckContext, Hit, Subject};
 use crate::finding::Severity;
 use crate::records::dmarc::Policy;
@@ -24,7 +24,7 @@ fn dmarc_missing(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     if null_mx(obs) {
         return vec![];
     }
-    match governing_dmarc(obs) {
+    match obs.governing_dmarc() {
         Ok(None) => {
             let org = obs
                 .mail_auth
@@ -54,7 +54,7 @@ pub static DMARC_SYNTAX: Check = Check {
 };
 
 fn dmarc_syntax(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
-    let Ok(Some(governing)) = governing_dmarc(obs) else {
+    let Ok(Some(governing)) = obs.governing_dmarc() else {
         return vec![];
     };
     let subject = format!("_dmarc.{}", governing.domain);
@@ -85,13 +85,13 @@ fn dmarc_none(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     if null_mx(obs) {
         return vec![];
     }
-    let Ok(Some(governing)) = governing_dmarc(obs) else {
+    let Ok(Some(governing)) = obs.governing_dmarc() else {
         return vec![];
     };
     let Ok(record) = governing.parsed() else {
         return vec![];
     };
-    let policy = governing.policy(&record);
+    let policy = governing.policy(record);
     let via = if governing.inherited {
         format!(
             " (from _dmarc.{}, whose subdomain policy applies)",

@@ -53,9 +53,15 @@ fn fetched_body(obs: &Observation) -> Option<&str> {
     }
 }
 
+/// The fetched policy parsed, or its problems; `None` when there is no fetched policy. Checks read
+/// it once per report: [`Subject::sts_policy`].
+pub(super) fn parse_fetched(obs: &Observation) -> Option<Result<StsPolicy, Vec<String>>> {
+    Some(parse_policy(fetched_body(obs)?))
+}
+
 /// The policy, when it was fetched and parsed.
-pub(crate) fn policy(obs: &Observation) -> Option<StsPolicy> {
-    parse_policy(fetched_body(obs)?).ok()
+fn policy<'s>(obs: &'s Subject) -> Option<&'s StsPolicy> {
+    obs.sts_policy()?.as_ref().ok()
 }
 
 pub static MTASTS_TXT_SYNTAX: Check = Check {
@@ -149,16 +155,16 @@ pub static MTASTS_POLICY_SYNTAX: Check = Check {
 };
 
 fn mtasts_policy_syntax(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
-    let Some(body) = fetched_body(obs) else {
+    let Some(parsed) = obs.sts_policy() else {
         return vec![];
     };
     let not_utf8 = matches!(
         obs.mta_sts_policy.as_ref().map(|f| &f.outcome),
         Some(FetchOutcome::Fetched { not_utf8: true, .. })
     );
-    let mut problems = match parse_policy(body) {
+    let mut problems = match parsed {
         Ok(_) => vec![],
-        Err(errors) => errors,
+        Err(errors) => errors.clone(),
     };
     if not_utf8 {
         problems.insert(0, "the body is not valid UTF-8".into());

@@ -9,7 +9,9 @@
 //!
 //! [`run_all`]: super::run_all
 
+use super::mail_common::Governing;
 use crate::observation::Observation;
+use crate::records::mta_sts::StsPolicy;
 use crate::records::spf::SpfRecord;
 use crate::records::spf::eval::{Audit, SpfAnswers};
 use std::cell::OnceCell;
@@ -21,6 +23,8 @@ pub struct Subject<'a> {
     spf_answers: Option<SpfAnswers<'a>>,
     own_spf: OnceCell<Option<SpfRecord>>,
     spf_audit: OnceCell<Option<Audit>>,
+    sts_policy: OnceCell<Option<Result<StsPolicy, Vec<String>>>>,
+    governing_dmarc: OnceCell<Result<Option<Governing<'a>>, ()>>,
 }
 
 impl<'a> Subject<'a> {
@@ -33,6 +37,8 @@ impl<'a> Subject<'a> {
                 .map(|m| SpfAnswers::new(&m.spf_answers)),
             own_spf: OnceCell::new(),
             spf_audit: OnceCell::new(),
+            sts_policy: OnceCell::new(),
+            governing_dmarc: OnceCell::new(),
         }
     }
 
@@ -57,6 +63,25 @@ impl<'a> Subject<'a> {
                 Some(self.spf_answers()?.audit(&self.observation.domain.ascii))
             })
             .as_ref()
+    }
+
+    /// The fetched MTA-STS policy parsed, or its problems; `None` when none was fetched.
+    pub fn sts_policy(&self) -> Option<&Result<StsPolicy, Vec<String>>> {
+        self.sts_policy
+            .get_or_init(|| super::mta_sts::parse_fetched(self.observation))
+            .as_ref()
+    }
+
+    /// The DMARC record that governs the domain ([`super::mail_common::governing_dmarc`]), parsed
+    /// at most once ([`Governing::parsed`]).
+    pub(super) fn governing_dmarc(&self) -> Result<Option<&Governing<'a>>, ()> {
+        match self
+            .governing_dmarc
+            .get_or_init(|| super::mail_common::governing_dmarc(self.observation))
+        {
+            Ok(governing) => Ok(governing.as_ref()),
+            Err(()) => Err(()),
+        }
     }
 }
 
