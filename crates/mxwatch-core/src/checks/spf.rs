@@ -15,12 +15,17 @@ fn spf_lookup(obs: &Observation) -> Option<&Lookup<Vec<String>>> {
     obs.policy.as_ref().map(|p| &p.spf)
 }
 
-/// The domain's one SPF record, parsed; `None` when missing, several, broken or not looked up.
-pub(crate) fn own_record(obs: &Observation) -> Option<SpfRecord> {
+/// The text of the domain's one SPF record; `None` when missing, several or not looked up.
+pub(crate) fn own_record_text(obs: &Observation) -> Option<&str> {
     match records(spf_lookup(obs)?)? {
-        [one] => spf::parse(one).ok(),
+        [one] => Some(one),
         _ => None,
     }
+}
+
+/// The domain's one SPF record, parsed; `None` when missing, several, broken or not looked up.
+pub(crate) fn own_record(obs: &Observation) -> Option<SpfRecord> {
+    spf::parse(own_record_text(obs)?).ok()
 }
 
 pub static SPF_MISSING: Check = Check {

@@ -16,12 +16,13 @@ use crate::records::spf::SpfRecord;
 use crate::records::spf::eval::{Audit, SpfAnswers};
 use std::cell::OnceCell;
 use std::ops::Deref;
+use std::rc::Rc;
 
 pub struct Subject<'a> {
     observation: &'a Observation,
     /// The SPF answers the collector recorded, with each record parsed at most once.
     spf_answers: Option<SpfAnswers<'a>>,
-    own_spf: OnceCell<Option<SpfRecord>>,
+    own_spf: OnceCell<Option<Rc<SpfRecord>>>,
     spf_audit: OnceCell<Option<Audit>>,
     sts_policy: OnceCell<Option<Result<StsPolicy, Vec<String>>>>,
     governing_dmarc: OnceCell<Result<Option<Governing<'a>>, ()>>,
@@ -42,11 +43,18 @@ impl<'a> Subject<'a> {
         }
     }
 
-    /// The domain's one SPF record, parsed ([`super::spf::own_record`]).
+    /// The domain's one SPF record, parsed ([`super::spf::own_record`]). The same text is at the
+    /// top of the recorded SPF answers: parsed through them, the audit walk reuses it.
     pub fn own_spf(&self) -> Option<&SpfRecord> {
         self.own_spf
-            .get_or_init(|| super::spf::own_record(self.observation))
-            .as_ref()
+            .get_or_init(|| {
+                let text = super::spf::own_record_text(self.observation)?;
+                match &self.spf_answers {
+                    Some(answers) => answers.parse(text).ok(),
+                    None => crate::records::spf::parse(text).ok().map(Rc::new),
+                }
+            })
+            .as_deref()
     }
 
     /// The recorded SPF answers, for `check_host()`; `None` when they were not collected.

@@ -82,7 +82,7 @@ impl<'a> SpfAnswers<'a> {
     }
 
     /// `text` parsed, from the memo when it was parsed before.
-    fn parse(&self, text: &'a str) -> Result<Rc<SpfRecord>, RecordError> {
+    pub fn parse(&self, text: &'a str) -> Result<Rc<SpfRecord>, RecordError> {
         self.parsed
             .borrow_mut()
             .entry(text)
