@@ -664,7 +664,7 @@ fn matches(
                 return Ok(false);
             };
             let ips = fetch(answers, family, &target, n)?;
-            Ok(in_any(ip, &ips, *v4, *v6))
+            Ok(in_any(ip, ips, *v4, *v6))
         }
         Mechanism::Mx {
             domain: spec,
@@ -682,7 +682,7 @@ fn matches(
             }
             for name in names {
                 let ips = fetch_no_void(answers, family, name)?;
-                if in_any(ip, &ips, *v4, *v6) {
+                if in_any(ip, ips, *v4, *v6) {
                     return Ok(true);
                 }
             }
