@@ -1,11 +1,12 @@
 //! The observation under check, with what several checks derive from it computed once per report.
 //!
-//! Ten SPF checks (and NULLMX-SPF) read the domain's own SPF record, six read the audit walk of
-//! its include tree, and three evaluate `check_host()` for addresses. Each used to parse the record
-//! and walk the tree again: in a bulk scan that was most of the checks' CPU. [`run_all`] builds one
-//! `Subject` per report; the derived values are computed the first time a check asks (so an
-//! observation without SPF costs nothing) and shared by every check after it. The checks stay pure
-//! functions of the observation: a `Subject` holds nothing else.
+//! Four SPF checks read the domain's own SPF record, six the audit walk of its include tree (which
+//! parses every record in it), two evaluate `check_host()` for several addresses each; four MTA-STS
+//! checks read the parsed policy and five DMARC, BIMI and null-MX checks the governing DMARC record.
+//! Each used to parse and walk again: in a bulk scan that was most of the checks' CPU.
+//! [`run_all`] builds one `Subject` per report; the derived values are computed the first time a
+//! check asks (so an observation without SPF costs nothing) and shared by every check after it.
+//! The checks stay pure functions of the observation: a `Subject` holds nothing else.
 //!
 //! [`run_all`]: super::run_all
 
