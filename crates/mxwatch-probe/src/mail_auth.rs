@@ -131,10 +131,12 @@ pub async fn collect_for_addresses(
             .filter_map(|s| s.parse().ok())
             .collect();
         truncated = fill(dns, answers, |a| {
+            // One evaluation context for every address: each record is parsed once per round.
+            let recorded = spf_eval::SpfAnswers::new(a);
             addresses
                 .iter()
                 .chain(&nobody)
-                .filter_map(|ip| match spf_eval::check_host(*ip, domain, a) {
+                .filter_map(|ip| match recorded.check_host(*ip, domain) {
                     Verdict::Missing(key) => Some(key),
                     _ => None,
                 })

@@ -1,8 +1,8 @@
 //! BIMI (brand logos in mailbox providers): the record's syntax and the DMARC policy it needs.
 //! Nothing is fetched: the logo and certificate URLs are only checked for form.
 
-use super::mail_common::{governing_dmarc, records};
-use super::{Check, CheckContext, Hit};
+use super::mail_common::records;
+use super::{Check, CheckContext, Hit, Subject};
 use crate::finding::Severity;
 use crate::observation::Observation;
 use crate::records::bimi;
@@ -24,7 +24,7 @@ pub static BIMI_SYNTAX: Check = Check {
     run: bimi_syntax,
 };
 
-fn bimi_syntax(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn bimi_syntax(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(list) = bimi_records(obs) else {
         return vec![];
     };
@@ -49,20 +49,20 @@ pub static BIMI_DMARC_NOT_ENFORCED: Check = Check {
     run: bimi_dmarc_not_enforced,
 };
 
-fn bimi_dmarc_not_enforced(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn bimi_dmarc_not_enforced(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some([one]) = bimi_records(obs) else {
         return vec![];
     };
     if !bimi::parse(one).is_ok_and(|r| r.logo.is_some()) {
         return vec![];
     }
-    let detail = match governing_dmarc(obs) {
+    let detail = match obs.governing_dmarc() {
         Err(()) => return vec![],
         Ok(None) => "there is no DMARC policy".to_string(),
         Ok(Some(governing)) => match governing.parsed() {
             Err(_) => "the DMARC record is unusable".to_string(),
             Ok(record) => {
-                let policy = governing.policy(&record);
+                let policy = governing.policy(record);
                 if policy >= Policy::Quarantine && record.pct == 100 {
                     return vec![];
                 }

@@ -2,7 +2,7 @@
 //! matched against the chain each MX address presented.
 
 use super::smtp::probes;
-use super::{Check, CheckContext, Hit, exchange_label};
+use super::{Check, CheckContext, Hit, Subject, exchange_label};
 use crate::finding::Severity;
 use crate::observation::Observation;
 use crate::observation::smtp::{StartTls, TlsFailure};
@@ -119,7 +119,7 @@ pub fn endpoint_dane(
     }
 }
 
-fn dane_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dane_mismatch(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(dnssec) = &obs.dnssec else {
         return vec![];
     };
@@ -185,7 +185,7 @@ pub static DANE_UNVERIFIED: Check = Check {
     run: dane_unverified,
 };
 
-fn dane_unverified(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dane_unverified(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(dnssec) = &obs.dnssec else {
         return vec![];
     };
@@ -232,7 +232,7 @@ pub static DANE_UNSIGNED: Check = Check {
     run: dane_unsigned,
 };
 
-fn dane_unsigned(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dane_unsigned(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(dnssec) = &obs.dnssec else {
         return vec![];
     };
@@ -273,7 +273,7 @@ pub static DANE_PARTIAL: Check = Check {
     run: dane_partial,
 };
 
-fn dane_partial(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dane_partial(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(dnssec) = &obs.dnssec else {
         return vec![];
     };
@@ -311,7 +311,7 @@ pub static DANE_SYNTAX: Check = Check {
     run: dane_syntax,
 };
 
-fn dane_syntax(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dane_syntax(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(dnssec) = &obs.dnssec else {
         return vec![];
     };

@@ -1,6 +1,6 @@
 //! DKIM keys at the selectors the user named, and at common selectors.
 
-use super::{Check, CheckContext, Hit};
+use super::{Check, CheckContext, Hit, Subject};
 use crate::finding::Severity;
 use crate::observation::Observation;
 use crate::observation::mailauth::DkimSelector;
@@ -58,7 +58,7 @@ pub static DKIM_SYNTAX: Check = Check {
     run: dkim_syntax,
 };
 
-fn dkim_syntax(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dkim_syntax(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     parsed(obs)
         .into_iter()
         .filter_map(|(name, result)| result.err().map(|e| Hit::new(name, e)))
@@ -79,7 +79,7 @@ pub static DKIM_WEAK_KEY: Check = Check {
     run: dkim_weak_key,
 };
 
-fn dkim_weak_key(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dkim_weak_key(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let mut hits = Vec::new();
     for (name, result) in parsed(obs) {
         let Ok(record) = result else { continue };
@@ -117,7 +117,7 @@ pub static DKIM_REVOKED: Check = Check {
     run: dkim_revoked,
 };
 
-fn dkim_revoked(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dkim_revoked(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     parsed(obs)
         .into_iter()
         .filter(|(_, r)| matches!(r, Ok(record) if record.key == DkimKey::Revoked))
@@ -138,7 +138,7 @@ pub static DKIM_NONE_FOUND: Check = Check {
     run: dkim_none_found,
 };
 
-fn dkim_none_found(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dkim_none_found(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let asked = selectors(obs);
     // Nothing failed, and no selector holds a key (records that are not keys do not count).
     if asked.is_empty()
@@ -167,7 +167,7 @@ pub static DKIM_SELECTOR_MISSING: Check = Check {
     run: dkim_selector_missing,
 };
 
-fn dkim_selector_missing(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dkim_selector_missing(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     selectors(obs)
         .iter()
         .filter(|s| !s.guessed && s.record.is_absent())

@@ -1,10 +1,9 @@
 //! DMARC: is there a policy, does it parse, does it ask for anything, may its reports go where
 //! they are sent?
 
-use super::mail_common::{governing_dmarc, null_mx};
-use super::{Check, CheckContext, Hit};
+use super::mail_common::null_mx;
+use super::{Check, CheckContext, Hit, Subject};
 use crate::finding::Severity;
-use crate::observation::Observation;
 use crate::records::dmarc::Policy;
 
 pub static DMARC_MISSING: Check = Check {
@@ -20,12 +19,12 @@ pub static DMARC_MISSING: Check = Check {
     run: dmarc_missing,
 };
 
-fn dmarc_missing(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dmarc_missing(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     // A null-MX domain is judged by NULLMX-DMARC instead.
     if null_mx(obs) {
         return vec![];
     }
-    match governing_dmarc(obs) {
+    match obs.governing_dmarc() {
         Ok(None) => {
             let org = obs
                 .mail_auth
@@ -54,8 +53,8 @@ pub static DMARC_SYNTAX: Check = Check {
     run: dmarc_syntax,
 };
 
-fn dmarc_syntax(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    let Ok(Some(governing)) = governing_dmarc(obs) else {
+fn dmarc_syntax(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
+    let Ok(Some(governing)) = obs.governing_dmarc() else {
         return vec![];
     };
     let subject = format!("_dmarc.{}", governing.domain);
@@ -81,18 +80,18 @@ pub static DMARC_NONE: Check = Check {
     run: dmarc_none,
 };
 
-fn dmarc_none(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dmarc_none(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     // A null-MX domain is judged by NULLMX-DMARC instead.
     if null_mx(obs) {
         return vec![];
     }
-    let Ok(Some(governing)) = governing_dmarc(obs) else {
+    let Ok(Some(governing)) = obs.governing_dmarc() else {
         return vec![];
     };
     let Ok(record) = governing.parsed() else {
         return vec![];
     };
-    let policy = governing.policy(&record);
+    let policy = governing.policy(record);
     let via = if governing.inherited {
         format!(
             " (from _dmarc.{}, whose subdomain policy applies)",
@@ -132,7 +131,7 @@ pub static DMARC_EXTERNAL_UNAUTHORISED: Check = Check {
     run: dmarc_external_unauthorised,
 };
 
-fn dmarc_external_unauthorised(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dmarc_external_unauthorised(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(mail_auth) = &obs.mail_auth else {
         return vec![];
     };

@@ -1,6 +1,6 @@
 //! DNS blocklists (only those the user names with `--dnsbl`): are the MX addresses listed?
 
-use super::{Check, CheckContext, Hit};
+use super::{Check, CheckContext, Hit, Subject};
 use crate::finding::Severity;
 use crate::observation::Observation;
 use std::net::{IpAddr, Ipv4Addr};
@@ -33,7 +33,7 @@ pub static DNSBL_LISTED: Check = Check {
     run: dnsbl_listed,
 };
 
-fn dnsbl_listed(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dnsbl_listed(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(mail_auth) = &obs.mail_auth else {
         return vec![];
     };

@@ -3,9 +3,8 @@
 //! Only proofs decide: `Insecure` (a signed denial of the DS) is "unsigned", `Bogus` is
 //! "broken"; an `Indeterminate` proof is reported by DNS-INDETERMINATE and never here.
 
-use super::{Check, CheckContext, Hit, exchange_label};
+use super::{Check, CheckContext, Hit, Subject, exchange_label};
 use crate::finding::Severity;
-use crate::observation::Observation;
 use crate::observation::dnssec::Proof;
 
 pub static DNSSEC_UNSIGNED: Check = Check {
@@ -22,7 +21,7 @@ pub static DNSSEC_UNSIGNED: Check = Check {
     run: dnssec_unsigned,
 };
 
-fn dnssec_unsigned(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dnssec_unsigned(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(dnssec) = &obs.dnssec else {
         return vec![];
     };
@@ -53,7 +52,7 @@ pub static DNSSEC_BOGUS: Check = Check {
     run: dnssec_bogus,
 };
 
-fn dnssec_bogus(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dnssec_bogus(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(dnssec) = &obs.dnssec else {
         return vec![];
     };
@@ -91,7 +90,7 @@ pub static DNSSEC_MX_UNSIGNED: Check = Check {
     run: dnssec_mx_unsigned,
 };
 
-fn dnssec_mx_unsigned(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dnssec_mx_unsigned(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(dnssec) = &obs.dnssec else {
         return vec![];
     };
@@ -115,6 +114,7 @@ fn dnssec_mx_unsigned(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
 pub(crate) mod tests {
     use super::*;
     use crate::checks::testkit::{healthy, ids};
+    use crate::observation::Observation;
     use crate::observation::dnssec::{BrokenLink, DnssecObservation, ExchangeDnssec, RrsetProof};
     use crate::observation::lookup::{Absence, Lookup};
 

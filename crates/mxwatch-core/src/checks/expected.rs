@@ -1,8 +1,7 @@
 //! Does the MX set match what the domain is expected to have?
 
-use super::{Check, CheckContext, Hit};
+use super::{Check, CheckContext, Hit, Subject};
 use crate::finding::{Severity, ids};
-use crate::observation::Observation;
 
 pub static MX_UNEXPECTED: Check = Check {
     id: ids::MX_UNEXPECTED,
@@ -17,7 +16,7 @@ pub static MX_UNEXPECTED: Check = Check {
     run: mx_unexpected,
 };
 
-fn mx_unexpected(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
+fn mx_unexpected(obs: &Subject, ctx: &CheckContext) -> Vec<Hit> {
     let Some(expected) = ctx.expected_mx.as_ref() else {
         return vec![];
     };

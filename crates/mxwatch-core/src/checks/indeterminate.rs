@@ -2,9 +2,8 @@
 //! observation's one walk ([`Observation::fallible_parts`]) that were asked of the resolver, the
 //! DNSSEC proofs, the MTA-STS policy fetch and the registrations asked over RDAP.
 
-use super::{Check, CheckContext, Hit};
+use super::{Check, CheckContext, Hit, Subject};
 use crate::finding::{Severity, ids};
-use crate::observation::Observation;
 use crate::observation::lookup::Failure;
 use crate::observation::parts::{PartFailure, PartKind, Slot};
 
@@ -22,7 +21,7 @@ pub static DNS_INDETERMINATE: Check = Check {
     run: dns_indeterminate,
 };
 
-fn dns_indeterminate(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn dns_indeterminate(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let own_spf = format!("TXT {} (SPF)", obs.domain.ascii);
     let has_sts_record = super::mta_sts::sts_records(obs).is_some();
     let mut hits = Vec::new();
@@ -80,10 +79,11 @@ fn dns_indeterminate(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
 mod tests {
     use super::super::testkit::*;
     use super::*;
+    use crate::observation::Observation;
     use crate::observation::parts::Slot;
 
     fn subjects(obs: &Observation) -> Vec<String> {
-        dns_indeterminate(obs, &CheckContext::default())
+        dns_indeterminate(&Subject::new(obs), &CheckContext::default())
             .into_iter()
             .map(|h| h.subject)
             .collect()
@@ -133,7 +133,7 @@ mod tests {
                 // MTA-STS fetch: the STS TXT record could not be had either.
             ]
         );
-        let hit = &dns_indeterminate(&obs, &CheckContext::default())[0];
+        let hit = &dns_indeterminate(&Subject::new(&obs), &CheckContext::default())[0];
         assert_eq!(hit.detail, "no answer before the timeout: injected");
     }
 
@@ -141,7 +141,7 @@ mod tests {
     fn the_mta_sts_fetch_is_reported_when_the_domain_has_a_policy() {
         let mut obs = full_observation();
         fail_parts(&mut obs, |s| s == Slot::MtaStsPolicy);
-        let hits = dns_indeterminate(&obs, &CheckContext::default());
+        let hits = dns_indeterminate(&Subject::new(&obs), &CheckContext::default());
         assert_eq!(hits.len(), 1);
         assert_eq!(
             hits[0].subject,

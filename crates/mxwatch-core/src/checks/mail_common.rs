@@ -4,6 +4,7 @@
 use crate::observation::Observation;
 use crate::observation::lookup::Lookup;
 use crate::records::dmarc::{self, DmarcRecord};
+use std::cell::OnceCell;
 
 /// The MX set is only the null MX (`MX 0 .`, RFC 7505): the domain takes no mail.
 pub(super) fn null_mx(obs: &Observation) -> bool {
@@ -26,19 +27,26 @@ pub(super) struct Governing<'a> {
     /// Inherited from the organisational domain (its `sp=` applies).
     pub inherited: bool,
     pub records: &'a [String],
+    /// [`Governing::parsed`], parsed the first time a check asks.
+    parsed: OnceCell<Result<DmarcRecord, String>>,
 }
 
 impl Governing<'_> {
     /// The one valid record, or why there is none (several records, or a syntax error).
-    pub fn parsed(&self) -> Result<DmarcRecord, String> {
-        if self.records.len() > 1 {
-            return Err(format!(
-                "_dmarc.{} has {} DMARC records; receivers then apply none (RFC 7489 §6.6.3)",
-                self.domain,
-                self.records.len()
-            ));
-        }
-        dmarc::parse(&self.records[0]).map_err(|e| format!("_dmarc.{}: {e}", self.domain))
+    pub fn parsed(&self) -> Result<&DmarcRecord, &str> {
+        self.parsed
+            .get_or_init(|| {
+                if self.records.len() > 1 {
+                    return Err(format!(
+                        "_dmarc.{} has {} DMARC records; receivers then apply none (RFC 7489 §6.6.3)",
+                        self.domain,
+                        self.records.len()
+                    ));
+                }
+                dmarc::parse(&self.records[0]).map_err(|e| format!("_dmarc.{}: {e}", self.domain))
+            })
+            .as_ref()
+            .map_err(String::as_str)
     }
 
     /// The policy for mail from the domain: `p`, or the organisational `sp` when inherited.
@@ -51,7 +59,7 @@ impl Governing<'_> {
     }
 }
 
-/// What governs the domain: `Ok(Some)`, `Ok(None)` when there is definitely no record, `Err(())`
+/// What governs the domain (checks read it once per report: [`super::Subject::governing_dmarc`]): `Ok(Some)`, `Ok(None)` when there is definitely no record, `Err(())`
 /// when it could not be told (a lookup failed, or the policy records were not collected).
 pub(super) fn governing_dmarc(obs: &Observation) -> Result<Option<Governing<'_>>, ()> {
     let policy = obs.policy.as_ref().ok_or(())?;
@@ -61,6 +69,7 @@ pub(super) fn governing_dmarc(obs: &Observation) -> Result<Option<Governing<'_>>
                 domain: obs.domain.ascii.clone(),
                 inherited: false,
                 records: value,
+                parsed: OnceCell::new(),
             }));
         }
         Lookup::Failed { .. } => return Err(()),
@@ -81,6 +90,7 @@ pub(super) fn governing_dmarc(obs: &Observation) -> Result<Option<Governing<'_>>
                 domain: domain.clone(),
                 inherited: true,
                 records: value,
+                parsed: OnceCell::new(),
             }))
         }
         Some((_, Lookup::Failed { .. })) => Err(()),

@@ -24,6 +24,8 @@ mod registration;
 mod reverse;
 mod smtp;
 mod spf;
+mod subject;
+pub use subject::Subject;
 mod targets;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -95,7 +97,8 @@ pub struct Check {
     pub explanation: &'static str,
     pub fix: &'static str,
     pub reference: &'static str,
-    pub run: fn(&Observation, &CheckContext) -> Vec<Hit>,
+    /// Given the observation with what checks derive from it once per report ([`Subject`]).
+    pub run: fn(&Subject<'_>, &CheckContext) -> Vec<Hit>,
 }
 
 impl Check {
@@ -287,9 +290,10 @@ pub fn find(id: &str) -> Option<&'static Check> {
 
 /// Runs every check; findings come out most severe first, then in catalogue order.
 pub fn run_all(observation: &Observation, ctx: &CheckContext) -> Vec<Finding> {
+    let subject = Subject::new(observation);
     let mut ranked: Vec<(usize, Finding)> = Vec::new();
     for (index, check) in CHECKS.iter().enumerate() {
-        for hit in (check.run)(observation, ctx) {
+        for hit in (check.run)(&subject, ctx) {
             ranked.push((index, check.finding(hit)));
         }
     }

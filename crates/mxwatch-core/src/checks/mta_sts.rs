@@ -6,7 +6,7 @@
 //! "could not determine" (reported by `DNS-INDETERMINATE`), never "no policy".
 
 use super::smtp::probes;
-use super::{Check, CheckContext, Hit, exchange_label};
+use super::{Check, CheckContext, Hit, Subject, exchange_label};
 use crate::finding::Severity;
 use crate::observation::Observation;
 use crate::observation::mta_sts::FetchOutcome;
@@ -53,9 +53,15 @@ fn fetched_body(obs: &Observation) -> Option<&str> {
     }
 }
 
+/// The fetched policy parsed, or its problems; `None` when there is no fetched policy. Checks read
+/// it once per report: [`Subject::sts_policy`].
+pub(super) fn parse_fetched(obs: &Observation) -> Option<Result<StsPolicy, Vec<String>>> {
+    Some(parse_policy(fetched_body(obs)?))
+}
+
 /// The policy, when it was fetched and parsed.
-pub(crate) fn policy(obs: &Observation) -> Option<StsPolicy> {
-    parse_policy(fetched_body(obs)?).ok()
+fn policy<'s>(obs: &'s Subject) -> Option<&'s StsPolicy> {
+    obs.sts_policy()?.as_ref().ok()
 }
 
 pub static MTASTS_TXT_SYNTAX: Check = Check {
@@ -72,7 +78,7 @@ pub static MTASTS_TXT_SYNTAX: Check = Check {
     run: mtasts_txt_syntax,
 };
 
-fn mtasts_txt_syntax(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mtasts_txt_syntax(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(records) = sts_records(obs) else {
         return vec![];
     };
@@ -111,7 +117,7 @@ pub static MTASTS_POLICY_FETCH: Check = Check {
     run: mtasts_policy_fetch,
 };
 
-fn mtasts_policy_fetch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mtasts_policy_fetch(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     if sts_records(obs).is_none() {
         return vec![];
     }
@@ -148,17 +154,17 @@ pub static MTASTS_POLICY_SYNTAX: Check = Check {
     run: mtasts_policy_syntax,
 };
 
-fn mtasts_policy_syntax(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    let Some(body) = fetched_body(obs) else {
+fn mtasts_policy_syntax(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
+    let Some(parsed) = obs.sts_policy() else {
         return vec![];
     };
     let not_utf8 = matches!(
         obs.mta_sts_policy.as_ref().map(|f| &f.outcome),
         Some(FetchOutcome::Fetched { not_utf8: true, .. })
     );
-    let mut problems = match parse_policy(body) {
+    let mut problems = match parsed {
         Ok(_) => vec![],
-        Err(errors) => errors,
+        Err(errors) => errors.clone(),
     };
     if not_utf8 {
         problems.insert(0, "the body is not valid UTF-8".into());
@@ -186,7 +192,7 @@ pub static MTASTS_MX_MISMATCH: Check = Check {
     run: mtasts_mx_mismatch,
 };
 
-fn mtasts_mx_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mtasts_mx_mismatch(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(policy) = policy(obs) else {
         return vec![];
     };
@@ -228,7 +234,7 @@ pub static MTASTS_TESTING: Check = Check {
     run: mtasts_testing,
 };
 
-fn mtasts_testing(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mtasts_testing(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(policy) = policy(obs) else {
         return vec![];
     };
@@ -259,7 +265,7 @@ pub static MTASTS_CERT: Check = Check {
     run: mtasts_cert,
 };
 
-fn mtasts_cert(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
+fn mtasts_cert(obs: &Subject, ctx: &CheckContext) -> Vec<Hit> {
     let Some(policy) = policy(obs) else {
         return vec![];
     };

@@ -4,7 +4,7 @@
 //! without regard to order (other checkers raise false alarms on both); a
 //! server that failed to answer a question is left out of that comparison.
 
-use super::{Check, CheckContext, Hit};
+use super::{Check, CheckContext, Hit, Subject};
 use crate::finding::Severity;
 use crate::observation::lookup::{Absence, Failure, Lookup};
 use crate::observation::{NameserverObservation, Observation};
@@ -30,7 +30,7 @@ pub static NS_UNREACHABLE: Check = Check {
     run: ns_unreachable,
 };
 
-fn ns_unreachable(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn ns_unreachable(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     obs.nameservers
         .iter()
         .filter(|ns| ns.unreachable())
@@ -65,7 +65,7 @@ pub static NS_LAME: Check = Check {
     run: ns_lame,
 };
 
-fn ns_lame(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn ns_lame(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let soa_question = format!("SOA {}", obs.domain.ascii);
     obs.nameservers
         .iter()
@@ -125,7 +125,7 @@ pub static NS_SERIAL_MISMATCH: Check = Check {
     run: ns_serial_mismatch,
 };
 
-fn ns_serial_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn ns_serial_mismatch(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let views = authoritative_views(obs, &format!("SOA {}", obs.domain.ascii));
     let serial = |soa: &[String]| {
         soa.first()
@@ -164,7 +164,7 @@ pub static NS_INCONSISTENT_MX: Check = Check {
     run: ns_inconsistent_mx,
 };
 
-fn ns_inconsistent_mx(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn ns_inconsistent_mx(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let mut questions: Vec<&str> = obs
         .nameservers
         .iter()

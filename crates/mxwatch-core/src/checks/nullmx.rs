@@ -1,9 +1,8 @@
 //! A domain that takes no mail (null MX, RFC 7505) should also say that it sends none.
 
-use super::mail_common::{governing_dmarc, null_mx};
-use super::{Check, CheckContext, Hit};
+use super::mail_common::null_mx;
+use super::{Check, CheckContext, Hit, Subject};
 use crate::finding::Severity;
-use crate::observation::Observation;
 use crate::records::dmarc::Policy;
 use crate::records::spf::{self, Mechanism, Qualifier};
 
@@ -19,7 +18,7 @@ pub static NULLMX_SPF: Check = Check {
     run: nullmx_spf,
 };
 
-fn nullmx_spf(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn nullmx_spf(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     if !null_mx(obs) {
         return vec![];
     }
@@ -62,17 +61,17 @@ pub static NULLMX_DMARC: Check = Check {
     run: nullmx_dmarc,
 };
 
-fn nullmx_dmarc(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn nullmx_dmarc(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     if !null_mx(obs) {
         return vec![];
     }
-    let detail = match governing_dmarc(obs) {
+    let detail = match obs.governing_dmarc() {
         Err(()) => return vec![],
         Ok(None) => "no DMARC record".to_string(),
         Ok(Some(governing)) => match governing.parsed() {
             Err(reason) => format!("the DMARC record is unusable ({reason})"),
             Ok(record) => {
-                let policy = governing.policy(&record);
+                let policy = governing.policy(record);
                 if policy == Policy::Reject && record.pct == 100 {
                     return vec![];
                 }

@@ -1,8 +1,7 @@
 //! Does the domain say where its mail goes at all? No MX, implicit MX, null MX.
 
-use super::{Check, CheckContext, Hit};
+use super::{Check, CheckContext, Hit, Subject};
 use crate::finding::Severity;
-use crate::observation::Observation;
 use crate::observation::lookup::Absence;
 
 pub static MX_NONE: Check = Check {
@@ -17,7 +16,7 @@ pub static MX_NONE: Check = Check {
     run: mx_none,
 };
 
-fn mx_none(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mx_none(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let subject = obs.domain.display();
     match obs.mx.absence() {
         Some(Absence::NxDomain) => vec![Hit::new(subject, "the domain does not exist (NXDOMAIN)")],
@@ -44,7 +43,7 @@ pub static MX_IMPLICIT: Check = Check {
     run: mx_implicit,
 };
 
-fn mx_implicit(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mx_implicit(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     if obs.mx.absence() != Some(Absence::NoData) {
         return vec![];
     }
@@ -74,7 +73,7 @@ pub static MX_NULL: Check = Check {
     run: mx_null,
 };
 
-fn mx_null(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mx_null(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     match obs.mx.value() {
         Some(records)
             if records.len() == 1 && records[0].is_null() && records[0].preference == 0 =>
@@ -101,7 +100,7 @@ pub static MX_NULL_MIXED: Check = Check {
     run: mx_null_mixed,
 };
 
-fn mx_null_mixed(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mx_null_mixed(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(records) = obs.mx.value() else {
         return vec![];
     };

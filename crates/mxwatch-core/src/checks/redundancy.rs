@@ -1,9 +1,8 @@
 //! Is the MX set sound as a set: no repeats, some redundancy, not too many?
 
-use super::{Check, CheckContext, Hit, exchange_label};
+use super::{Check, CheckContext, Hit, Subject, exchange_label};
 use crate::finding::Severity;
 use crate::ip;
-use crate::observation::Observation;
 use std::collections::BTreeSet;
 
 /// More distinct exchanges than this and senders stop trying before the end of the list.
@@ -21,7 +20,7 @@ pub static MX_DUPLICATE: Check = Check {
     run: mx_duplicate,
 };
 
-fn mx_duplicate(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mx_duplicate(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     obs.exchanges
         .iter()
         .filter(|e| e.preferences.len() > 1)
@@ -47,7 +46,7 @@ pub static MX_NO_REDUNDANCY: Check = Check {
     run: mx_no_redundancy,
 };
 
-fn mx_no_redundancy(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
+fn mx_no_redundancy(obs: &Subject, ctx: &CheckContext) -> Vec<Hit> {
     let exchanges: Vec<_> = obs.exchanges.iter().filter(|e| e.name != ".").collect();
     // Unknown parts of the set could hold the redundancy: say nothing then.
     if exchanges.is_empty() || exchanges.iter().any(|e| e.lookups.any_failed()) {
@@ -88,7 +87,7 @@ pub static MX_TOO_MANY: Check = Check {
     run: mx_too_many,
 };
 
-fn mx_too_many(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mx_too_many(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let count = obs.exchanges.iter().filter(|e| e.name != ".").count();
     if count <= MAX_EXCHANGES {
         return vec![];

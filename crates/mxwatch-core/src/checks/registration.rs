@@ -2,7 +2,7 @@
 //! they lapse. Only answers that were had are judged: an RDAP failure (timeout, 429, 5xx, a body
 //! that is not a domain object) is `DNS-INDETERMINATE`, never an expiry or a missing lock.
 
-use super::{Check, CheckContext, Hit};
+use super::{Check, CheckContext, Hit, Subject};
 use crate::finding::Severity;
 use crate::observation::Observation;
 use crate::observation::rdap::DomainRegistration;
@@ -70,7 +70,7 @@ pub static REG_EXPIRING: Check = Check {
     run: reg_expiring,
 };
 
-fn reg_expiring(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
+fn reg_expiring(obs: &Subject, ctx: &CheckContext) -> Vec<Hit> {
     expiring_hits(obs, ctx, |d| d.own, |d| d.domain.clone())
 }
 
@@ -110,7 +110,7 @@ pub static REG_MX_EXPIRING: Check = Check {
     run: reg_mx_expiring,
 };
 
-fn reg_mx_expiring(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
+fn reg_mx_expiring(obs: &Subject, ctx: &CheckContext) -> Vec<Hit> {
     expiring_hits(obs, ctx, |d| !d.own && !d.exchanges.is_empty(), provider)
 }
 
@@ -134,7 +134,7 @@ pub static REG_NO_LOCK: Check = Check {
     run: reg_no_lock,
 };
 
-fn reg_no_lock(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn reg_no_lock(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     if !carries_mail(obs) {
         return vec![];
     }
@@ -171,7 +171,7 @@ pub static REG_REDEMPTION: Check = Check {
     run: reg_redemption,
 };
 
-fn reg_redemption(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn reg_redemption(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     answered(obs)
         .filter(|(d, _)| d.own || !d.exchanges.is_empty())
         .filter_map(|(d, record)| {
@@ -224,7 +224,7 @@ mod tests {
     fn each_case_fires_its_own_id() {
         let obs = with(vec![registered("example.com", true, &[], 10, LOCKED)]);
         assert_eq!(reg_ids(&obs), ["REG-EXPIRING"]);
-        let hit = &reg_expiring(&obs, &CheckContext::default())[0];
+        let hit = &reg_expiring(&Subject::new(&obs), &CheckContext::default())[0];
         assert_eq!(
             hit.detail,
             "example.com expires on 2026-12-03 (in 10 days); registrar: Example Registrar"
@@ -277,7 +277,7 @@ mod tests {
             registration_expiry_days: 60,
             ..CheckContext::default()
         };
-        assert_eq!(reg_expiring(&obs, &ctx).len(), 1);
+        assert_eq!(reg_expiring(&Subject::new(&obs), &ctx).len(), 1);
     }
 
     #[test]

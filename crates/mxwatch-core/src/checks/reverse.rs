@@ -1,6 +1,6 @@
 //! Reverse DNS of every exchange address, and its forward confirmation.
 
-use super::{Check, CheckContext, Hit, exchange_label};
+use super::{Check, CheckContext, Hit, Subject, exchange_label};
 use crate::finding::Severity;
 use crate::observation::{AddressObservation, Observation};
 use std::collections::BTreeMap;
@@ -48,7 +48,7 @@ pub static MX_PTR_MISSING: Check = Check {
     run: mx_ptr_missing,
 };
 
-fn mx_ptr_missing(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mx_ptr_missing(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     distinct_addresses(obs)
         .into_iter()
         .filter(|(_, (addr, _))| addr.ptr.as_ref().is_some_and(|p| p.is_absent()))
@@ -70,7 +70,7 @@ pub static MX_PTR_MISMATCH: Check = Check {
     run: mx_ptr_mismatch,
 };
 
-fn mx_ptr_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mx_ptr_mismatch(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let mut hits = Vec::new();
     for (ip, (addr, exchanges)) in distinct_addresses(obs) {
         {

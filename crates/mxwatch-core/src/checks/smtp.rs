@@ -1,6 +1,6 @@
 //! What the MX hosts say on port 25: reachable, greeting, banner, relay.
 
-use super::{Check, CheckContext, Hit, exchange_label};
+use super::{Check, CheckContext, Hit, Subject, exchange_label};
 use crate::finding::Severity;
 use crate::observation::smtp::{DialogueErrorKind, SmtpProbe};
 use crate::observation::{ExchangeObservation, Observation};
@@ -53,7 +53,7 @@ pub static SMTP_ALL_UNREACHABLE: Check = Check {
     run: smtp_all_unreachable,
 };
 
-fn smtp_all_unreachable(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn smtp_all_unreachable(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let states: Vec<Option<bool>> = obs.exchanges.iter().map(exchange_up).collect();
     if states.is_empty() || !states.iter().all(|s| *s == Some(false)) {
         return vec![];
@@ -80,7 +80,7 @@ pub static SMTP_PRIMARY_DOWN: Check = Check {
     run: smtp_primary_down,
 };
 
-fn smtp_primary_down(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn smtp_primary_down(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(best) = obs
         .exchanges
         .iter()
@@ -126,7 +126,7 @@ pub static SMTP_UNREACHABLE: Check = Check {
     run: smtp_unreachable,
 };
 
-fn smtp_unreachable(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn smtp_unreachable(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     obs.exchanges
         .iter()
         .filter(|e| exchange_up(e) == Some(false))
@@ -181,7 +181,7 @@ pub static SMTP_NO_GREETING: Check = Check {
     run: smtp_no_greeting,
 };
 
-fn smtp_no_greeting(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn smtp_no_greeting(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     per_probe(obs, |p| {
         let timed_out = p.error.as_ref().is_some_and(|e| {
             e.stage == "greeting"
@@ -212,7 +212,7 @@ pub static SMTP_PROTOCOL_ERROR: Check = Check {
     run: smtp_protocol_error,
 };
 
-fn smtp_protocol_error(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn smtp_protocol_error(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     per_probe(obs, |p| {
         p.error
             .as_ref()
@@ -233,7 +233,7 @@ pub static SMTP_SLOW_GREETING: Check = Check {
     run: smtp_slow_greeting,
 };
 
-fn smtp_slow_greeting(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn smtp_slow_greeting(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     per_probe(obs, |p| {
         let ms = p.greeting_ms?;
         (p.greeting.is_some() && ms > SLOW_GREETING_MS)
@@ -254,7 +254,7 @@ pub static SMTP_BANNER_MISMATCH: Check = Check {
     run: smtp_banner_mismatch,
 };
 
-fn smtp_banner_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn smtp_banner_mismatch(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let mut hits = Vec::new();
     for exchange in &obs.exchanges {
         for addr in &exchange.addresses {
@@ -309,7 +309,7 @@ pub static SMTP_OPEN_RELAY: Check = Check {
     run: smtp_open_relay,
 };
 
-fn smtp_open_relay(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn smtp_open_relay(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     per_probe(obs, |p| {
         let relay = p.relay.as_ref()?;
         relay.accepted().then(|| {

@@ -2,13 +2,11 @@
 //! anything, and do the domain's own MX hosts pass it?
 
 use super::mail_common::{null_mx, records};
-use super::{Check, CheckContext, Hit};
+use super::{Check, CheckContext, Hit, Subject};
 use crate::finding::Severity;
 use crate::observation::Observation;
 use crate::observation::lookup::Lookup;
-use crate::records::spf::eval::{
-    self as spf_eval, Audit, LOOKUP_LIMIT, NOBODY, VOID_LIMIT, Verdict,
-};
+use crate::records::spf::eval::{LOOKUP_LIMIT, NOBODY, VOID_LIMIT, Verdict};
 use crate::records::spf::{self, Mechanism, Qualifier, SpfRecord};
 use std::net::IpAddr;
 
@@ -17,19 +15,17 @@ fn spf_lookup(obs: &Observation) -> Option<&Lookup<Vec<String>>> {
     obs.policy.as_ref().map(|p| &p.spf)
 }
 
-/// The domain's one SPF record, parsed; `None` when missing, several, broken or not looked up.
-pub(crate) fn own_record(obs: &Observation) -> Option<SpfRecord> {
+/// The text of the domain's one SPF record; `None` when missing, several or not looked up.
+pub(crate) fn own_record_text(obs: &Observation) -> Option<&str> {
     match records(spf_lookup(obs)?)? {
-        [one] => spf::parse(one).ok(),
+        [one] => Some(one),
         _ => None,
     }
 }
 
-/// The audit of the whole include tree; `None` when the answers were not collected.
-fn audit(obs: &Observation) -> Option<Audit> {
-    own_record(obs)?;
-    let answers = &obs.mail_auth.as_ref()?.spf_answers;
-    Some(spf_eval::audit(&obs.domain.ascii, answers))
+/// The domain's one SPF record, parsed; `None` when missing, several, broken or not looked up.
+pub(crate) fn own_record(obs: &Observation) -> Option<SpfRecord> {
+    spf::parse(own_record_text(obs)?).ok()
 }
 
 pub static SPF_MISSING: Check = Check {
@@ -45,7 +41,7 @@ pub static SPF_MISSING: Check = Check {
     run: spf_missing,
 };
 
-fn spf_missing(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn spf_missing(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     // A null-MX domain is judged by NULLMX-SPF instead.
     if null_mx(obs) || !spf_lookup(obs).is_some_and(|l| l.is_absent()) {
         return vec![];
@@ -68,7 +64,7 @@ pub static SPF_MULTIPLE: Check = Check {
     run: spf_multiple,
 };
 
-fn spf_multiple(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn spf_multiple(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let mut hits = Vec::new();
     if let Some(list) = spf_lookup(obs).and_then(records)
         && list.len() > 1
@@ -78,8 +74,8 @@ fn spf_multiple(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
             format!("{} SPF records: {}", list.len(), quoted(list)),
         ));
     }
-    if let Some(audit) = audit(obs) {
-        for domain in audit.multiple {
+    if let Some(audit) = obs.spf_audit() {
+        for domain in &audit.multiple {
             hits.push(Hit::new(
                 domain.clone(),
                 format!(
@@ -104,15 +100,17 @@ pub static SPF_SYNTAX: Check = Check {
     run: spf_syntax,
 };
 
-fn spf_syntax(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn spf_syntax(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let mut hits = Vec::new();
+    // The record parsed once for every check: only when it did not is it parsed again, for the error.
     if let Some([one]) = spf_lookup(obs).and_then(records)
+        && obs.own_spf().is_none()
         && let Err(e) = spf::parse(one)
     {
         hits.push(Hit::new(obs.domain.display(), e.reason));
     }
-    if let Some(audit) = audit(obs) {
-        for error in audit.syntax_errors {
+    if let Some(audit) = obs.spf_audit() {
+        for error in &audit.syntax_errors {
             let domain = error.split(':').next().unwrap_or_default().to_string();
             hits.push(Hit::new(domain, format!("included record: {error}")));
         }
@@ -132,11 +130,10 @@ pub static SPF_INCLUDE_MISSING: Check = Check {
     run: spf_include_missing,
 };
 
-fn spf_include_missing(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    audit(obs)
-        .map(|a| a.broken_includes)
-        .unwrap_or_default()
-        .into_iter()
+fn spf_include_missing(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
+    obs.spf_audit()
+        .map_or(&[][..], |a| &a.broken_includes)
+        .iter()
         .map(|target| Hit::new(target.clone(), format!("{target} publishes no SPF record")))
         .collect()
 }
@@ -155,8 +152,8 @@ pub static SPF_TOO_MANY_LOOKUPS: Check = Check {
     run: spf_too_many_lookups,
 };
 
-fn spf_too_many_lookups(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    let Some(audit) = audit(obs) else {
+fn spf_too_many_lookups(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
+    let Some(audit) = obs.spf_audit() else {
         return vec![];
     };
     let mut hits = Vec::new();
@@ -170,8 +167,8 @@ fn spf_too_many_lookups(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
             ),
         ));
     }
-    for overflow in audit.overflows {
-        hits.push(Hit::new(obs.domain.display(), overflow));
+    for overflow in &audit.overflows {
+        hits.push(Hit::new(obs.domain.display(), overflow.clone()));
     }
     hits
 }
@@ -189,8 +186,8 @@ pub static SPF_VOID_LOOKUPS: Check = Check {
     run: spf_void_lookups,
 };
 
-fn spf_void_lookups(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    match audit(obs) {
+fn spf_void_lookups(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
+    match obs.spf_audit() {
         Some(audit) if audit.voids.len() > VOID_LIMIT => vec![Hit::new(
             obs.domain.display(),
             format!(
@@ -217,8 +214,8 @@ pub static SPF_PERMISSIVE: Check = Check {
     run: spf_permissive,
 };
 
-fn spf_permissive(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    let Some(record) = own_record(obs) else {
+fn spf_permissive(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
+    let Some(record) = obs.own_spf() else {
         return vec![];
     };
     let mut hits = Vec::new();
@@ -248,11 +245,11 @@ fn spf_permissive(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
         }
     }
     if hits.is_empty()
-        && let Some(answers) = obs.mail_auth.as_ref().map(|m| &m.spf_answers)
+        && let Some(answers) = obs.spf_answers()
     {
         for nobody in NOBODY {
             let ip: IpAddr = nobody.parse().expect("literal address");
-            if spf_eval::check_host(ip, &obs.domain.ascii, answers) == Verdict::Pass {
+            if answers.check_host(ip, &obs.domain.ascii) == Verdict::Pass {
                 hits.push(Hit::new(
                     obs.domain.display(),
                     format!("{nobody}, a documentation address, passes: an included record authorises everyone"),
@@ -276,8 +273,8 @@ pub static SPF_NEUTRAL: Check = Check {
     run: spf_neutral,
 };
 
-fn spf_neutral(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    let Some(record) = own_record(obs) else {
+fn spf_neutral(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
+    let Some(record) = obs.own_spf() else {
         return vec![];
     };
     match record.all() {
@@ -304,11 +301,10 @@ pub static SPF_PTR: Check = Check {
     run: spf_ptr,
 };
 
-fn spf_ptr(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
-    audit(obs)
-        .map(|a| a.ptr_terms)
-        .unwrap_or_default()
-        .into_iter()
+fn spf_ptr(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
+    obs.spf_audit()
+        .map_or(&[][..], |a| &a.ptr_terms)
+        .iter()
         .map(|term| Hit::new(obs.domain.display(), format!("\"{term}\"")))
         .collect()
 }
@@ -329,11 +325,11 @@ pub static SPF_MX_NOT_COVERED: Check = Check {
     run: spf_mx_not_covered,
 };
 
-fn spf_mx_not_covered(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
-    if own_record(obs).is_none() {
+fn spf_mx_not_covered(obs: &Subject, ctx: &CheckContext) -> Vec<Hit> {
+    if obs.own_spf().is_none() {
         return vec![];
     }
-    let Some(answers) = obs.mail_auth.as_ref().map(|m| &m.spf_answers) else {
+    let Some(answers) = obs.spf_answers() else {
         return vec![];
     };
     let mut hits = Vec::new();
@@ -342,7 +338,7 @@ fn spf_mx_not_covered(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
             if !crate::ip::is_routable(address.ip, ctx.lab) {
                 continue;
             }
-            let verdict = spf_eval::check_host(address.ip, &obs.domain.ascii, answers);
+            let verdict = answers.check_host(address.ip, &obs.domain.ascii);
             if matches!(
                 verdict,
                 Verdict::Fail | Verdict::SoftFail | Verdict::Neutral

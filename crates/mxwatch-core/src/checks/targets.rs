@@ -1,6 +1,6 @@
 //! Where each exchange points: does it exist, resolve, and lead somewhere mail can go?
 
-use super::{Check, CheckContext, Hit, exchange_label};
+use super::{Check, CheckContext, Hit, Subject, exchange_label};
 use crate::finding::Severity;
 use crate::ip;
 use crate::name;
@@ -51,7 +51,7 @@ pub static MX_TARGET_IP: Check = Check {
     run: mx_target_ip,
 };
 
-fn mx_target_ip(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mx_target_ip(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     exchanges(obs)
         .filter(|e| is_address_literal(&e.name))
         .map(|e| {
@@ -78,7 +78,7 @@ pub static MX_TARGET_SYNTAX: Check = Check {
     run: mx_target_syntax,
 };
 
-fn mx_target_syntax(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mx_target_syntax(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     exchanges(obs)
         .filter(|e| !is_address_literal(&e.name))
         .filter_map(|e| {
@@ -101,7 +101,7 @@ pub static MX_TARGET_TYPO: Check = Check {
     run: mx_target_typo,
 };
 
-fn mx_target_typo(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mx_target_typo(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let domain = &obs.domain.ascii;
     let doubled = format!(".{domain}.{domain}");
     let suffix = format!(".{domain}");
@@ -149,7 +149,7 @@ pub static MX_TARGET_UNREGISTERED: Check = Check {
     run: mx_target_unregistered,
 };
 
-fn mx_target_unregistered(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mx_target_unregistered(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     exchanges(obs)
         .filter(|e| !is_address_literal(&e.name) && is_unregistered(e))
         .filter_map(|e| {
@@ -180,7 +180,7 @@ pub static MX_TARGET_NXDOMAIN: Check = Check {
     run: mx_target_nxdomain,
 };
 
-fn mx_target_nxdomain(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mx_target_nxdomain(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     exchanges(obs)
         .filter(|e| !is_address_literal(&e.name) && does_not_exist(e) && !is_unregistered(e))
         .map(|e| {
@@ -213,7 +213,7 @@ pub static MX_TARGET_NO_ADDRESS: Check = Check {
     run: mx_target_no_address,
 };
 
-fn mx_target_no_address(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mx_target_no_address(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     exchanges(obs)
         .filter(|e| {
             e.lookups.a.absence() == Some(Absence::NoData)
@@ -240,7 +240,7 @@ pub static MX_TARGET_CNAME: Check = Check {
     run: mx_target_cname,
 };
 
-fn mx_target_cname(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mx_target_cname(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     exchanges(obs)
         .filter_map(|e| {
             let looped = [&e.lookups.a, &e.lookups.aaaa].iter().find_map(|l| {
@@ -280,7 +280,7 @@ pub static MX_TARGET_PRIVATE: Check = Check {
     run: mx_target_private,
 };
 
-fn mx_target_private(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
+fn mx_target_private(obs: &Subject, ctx: &CheckContext) -> Vec<Hit> {
     exchanges(obs)
         .filter_map(|e| {
             let private: Vec<String> = e

@@ -1,7 +1,7 @@
 //! STARTTLS and certificates of every MX address.
 
 use super::smtp::{per_exchange_probe, per_probe, probes};
-use super::{Check, CheckContext, Hit, exchange_label};
+use super::{Check, CheckContext, Hit, Subject, exchange_label};
 use crate::finding::Severity;
 use crate::observation::Observation;
 use crate::observation::smtp::{Certificate, SmtpProbe, StartTls, TlsFailure, TrustFailure};
@@ -22,7 +22,7 @@ pub static TLS_NO_STARTTLS: Check = Check {
     run: tls_no_starttls,
 };
 
-fn tls_no_starttls(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn tls_no_starttls(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     per_probe(obs, |p| {
         (p.starttls == StartTls::NotOffered).then(|| {
             if p.helo_fallback {
@@ -45,7 +45,7 @@ pub static TLS_STARTTLS_FAILS: Check = Check {
     run: tls_starttls_fails,
 };
 
-fn tls_starttls_fails(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn tls_starttls_fails(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     per_probe(obs, |p| match &p.starttls {
         StartTls::Refused { reply } => {
             Some(format!("STARTTLS was answered with {}", reply.one_line()))
@@ -69,7 +69,7 @@ pub static TLS_OLD_VERSION: Check = Check {
     run: tls_old_version,
 };
 
-fn tls_old_version(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn tls_old_version(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     per_probe(obs, |p| match &p.starttls {
         StartTls::HandshakeFailed {
             kind: TlsFailure::OldVersion,
@@ -91,7 +91,7 @@ pub static TLS_WEAK_CIPHER: Check = Check {
     run: tls_weak_cipher,
 };
 
-fn tls_weak_cipher(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn tls_weak_cipher(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     per_probe(obs, |p| match &p.starttls {
         StartTls::HandshakeFailed {
             kind: TlsFailure::NoCommonCipher,
@@ -126,7 +126,7 @@ fn with_dane_note(obs: &Observation, exchange: &str, p: &SmtpProbe, detail: Stri
     }
 }
 
-fn tls_cert_expired(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
+fn tls_cert_expired(obs: &Subject, ctx: &CheckContext) -> Vec<Hit> {
     per_exchange_probe(obs, |exchange, p| {
         let mut problems = Vec::new();
         for (i, cert) in p.certificates.iter().enumerate() {
@@ -164,7 +164,7 @@ pub static TLS_CERT_EXPIRING: Check = Check {
     run: tls_cert_expiring,
 };
 
-fn tls_cert_expiring(obs: &Observation, ctx: &CheckContext) -> Vec<Hit> {
+fn tls_cert_expiring(obs: &Subject, ctx: &CheckContext) -> Vec<Hit> {
     let window = i64::from(ctx.expiry_warning_days) * 86_400;
     per_probe(obs, |p| {
         let cert = leaf(p)?;
@@ -191,7 +191,7 @@ pub static TLS_CERT_UNTRUSTED: Check = Check {
     run: tls_cert_untrusted,
 };
 
-fn tls_cert_untrusted(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn tls_cert_untrusted(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     per_exchange_probe(obs, |exchange, p| {
         let verdict = p.verdict.as_ref()?;
         (!verdict.trusted).then(|| {
@@ -222,7 +222,7 @@ pub static TLS_CERT_NAME_MISMATCH: Check = Check {
     run: tls_cert_name_mismatch,
 };
 
-fn tls_cert_name_mismatch(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn tls_cert_name_mismatch(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let mut hits = Vec::new();
     for exchange in &obs.exchanges {
         // Senders check the MX name (RFC 7817 §3, RFC 8461 §4.1); an alias target is worth naming.
@@ -268,7 +268,7 @@ pub static TLS_CERT_WEAK_KEY: Check = Check {
     run: tls_cert_weak_key,
 };
 
-fn tls_cert_weak_key(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn tls_cert_weak_key(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     per_probe(obs, |p| {
         let cert = leaf(p)?;
         let weak = match cert.key_type.as_str() {
@@ -292,7 +292,7 @@ pub static TLS_INCONSISTENT: Check = Check {
     run: tls_inconsistent,
 };
 
-fn tls_inconsistent(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn tls_inconsistent(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let mut with = Vec::new();
     let mut without = Vec::new();
     for exchange in &obs.exchanges {

@@ -1,9 +1,8 @@
 //! TLS-RPT (RFC 8460): where sending servers report TLS failures when delivering to the MX hosts.
 
 use super::mail_common::{receives_mail, records};
-use super::{Check, CheckContext, Hit};
+use super::{Check, CheckContext, Hit, Subject};
 use crate::finding::Severity;
-use crate::observation::Observation;
 use crate::records::tlsrpt;
 
 pub static TLSRPT_MISSING: Check = Check {
@@ -18,7 +17,7 @@ pub static TLSRPT_MISSING: Check = Check {
     run: tlsrpt_missing,
 };
 
-fn tlsrpt_missing(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn tlsrpt_missing(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(policy) = &obs.policy else {
         return vec![];
     };
@@ -47,7 +46,7 @@ pub static TLSRPT_SYNTAX: Check = Check {
     run: tlsrpt_syntax,
 };
 
-fn tlsrpt_syntax(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn tlsrpt_syntax(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     let Some(list) = obs.policy.as_ref().and_then(|p| records(&p.tls_rpt)) else {
         return vec![];
     };

@@ -10,7 +10,7 @@
 //! Could not determine is never a consequence: a rule reads only parts observed on both sides.
 
 use super::dane::dane_validates;
-use super::mta_sts::{policy, sts_records};
+use super::mta_sts::{parse_fetched, sts_records};
 use super::smtp::probes;
 use super::spf::own_record;
 use crate::finding::{Finding, FindingId, Severity};
@@ -327,6 +327,7 @@ fn mx_ttl(obs: &Observation) -> Option<u32> {
 pub fn consequences(before: &Observation, after: &Observation, now_unix: i64) -> Vec<Finding> {
     let mut out = Vec::new();
     let domain = after.domain.ascii.as_str();
+    let policy = |obs| parse_fetched(obs).and_then(Result::ok);
     let (old_policy, new_policy) = (policy(before), policy(after));
     let mx = mx_set(before).zip(mx_set(after));
     if let Some((old, new)) = &mx {

@@ -1,8 +1,7 @@
 //! Is the MX TTL sensible?
 
-use super::{Check, CheckContext, Hit};
+use super::{Check, CheckContext, Hit, Subject};
 use crate::finding::Severity;
-use crate::observation::Observation;
 
 /// Below this, every sender re-asks constantly and a resolver outage is felt at once.
 pub const MIN_MX_TTL: u32 = 300;
@@ -21,7 +20,7 @@ pub static MX_TTL: Check = Check {
     run: mx_ttl,
 };
 
-fn mx_ttl(obs: &Observation, _: &CheckContext) -> Vec<Hit> {
+fn mx_ttl(obs: &Subject, _: &CheckContext) -> Vec<Hit> {
     // The published TTL when the nameservers were asked; otherwise the resolver's, which
     // may have counted down from the published one (so "too high" is certain, "too low" is
     // said with that caveat).

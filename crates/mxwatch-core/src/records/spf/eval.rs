@@ -13,9 +13,12 @@
 //! as the parser it walks, and a change to the grammar and to its evaluation is one change here.
 
 use crate::observation::lookup::Lookup;
+use crate::records::RecordError;
 use crate::records::spf::{self, DomainSpec, Mechanism, Qualifier, SpfRecord};
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::rc::Rc;
 
 /// Recorded answers: presentation strings per key (TXT: the SPF records only).
 pub type Answers = BTreeMap<String, Lookup<Vec<String>>>;
@@ -40,6 +43,71 @@ pub fn key(rtype: &str, name: &str) -> String {
         "{rtype} {}",
         name.trim_end_matches('.').to_ascii_lowercase()
     )
+}
+
+/// The recorded answers of one domain's SPF tree, with each SPF record parsed at most once.
+///
+/// The checks of one report ask for the audit walk and for several `check_host()` evaluations
+/// (every MX address, the documentation addresses) over the same answers; each used to parse every
+/// record of the tree again and format a key string per lookup. One `SpfAnswers` per report shares
+/// the parsed records between them; the free functions [`audit`] and [`check_host`] make one for a
+/// single use. Single-threaded (`RefCell`/`Rc`): a report's checks run on one thread.
+pub struct SpfAnswers<'a> {
+    answers: &'a Answers,
+    /// Parsed records by their text (a text is parsed once whatever names publish it).
+    parsed: RefCell<HashMap<&'a str, Result<Rc<SpfRecord>, RecordError>>>,
+    /// The key being looked up (`"TXT name"`), reused so that a lookup allocates nothing.
+    scratch: RefCell<String>,
+}
+
+impl<'a> SpfAnswers<'a> {
+    pub fn new(answers: &'a Answers) -> Self {
+        SpfAnswers {
+            answers,
+            parsed: RefCell::new(HashMap::new()),
+            scratch: RefCell::new(String::new()),
+        }
+    }
+
+    /// The answer recorded for `rtype name` (the same key as [`key`], built without allocating).
+    fn get(&self, rtype: &str, name: &str) -> Option<&'a Lookup<Vec<String>>> {
+        let mut k = self.scratch.borrow_mut();
+        k.clear();
+        k.push_str(rtype);
+        k.push(' ');
+        let start = k.len();
+        k.push_str(name.trim_end_matches('.'));
+        k[start..].make_ascii_lowercase();
+        self.answers.get(k.as_str())
+    }
+
+    /// `text` parsed, from the memo when it was parsed before.
+    pub fn parse(&self, text: &'a str) -> Result<Rc<SpfRecord>, RecordError> {
+        self.parsed
+            .borrow_mut()
+            .entry(text)
+            .or_insert_with(|| spf::parse(text).map(Rc::new))
+            .clone()
+    }
+
+    /// Walks the SPF record of `domain` and everything it includes (see [`audit`]).
+    pub fn audit(&self, domain: &str) -> Audit {
+        let mut out = Audit::default();
+        let mut stack = Vec::new();
+        walk(domain, self, &mut out, &mut stack, true);
+        out.missing.sort();
+        out.missing.dedup();
+        out
+    }
+
+    /// `check_host(ip, domain)` (see [`check_host`]).
+    pub fn check_host(&self, ip: IpAddr, domain: &str) -> Verdict {
+        let mut counters = Counters {
+            lookups: 0,
+            voids: 0,
+        };
+        evaluate(ip, domain, self, &mut counters, 0)
+    }
 }
 
 /// What the audit walk found across the whole include tree.
@@ -76,12 +144,7 @@ impl Audit {
 
 /// Walks the SPF record of `domain` and everything it includes.
 pub fn audit(domain: &str, answers: &Answers) -> Audit {
-    let mut out = Audit::default();
-    let mut stack = Vec::new();
-    walk(domain, answers, &mut out, &mut stack, true);
-    out.missing.sort();
-    out.missing.dedup();
-    out
+    SpfAnswers::new(answers).audit(domain)
 }
 
 /// The SPF records at `domain`, or why there are none to read.
@@ -92,8 +155,8 @@ enum Records<'a> {
     Some(&'a [String]),
 }
 
-fn records<'a>(domain: &str, answers: &'a Answers) -> Records<'a> {
-    match answers.get(&key("TXT", domain)) {
+fn records<'a>(domain: &str, answers: &SpfAnswers<'a>) -> Records<'a> {
+    match answers.get("TXT", domain) {
         None => Records::Missing,
         Some(Lookup::Failed { failure, .. }) => Records::Failed(failure.describe().to_string()),
         Some(Lookup::Absent { .. }) => Records::None,
@@ -102,7 +165,13 @@ fn records<'a>(domain: &str, answers: &'a Answers) -> Records<'a> {
     }
 }
 
-fn walk(domain: &str, answers: &Answers, out: &mut Audit, stack: &mut Vec<String>, top: bool) {
+fn walk(
+    domain: &str,
+    answers: &SpfAnswers<'_>,
+    out: &mut Audit,
+    stack: &mut Vec<String>,
+    top: bool,
+) {
     out.visits += 1;
     if out.visits > MAX_WALK_VISITS {
         if out.visits == MAX_WALK_VISITS + 1 {
@@ -134,7 +203,7 @@ fn walk(domain: &str, answers: &Answers, out: &mut Audit, stack: &mut Vec<String
                 }
                 return;
             }
-            match spf::parse(&texts[0]) {
+            match answers.parse(&texts[0]) {
                 Ok(record) => record,
                 Err(e) => {
                     if !top {
@@ -159,8 +228,7 @@ fn walk(domain: &str, answers: &Answers, out: &mut Audit, stack: &mut Vec<String
                 let Some(target) = target(spec.as_ref(), domain, &term, out) else {
                     continue;
                 };
-                let (a, aaaa) = (key("A", &target), key("AAAA", &target));
-                match (answers.get(&a), answers.get(&aaaa)) {
+                match (answers.get("A", &target), answers.get("AAAA", &target)) {
                     (Some(a), Some(aaaa)) => {
                         if a.is_failed() || aaaa.is_failed() {
                             out.failed.push(format!("{term}: an address lookup failed"));
@@ -172,10 +240,10 @@ fn walk(domain: &str, answers: &Answers, out: &mut Audit, stack: &mut Vec<String
                     }
                     (a_seen, aaaa_seen) => {
                         if a_seen.is_none() {
-                            out.missing.push(a);
+                            out.missing.push(key("A", &target));
                         }
                         if aaaa_seen.is_none() {
-                            out.missing.push(aaaa);
+                            out.missing.push(key("AAAA", &target));
                         }
                     }
                 }
@@ -184,13 +252,13 @@ fn walk(domain: &str, answers: &Answers, out: &mut Audit, stack: &mut Vec<String
                 let Some(target) = target(spec.as_ref(), domain, &term, out) else {
                     continue;
                 };
-                match answers.get(&key("MX", &target)) {
+                match answers.get("MX", &target) {
                     None => out.missing.push(key("MX", &target)),
                     Some(lookup) if lookup.is_failed() => {
                         out.failed.push(format!("{term}: the MX lookup failed"))
                     }
                     Some(lookup) => {
-                        let names = lookup.value().cloned().unwrap_or_default();
+                        let names: &[String] = lookup.value().map_or(&[], Vec::as_slice);
                         if names.is_empty() {
                             out.voids.push(format!("{term}: {target} has no MX"));
                         }
@@ -203,7 +271,7 @@ fn walk(domain: &str, answers: &Answers, out: &mut Audit, stack: &mut Vec<String
                         // Their addresses are what the mechanism matches (fetched for check_host).
                         for name in names.iter().take(MX_NAME_LIMIT) {
                             for rtype in ["A", "AAAA"] {
-                                if !answers.contains_key(&key(rtype, name)) {
+                                if answers.get(rtype, name).is_none() {
                                     out.missing.push(key(rtype, name));
                                 }
                             }
@@ -216,7 +284,7 @@ fn walk(domain: &str, answers: &Answers, out: &mut Audit, stack: &mut Vec<String
                 let Some(target) = target(Some(spec), domain, &term, out) else {
                     continue;
                 };
-                match answers.get(&key("A", &target)) {
+                match answers.get("A", &target) {
                     None => out.missing.push(key("A", &target)),
                     Some(lookup) if lookup.is_failed() => {
                         out.failed.push(format!("{term}: the A lookup failed"))
@@ -242,7 +310,7 @@ fn follow(
     spec: &DomainSpec,
     domain: &str,
     term: &str,
-    answers: &Answers,
+    answers: &SpfAnswers<'_>,
     out: &mut Audit,
     stack: &mut Vec<String>,
 ) {
@@ -466,31 +534,27 @@ struct Counters {
 
 /// `check_host(ip, domain)`: what a receiver concludes for mail from `ip` with `domain` as its SPF domain.
 pub fn check_host(ip: IpAddr, domain: &str, answers: &Answers) -> Verdict {
-    let mut counters = Counters {
-        lookups: 0,
-        voids: 0,
-    };
-    evaluate(ip, domain, answers, &mut counters, 0)
+    SpfAnswers::new(answers).check_host(ip, domain)
 }
 
 fn evaluate(
     ip: IpAddr,
     domain: &str,
-    answers: &Answers,
+    answers: &SpfAnswers<'_>,
     n: &mut Counters,
     depth: usize,
 ) -> Verdict {
     if depth > MAX_DEPTH {
         return Verdict::PermError("includes nest too deep".into());
     }
-    let record: SpfRecord = match records(domain, answers) {
+    let record = match records(domain, answers) {
         Records::Missing => return Verdict::Missing(key("TXT", domain)),
         Records::Failed(why) => return Verdict::TempError(format!("TXT {domain}: {why}")),
         Records::None => return Verdict::None,
         Records::Some(texts) if texts.len() > 1 => {
             return Verdict::PermError(format!("{domain} has more than one SPF record"));
         }
-        Records::Some(texts) => match spf::parse(&texts[0]) {
+        Records::Some(texts) => match answers.parse(&texts[0]) {
             Ok(record) => record,
             Err(e) => return Verdict::PermError(format!("{domain}: {e}")),
         },
@@ -514,7 +578,7 @@ fn evaluate(
             return Verdict::PermError(format!("more than {LOOKUP_LIMIT} DNS lookups"));
         }
         let validated = match uses_p(spec) {
-            true => match validated_name(ip, domain, answers) {
+            true => match validated(ip, domain, answers) {
                 Ok(name) => Some(name),
                 Err(verdict) => return verdict,
             },
@@ -549,7 +613,7 @@ fn matches(
     ip: IpAddr,
     domain: &str,
     mechanism: &Mechanism,
-    answers: &Answers,
+    answers: &SpfAnswers<'_>,
     n: &mut Counters,
     depth: usize,
 ) -> Result<bool, Verdict> {
@@ -562,7 +626,7 @@ fn matches(
             return Ok(Some(domain.to_string()));
         };
         let validated = if uses_p(spec) {
-            Some(validated_name(ip, domain, answers)?)
+            Some(validated(ip, domain, answers)?)
         } else {
             None
         };
@@ -600,7 +664,7 @@ fn matches(
                 return Ok(false);
             };
             let ips = fetch(answers, family, &target, n)?;
-            Ok(in_any(ip, &ips, *v4, *v6))
+            Ok(in_any(ip, ips, *v4, *v6))
         }
         Mechanism::Mx {
             domain: spec,
@@ -616,9 +680,9 @@ fn matches(
                     "mx:{target} has more than {MX_NAME_LIMIT} MX names"
                 )));
             }
-            for name in &names {
+            for name in names {
                 let ips = fetch_no_void(answers, family, name)?;
-                if in_any(ip, &ips, *v4, *v6) {
+                if in_any(ip, ips, *v4, *v6) {
                     return Ok(true);
                 }
             }
@@ -629,10 +693,11 @@ fn matches(
                 return Ok(false);
             };
             // §5.5: a failed PTR lookup means the mechanism does not match (not a temperror).
-            let names = match answers.get(&key("PTR", &ip.to_string())) {
-                None => return Err(Verdict::Missing(key("PTR", &ip.to_string()))),
+            let address = ip.to_string();
+            let names = match answers.get("PTR", &address) {
+                None => return Err(Verdict::Missing(key("PTR", &address))),
                 Some(Lookup::Failed { .. }) => return Ok(false),
-                Some(_) => fetch(answers, "PTR", &ip.to_string(), n)?,
+                Some(_) => fetch(answers, "PTR", &address, n)?,
             };
             // Only names at or under the target can make it match: the others are not validated.
             let candidates = names
@@ -669,11 +734,10 @@ fn within(name: &str, target: &str) -> bool {
 /// Whether a PTR name's addresses include `ip` (§5.5). A DNS error during that lookup (a timeout,
 /// a CNAME loop) skips the name: `Ok(false)`, and the search goes on; only an answer not recorded
 /// yet stops it (`Missing`, for the collector to fetch).
-fn validates(ip: IpAddr, name: &str, answers: &Answers) -> Result<bool, Verdict> {
+fn validates(ip: IpAddr, name: &str, answers: &SpfAnswers<'_>) -> Result<bool, Verdict> {
     let family = if ip.is_ipv4() { "A" } else { "AAAA" };
-    let k = key(family, name);
-    match answers.get(&k) {
-        None => Err(Verdict::Missing(k)),
+    match answers.get(family, name) {
+        None => Err(Verdict::Missing(key(family, name))),
         Some(Lookup::Failed { .. }) => Ok(false),
         Some(lookup) => Ok(lookup
             .value()
@@ -685,10 +749,14 @@ fn validates(ip: IpAddr, name: &str, answers: &Answers) -> Result<bool, Verdict>
 /// validated name equal to `domain`, else one under it, else any, else `unknown`. DNS errors do
 /// not end the evaluation: a failed PTR lookup gives `unknown`, a failed address lookup skips the name.
 pub fn validated_name(ip: IpAddr, domain: &str, answers: &Answers) -> Result<String, Verdict> {
-    let ptr = key("PTR", &ip.to_string());
-    let names = match answers.get(&ptr) {
-        None => return Err(Verdict::Missing(ptr)),
-        Some(lookup) => lookup.value().cloned().unwrap_or_default(),
+    validated(ip, domain, &SpfAnswers::new(answers))
+}
+
+fn validated(ip: IpAddr, domain: &str, answers: &SpfAnswers<'_>) -> Result<String, Verdict> {
+    let address = ip.to_string();
+    let names: &[String] = match answers.get("PTR", &address) {
+        None => return Err(Verdict::Missing(key("PTR", &address))),
+        Some(lookup) => lookup.value().map_or(&[], Vec::as_slice),
     };
     let mut validated = Vec::new();
     for name in names.iter().take(PTR_NAME_LIMIT) {
@@ -706,12 +774,12 @@ pub fn validated_name(ip: IpAddr, domain: &str, answers: &Answers) -> Result<Str
 }
 
 /// A recorded answer; an empty one counts as a void lookup.
-fn fetch(
-    answers: &Answers,
+fn fetch<'a>(
+    answers: &SpfAnswers<'a>,
     rtype: &str,
     name: &str,
     n: &mut Counters,
-) -> Result<Vec<String>, Verdict> {
+) -> Result<&'a [String], Verdict> {
     let values = fetch_no_void(answers, rtype, name)?;
     if values.is_empty() {
         n.voids += 1;
@@ -724,14 +792,19 @@ fn fetch(
     Ok(values)
 }
 
-fn fetch_no_void(answers: &Answers, rtype: &str, name: &str) -> Result<Vec<String>, Verdict> {
-    let k = key(rtype, name);
-    match answers.get(&k) {
-        None => Err(Verdict::Missing(k)),
-        Some(Lookup::Failed { failure, .. }) => {
-            Err(Verdict::TempError(format!("{k}: {}", failure.describe())))
-        }
-        Some(lookup) => Ok(lookup.value().cloned().unwrap_or_default()),
+fn fetch_no_void<'a>(
+    answers: &SpfAnswers<'a>,
+    rtype: &str,
+    name: &str,
+) -> Result<&'a [String], Verdict> {
+    match answers.get(rtype, name) {
+        None => Err(Verdict::Missing(key(rtype, name))),
+        Some(Lookup::Failed { failure, .. }) => Err(Verdict::TempError(format!(
+            "{}: {}",
+            key(rtype, name),
+            failure.describe()
+        ))),
+        Some(lookup) => Ok(lookup.value().map_or(&[], Vec::as_slice)),
     }
 }
 
