@@ -129,6 +129,17 @@ mxwatch_scan() { # LIST RESOLVER...
 
 measure() { python3 "$ROOT/bench/measure.py" "$@"; }
 
+# CPU time (clock ticks, user + system) that processes have used so far (/proc/PID/stat fields
+# 14 and 15; the names here hold no spaces).
+cpu_ticks() { # PID...
+    local total=0 p fields
+    for p in "$@"; do
+        read -r -a fields < "/proc/$p/stat"
+        total=$((total + fields[13] + fields[14]))
+    done
+    echo "$total"
+}
+
 # The first N lines of a perf report, without its comments and its padding.
 top_lines() { # N FILE
     awk -v n="$1" '!/^#/ && NF { sub(/ +- +- *$/, ""); sub(/ +$/, ""); print; if (++k == n) exit }' "$2"
@@ -211,9 +222,13 @@ run_size() { # N
                     start_unbound "$dir" "127.0.0.$((10 + i))"
                     resolvers+=("127.0.0.$((10 + i)):53")
                 done
-                local m
+                local m servers_before servers_after
+                servers_before=$(cpu_ticks "$knot_pid" "${unbound_pids[@]}")
                 m=$(measure "mxwatch-unbound-$count" -- bash -c "$(declare -f mxwatch_scan); BIN=$BIN CONCURRENCY=$CONCURRENCY MAX_QUERIES=$MAX_QUERIES mxwatch_scan $dir/domains.txt ${resolvers[*]}")
-                record "{\"size\": $n, \"run\": $run, \"tool\": \"mxwatch+unbound\", \"resolvers\": $count, \"domains\": $n, \"m\": $m}"
+                servers_after=$(cpu_ticks "$knot_pid" "${unbound_pids[@]}")
+                # The servers' CPU (Knot and the Unbounds, all on CPU 0) during the round: near
+                # the round's wall time, CPU 0 was saturated and the servers were the wall.
+                record "{\"size\": $n, \"run\": $run, \"tool\": \"mxwatch+unbound\", \"resolvers\": $count, \"domains\": $n, \"servers_cpu_s\": $(awk -v t=$((servers_after - servers_before)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz}'), \"m\": $m}"
                 stop_unbounds
             done
         done

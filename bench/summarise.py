@@ -56,6 +56,11 @@ for size in sizes:
         ratio_check = fmt(rate / check, 0) if rate and check and tool == "mxwatch" else ""
         print(f"| {size:,} | {name}{' (exit ' + str(failed) + ')' if failed else ''} | {fmt(rate)} | {ratio_perf} | {ratio_check} | {fmt(cpu, 1)} | {fmt(qpd, 2)} | {fmt(rss)} | {len(runs)} |")
 print()
+for (size, tool, resolvers), runs in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
+    busy = [r["servers_cpu_s"] / r["m"]["wall_s"] for r in runs if "servers_cpu_s" in r]
+    if busy:
+        print(f"- {size:,} domains, Unbound ×{resolvers}: the servers (Knot and Unbound, sharing CPU 0) were busy "
+              f"{fmt(100 * med(busy))} % of the rounds' wall time (median).")
 for size, r in sorted(recording.items()):
     print(f"- {size:,} domains: mxwatch asked {r['questions']:,} questions, {r['distinct']:,} distinct "
           f"(name, type) ({r['questions'] - r['distinct']:,} repeats); {r['records_out']:,} records out.")

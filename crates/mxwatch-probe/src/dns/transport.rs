@@ -331,7 +331,7 @@ impl Transport {
         let tries = self.options.attempts.max(1);
         let mut bytes = bytes.to_vec();
         self.sent.fetch_add(1, Ordering::Relaxed);
-        let mut sent = match self.udp.send(resolver, &mut bytes).await {
+        let sent = match self.udp.send(resolver, &mut bytes).await {
             Ok(sent) => sent,
             Err(e) => return network_failure("cannot send the question", e),
         };
