@@ -54,34 +54,25 @@ mod tests {
 
     const TIMEOUT: Duration = Duration::from_secs(3);
 
+    /// The wait after `n` more replies that each took `ms`.
+    fn after(rtt: &RoundTrips, n: usize, ms: u64) -> Duration {
+        for _ in 0..n {
+            rtt.sample(Duration::from_millis(ms));
+        }
+        rtt.overdue_after(TIMEOUT)
+    }
+
     #[test]
     fn the_wait_follows_the_replies_between_the_floor_and_the_timeout() {
         let rtt = RoundTrips::default();
-        assert_eq!(rtt.overdue_after(TIMEOUT), TIMEOUT, "nothing known yet");
-        for _ in 0..50 {
-            rtt.sample(Duration::from_millis(2));
-        }
-        assert_eq!(
-            rtt.overdue_after(TIMEOUT),
-            MIN_OVERDUE,
-            "fast replies: the floor"
-        );
-        for _ in 0..50 {
-            rtt.sample(Duration::from_millis(900));
-        }
-        let slow = rtt.overdue_after(TIMEOUT);
+        assert_eq!(after(&rtt, 0, 0), TIMEOUT, "nothing known yet");
+        assert_eq!(after(&rtt, 50, 2), MIN_OVERDUE, "fast replies: the floor");
+        let slow = after(&rtt, 50, 900);
         assert!(
             slow > Duration::from_millis(900) && slow <= TIMEOUT,
             "{slow:?}"
         );
-        for _ in 0..50 {
-            rtt.sample(Duration::from_secs(10));
-        }
-        assert_eq!(
-            rtt.overdue_after(TIMEOUT),
-            TIMEOUT,
-            "never past the timeout"
-        );
+        assert_eq!(after(&rtt, 50, 10_000), TIMEOUT, "never past the timeout");
         assert_eq!(
             rtt.overdue_after(Duration::from_millis(100)),
             Duration::from_millis(100),
