@@ -43,7 +43,9 @@ for size in sizes:
             continue
         if tool == "dnsperf":
             rate = dnsperf
-            print(f"| {size:,} | dnsperf (ideal client) | {fmt(rate)} | 1 | | | | | {len(runs)} |")
+            cpu = med([(r["m"]["user_s"] + r["m"]["sys_s"]) * 1e6 / r["sent"]
+                       for r in runs if r.get("m") and r.get("sent")])
+            print(f"| {size:,} | dnsperf (ideal client) | {fmt(rate)} | 1 | | {fmt(cpu, 1)} | | | {len(runs)} |")
             continue
         rate = med([r["domains"] / r["m"]["wall_s"] for r in runs])
         cpu = med([(r["m"]["user_s"] + r["m"]["sys_s"]) * 1e6 / r["knot_questions"]
