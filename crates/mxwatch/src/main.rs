@@ -12,6 +12,8 @@ use std::process::ExitCode;
 
 /// mimalloc instead of the C library's malloc: an audit allocates and frees per DNS record and
 /// per finding, and the allocator was about a fifth of a bulk scan's CPU (docs/performance.md).
+/// Built without transparent huge pages (`no_thp`): with them a 10,000-domain scan's peak RSS was
+/// 64 MiB instead of 49, for the same CPU.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

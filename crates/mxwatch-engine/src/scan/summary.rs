@@ -13,7 +13,9 @@ pub struct SharedHost {
 }
 
 /// Counters over every report of a scan: by status, by finding, by MX host. Nothing is kept
-/// per domain, so memory grows with the number of distinct finding IDs and MX hosts only.
+/// per domain, and the MX hosts are bounded too ([`MAX_HOSTS`]): a list of a million domains
+/// has hundreds of thousands of hosts that one domain uses, which say nothing about shared
+/// infrastructure.
 #[derive(Debug, Default)]
 pub struct Summary {
     pub by_status: BTreeMap<&'static str, u64>,
@@ -22,7 +24,14 @@ pub struct Summary {
     /// (ID, severity) → domains with that finding.
     pub findings: BTreeMap<(String, Severity), u64>,
     pub hosts: HashMap<String, SharedHost>,
+    /// Hosts used by at most this many domains may have been let go to keep [`MAX_HOSTS`]; a
+    /// host's count may then be short by up to this much (0: every host was kept).
+    pub hosts_floor: u64,
 }
+
+/// MX hosts counted at most. When there are more, the less used half goes (lossy counting, as
+/// heavy-hitter summaries do): a host that many domains share is never let go.
+pub const MAX_HOSTS: usize = 20_000;
 
 fn status_name(status: Status) -> &'static str {
     match status {
@@ -58,6 +67,9 @@ impl Summary {
             .collect();
         names.sort_unstable();
         names.dedup();
+        if self.hosts.len() + names.len() > MAX_HOSTS {
+            self.forget_least_used_hosts();
+        }
         for name in names {
             let host = self.hosts.entry(name.to_string()).or_default();
             host.domains += 1;
@@ -67,6 +79,15 @@ impl Summary {
                 host.worst = Some((f.severity, f.id.to_string(), f.detail.clone()));
             }
         }
+    }
+
+    /// Lets go of the hosts used by no more domains than the median host.
+    fn forget_least_used_hosts(&mut self) {
+        let mut counts: Vec<u64> = self.hosts.values().map(|h| h.domains).collect();
+        let middle = counts.len() / 2;
+        let cut = *counts.select_nth_unstable(middle).1;
+        self.hosts.retain(|_, host| host.domains > cut);
+        self.hosts_floor = self.hosts_floor.max(cut);
     }
 
     /// The hosts the most domains depend on, most first (ties by name).
@@ -169,10 +190,29 @@ mod tests {
             ))
         );
         assert_eq!(top[1].1.worst, None, "no finding names the second host");
+        assert_eq!(summary.hosts_floor, 0, "every host kept");
         let findings = summary.top_findings(10);
         assert!(
             findings.contains(&("TLS-CERT-EXPIRING", Severity::Medium, 1)),
             "{findings:?}"
+        );
+    }
+
+    #[test]
+    fn hosts_stay_bounded_and_the_shared_ones_are_kept() {
+        let mut summary = Summary::default();
+        for i in 0..3 * MAX_HOSTS {
+            let own = format!("mx.d{i}.test");
+            summary.add(&report(&format!("d{i}.test"), &["mx1.provider.test", &own]));
+        }
+        assert!(summary.hosts.len() <= MAX_HOSTS, "{}", summary.hosts.len());
+        assert_eq!(summary.hosts_floor, 1, "hosts of one domain were let go");
+        let top = summary.top_hosts(1);
+        assert_eq!(top[0].0, "mx1.provider.test");
+        assert_eq!(
+            top[0].1.domains,
+            3 * MAX_HOSTS as u64,
+            "the shared host's count is exact"
         );
     }
 }

@@ -334,5 +334,11 @@ pub(super) fn print_summary(summary: &Summary, top: usize, resumed: bool) {
                 host.domains
             );
         }
+        if summary.hosts_floor > 0 {
+            anstream::eprintln!(
+                "  (hosts used by {} domain(s) or fewer were let go to bound memory: a count may be short by as much)",
+                summary.hosts_floor
+            );
+        }
     }
 }
