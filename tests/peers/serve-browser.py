@@ -140,7 +140,7 @@ def demo():
     driver.find_element(By.NAME, "domain").send_keys("healthy.test")
     driver.find_element(By.NAME, "expect_mx").send_keys("10 mx.elsewhere.test")
     driver.find_element(By.CSS_SELECTOR, "form.edit button").click()
-    check("mx.elsewhere.test" in driver.page_source, "the inventory edit is saved")
+    check(wait_for_text("mx.elsewhere.test"), "the inventory edit is saved")
     driver.get(f"{base}/domains/healthy.test")
     driver.find_element(By.XPATH, "//button[text()='Check now']").click()
     row = wait_for_unexpected_change("healthy.test")
