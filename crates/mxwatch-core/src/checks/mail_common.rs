@@ -59,8 +59,9 @@ impl Governing<'_> {
     }
 }
 
-/// What governs the domain (checks read it once per report: [`super::Subject::governing_dmarc`]): `Ok(Some)`, `Ok(None)` when there is definitely no record, `Err(())`
-/// when it could not be told (a lookup failed, or the policy records were not collected).
+/// What governs the domain: `Ok(Some)`, `Ok(None)` when there is definitely no record, `Err(())`
+/// when it could not be told (a lookup failed, or the policy records were not collected). Checks
+/// read it once per report, through [`super::Subject::governing_dmarc`].
 pub(super) fn governing_dmarc(obs: &Observation) -> Result<Option<Governing<'_>>, ()> {
     let policy = obs.policy.as_ref().ok_or(())?;
     match &policy.dmarc {

@@ -84,6 +84,9 @@ impl Summary {
     /// Lets go of the hosts used by no more domains than the median host.
     fn forget_least_used_hosts(&mut self) {
         let mut counts: Vec<u64> = self.hosts.values().map(|h| h.domains).collect();
+        if counts.is_empty() {
+            return;
+        }
         let middle = counts.len() / 2;
         let cut = *counts.select_nth_unstable(middle).1;
         self.hosts.retain(|_, host| host.domains > cut);

@@ -35,8 +35,8 @@ pub const FAILURE_TTL: Duration = Duration::from_secs(30);
 pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(60);
 /// Sweep expired entries every this many insertions.
 const SWEEP_EVERY: u64 = 10_000;
-/// The default bound (`--dns-cache-entries`). An entry costs about 500 bytes with its key,
-/// records and cell, so this is some 25 MB. It is far more than a scan has in use at once
+/// The default bound (`--dns-cache-entries`). An entry costs an estimated 500 bytes with its
+/// key, records and cell (not measured apart), so this is some 25 MB. It is far more than a scan has in use at once
 /// (256 domains in flight ask a few thousand questions) and holds the answers many domains
 /// share (a provider's hosts, addresses, SPF include), which are used again and so stay.
 pub const DEFAULT_CAPACITY: u32 = 50_000;
